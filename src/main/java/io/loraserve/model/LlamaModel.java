@@ -1,0 +1,201 @@
+package io.loraserve.model;
+
+import io.loraserve.tensor.Tensors;
+import java.util.ArrayList;
+import java.util.List;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.DoubleOptional;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptional;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/**
+ * The Llama-family forward pass (RMSNorm, rotate-half RoPE, GQA attention over the paged KV
+ * cache, SwiGLU MLP) as HuggingFace {@code LlamaForCausalLM} computes it.
+ *
+ * <p>Owns the rotary tables (lifetime: process). {@link #forward} allocates only step
+ * temporaries: call it inside a {@code PointerScope}; it returns Java arrays, no tensors.
+ * Engine thread only.
+ */
+public final class LlamaModel implements AutoCloseable {
+    private final ModelConfig config;
+    private final ScalarType dtype;
+    private final Device device;
+    private final Tensor cos;          // [maxPositions, headDim]
+    private final Tensor sinSigned;    // [maxPositions, headDim], first half negated (rotate_half folded in)
+    private final long[] normShape;
+    private final double attnScale;
+
+    public LlamaModel(ModelConfig config, ScalarType dtype, Device device) {
+        this.config = config;
+        this.dtype = dtype;
+        this.device = device;
+        int hd = config.headDim();
+        int half = hd / 2;
+        int n = config.maxPositions();
+        float[] c = new float[n * hd];
+        float[] s = new float[n * hd];
+        for (int p = 0; p < n; p++) {
+            for (int i = 0; i < half; i++) {
+                double invFreq = 1.0 / Math.pow(config.ropeTheta(), (2.0 * i) / hd);
+                double angle = p * invFreq;
+                c[p * hd + i] = (float) Math.cos(angle);
+                c[p * hd + half + i] = (float) Math.cos(angle);
+                s[p * hd + i] = (float) -Math.sin(angle);
+                s[p * hd + half + i] = (float) Math.sin(angle);
+            }
+        }
+        this.cos = toModel(Tensors.newFloats(c, device, n, hd));
+        this.sinSigned = toModel(Tensors.newFloats(s, device, n, hd));
+        this.normShape = new long[] {config.hidden()};
+        this.attnScale = 1.0 / Math.sqrt(hd);
+    }
+
+    private Tensor toModel(Tensor f32) {
+        if (dtype == ScalarType.Float) {
+            return f32;
+        }
+        Tensor t = f32.to(dtype);
+        f32.close();
+        return t;
+    }
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    public ScalarType dtype() {
+        return dtype;
+    }
+
+    public Device device() {
+        return device;
+    }
+
+    /**
+     * Runs one pass and writes this pass's K/V into {@code cache}.
+     *
+     * @return logits [logitRows, vocab] row-major, one row per span with {@code logits}, in span order
+     */
+    public float[] forward(ForwardBatch batch, LlamaWeights base, List<LayerWeights> layers,
+                           Bypass bypass, PagedKvCache cache) {
+        ModelConfig c = config;
+        int t = batch.size();
+        int heads = c.heads();
+        int kvHeads = c.kvHeads();
+        int hd = c.headDim();
+        Tensor ids = Tensors.newLongs(batch.tokens(), device, t);
+        Tensor pos = Tensors.newLongs(batch.positions(), device, t);
+        Tensor slots = Tensors.newLongs(slotMapping(batch, cache.blockSize()), device, t);
+        Tensor cosT = cos.index_select(0, pos).unsqueeze(1);        // [t, 1, hd]
+        Tensor sinT = sinSigned.index_select(0, pos).unsqueeze(1);  // [t, 1, hd]
+        List<AttentionGroup> groups = AttentionGroup.plan(batch, cache.blockSize(), device);
+
+        Tensor x = base.embed().index_select(0, ids);                // [t, hidden]
+        for (int l = 0; l < c.layers(); l++) {
+            LayerWeights w = layers.get(l);
+            Tensor h = rmsNorm(x, w.attnNorm());
+            Tensor qkv = w.qkvBias() == null ? torch.linear(h, w.qkv()) : torch.linear(h, w.qkv(), w.qkvBias());
+            addBypass(bypass, l, Proj.Q, h, qkv);
+            addBypass(bypass, l, Proj.K, h, qkv);
+            addBypass(bypass, l, Proj.V, h, qkv);
+            Tensor qk = qkv.narrow(1, 0, (long) (heads + kvHeads) * hd).reshape(t, heads + kvHeads, hd);
+            Tensor qkRot = rope(qk, cosT, sinT, hd);                  // [t, heads+kvHeads, hd]
+            Tensor q = qkRot.narrow(1, 0, heads);                     // [t, heads, hd]
+            Tensor k = qkRot.narrow(1, heads, kvHeads);               // [t, kvHeads, hd]
+            Tensor v = qkv.narrow(1, (long) (heads + kvHeads) * hd, (long) kvHeads * hd)
+                    .reshape(t, kvHeads, hd);                         // [t, kvHeads, hd]
+            cache.keys(l).index_copy_(0, slots, k);
+            cache.values(l).index_copy_(0, slots, v);
+            Tensor attn = attention(groups, q, cache.keys(l), cache.values(l), t);  // [t, heads*hd]
+            Tensor o = torch.linear(attn, w.o());                     // [t, hidden]
+            addBypass(bypass, l, Proj.O, attn, o);
+            x = x.add(o);
+            Tensor h2 = rmsNorm(x, w.mlpNorm());
+            Tensor gateUp = torch.linear(h2, w.gateUp());             // [t, 2*intermediate]
+            addBypass(bypass, l, Proj.GATE, h2, gateUp);
+            addBypass(bypass, l, Proj.UP, h2, gateUp);
+            Tensor act = torch.silu(gateUp.narrow(1, 0, c.intermediate()))
+                    .mul_(gateUp.narrow(1, c.intermediate(), c.intermediate()));  // [t, intermediate]
+            Tensor down = torch.linear(act, w.down());                // [t, hidden]
+            addBypass(bypass, l, Proj.DOWN, act, down);
+            x = x.add(down);
+        }
+        int rows = batch.logitRows();
+        if (rows == 0) {
+            return new float[0];
+        }
+        long[] last = new long[rows];
+        int r = 0;
+        for (ForwardBatch.Span s : batch.seqs()) {
+            if (s.logits()) {
+                last[r++] = s.start() + s.count() - 1;
+            }
+        }
+        Tensor lastX = x.index_select(0, Tensors.newLongs(last, device, rows));
+        Tensor logits = torch.linear(rmsNorm(lastX, base.finalNorm()), base.lmHead());  // [rows, vocab]
+        return Tensors.toFloats(logits);
+    }
+
+    private void addBypass(Bypass bypass, int layer, Proj p, Tensor x, Tensor fused) {
+        if (bypass == Bypass.NONE) {
+            return;
+        }
+        long offset = LayerWeights.rowOffset(config, p);
+        bypass.apply(layer, p, x, fused.narrow(1, offset, config.outFeatures(p)));
+    }
+
+    private Tensor rmsNorm(Tensor x, Tensor weight) {
+        return torch.rms_norm(x, normShape, new TensorOptional(weight), new DoubleOptional(config.rmsNormEps()));
+    }
+
+    /** x*cos + rotate_half(x)*sin, with rotate_half's sign folded into {@code sinSigned}. */
+    private static Tensor rope(Tensor x, Tensor cos, Tensor sinSigned, int hd) {
+        int half = hd / 2;
+        Tensor swapped = torch.cat(new org.bytedeco.pytorch.TensorVector(
+                x.narrow(2, half, half), x.narrow(2, 0, half)), 2);
+        return x.mul(cos).add_(swapped.mul_(sinSigned));
+    }
+
+    private Tensor attention(List<AttentionGroup> groups, Tensor q, Tensor kPool, Tensor vPool, int t) {
+        int heads = config.heads();
+        int kvHeads = config.kvHeads();
+        int hd = config.headDim();
+        Tensor out = groups.size() == 1 ? null : Tensors.newEmpty(dtype, device, t, (long) heads * hd);
+        for (AttentionGroup g : groups) {
+            Tensor qg = q.index_select(0, g.queryRows())
+                    .view(g.seqs(), g.maxQuery(), heads, hd).transpose(1, 2);      // [seqs, heads, maxQ, hd]
+            Tensor kg = kPool.index_select(0, g.contextSlots())
+                    .view(g.seqs(), g.maxContext(), kvHeads, hd).transpose(1, 2);  // [seqs, kvHeads, maxC, hd]
+            Tensor vg = vPool.index_select(0, g.contextSlots())
+                    .view(g.seqs(), g.maxContext(), kvHeads, hd).transpose(1, 2);
+            Tensor og = torch.scaled_dot_product_attention(qg, kg, vg, new TensorOptional(g.mask()), 0.0, false,
+                    new DoubleOptional(attnScale), true);                           // [seqs, heads, maxQ, hd]
+            Tensor rows = og.transpose(1, 2).reshape(g.seqs() * g.maxQuery(), (long) heads * hd)
+                    .index_select(0, g.validRows());                                // [tokensOfGroup, heads*hd]
+            if (out == null) {
+                return rows;  // one group holds every span in batch order
+            }
+            out.index_copy_(0, g.tokenRows(), rows);
+        }
+        return out;
+    }
+
+    private static long[] slotMapping(ForwardBatch batch, int blockSize) {
+        long[] slots = new long[batch.size()];
+        for (ForwardBatch.Span s : batch.seqs()) {
+            for (int i = 0; i < s.count(); i++) {
+                int p = (int) batch.positions()[s.start() + i];
+                slots[s.start() + i] = (long) s.blockTable()[p / blockSize] * blockSize + p % blockSize;
+            }
+        }
+        return slots;
+    }
+
+    @Override
+    public void close() {
+        cos.close();
+        sinSigned.close();
+    }
+}

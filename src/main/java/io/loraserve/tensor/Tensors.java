@@ -1,0 +1,73 @@
+package io.loraserve.tensor;
+
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.LongPointer;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.DeviceOptional;
+import org.bytedeco.pytorch.MemoryFormatOptional;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/**
+ * Java arrays in and out of libtorch. Every {@code new…} method returns a tensor the caller
+ * owns; call them inside a step's {@code PointerScope} for step-lifetime data.
+ */
+public final class Tensors {
+    private Tensors() {
+    }
+
+    public static TensorOptions options(ScalarType dtype, Device device) {
+        return new TensorOptions(dtype).device(new DeviceOptional(device));
+    }
+
+    /** An uninitialised tensor of {@code shape}. */
+    public static Tensor newEmpty(ScalarType dtype, Device device, long... shape) {
+        return torch.empty(shape, options(dtype, device), new MemoryFormatOptional());
+    }
+
+    /** A copy of {@code values} as an int64 tensor of {@code shape} on {@code device}. */
+    public static Tensor newLongs(long[] values, Device device, long... shape) {
+        try (LongPointer p = new LongPointer(values);
+             Tensor view = torch.from_blob(p, shape, new TensorOptions(ScalarType.Long))) {
+            return copyTo(view, device);
+        }
+    }
+
+    /** A copy of {@code values} as a float32 tensor of {@code shape} on {@code device}. */
+    public static Tensor newFloats(float[] values, Device device, long... shape) {
+        try (FloatPointer p = new FloatPointer(values);
+             Tensor view = torch.from_blob(p, shape, new TensorOptions(ScalarType.Float))) {
+            return copyTo(view, device);
+        }
+    }
+
+    /** A copy of {@code values} as a bool tensor of {@code shape} on {@code device}. */
+    public static Tensor newBools(boolean[] values, Device device, long... shape) {
+        byte[] bytes = new byte[values.length];
+        for (int i = 0; i < values.length; i++) {
+            bytes[i] = (byte) (values[i] ? 1 : 0);
+        }
+        try (BytePointer p = new BytePointer(bytes);
+             Tensor view = torch.from_blob(p, shape, new TensorOptions(ScalarType.Bool))) {
+            return copyTo(view, device);
+        }
+    }
+
+    /** The values of a float tensor (any device, any float dtype) as a Java array. */
+    public static float[] toFloats(Tensor t) {
+        try (Tensor cpu = t.to(new Device(torch.DeviceType.CPU), ScalarType.Float, false, false,
+                new MemoryFormatOptional());
+             Tensor host = cpu.contiguous()) {
+            float[] out = new float[(int) host.numel()];
+            host.data_ptr_float().get(out);
+            return out;
+        }
+    }
+
+    private static Tensor copyTo(Tensor view, Device device) {
+        return view.to(device, view.scalar_type(), false, true, new MemoryFormatOptional());
+    }
+}
