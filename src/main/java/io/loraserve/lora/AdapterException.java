@@ -1,0 +1,60 @@
+package io.loraserve.lora;
+
+/**
+ * An adapter that cannot be served, and why. The message always names the adapter, the module or config field
+ * when one is at fault, and the reason; {@link #reason()} lets callers branch without parsing it.
+ */
+public final class AdapterException extends RuntimeException {
+
+    /** Why an adapter was refused. */
+    public enum Reason {
+        /** {@code adapter_config.json} is missing or cannot be read. */
+        CONFIG_UNREADABLE,
+        /** The file is not a JSON object. */
+        MALFORMED_JSON,
+        /** A field PEFT always writes and we cannot guess is absent. */
+        MISSING_FIELD,
+        /** A field has the wrong JSON type, e.g. {@code "r": "eight"}. */
+        WRONG_TYPE,
+        /** {@code peft_type} is not {@code LORA}. */
+        NOT_LORA,
+        /** A PEFT option that changes the math or adds weights we do not serve (DoRA, bias, modules_to_save…). */
+        UNSUPPORTED_FEATURE,
+        /** A rank that is not a positive integer. */
+        INVALID_RANK,
+        /** An alpha that is not a finite positive number. */
+        INVALID_ALPHA,
+        /** A regular expression that does not compile. */
+        INVALID_PATTERN,
+        /** Two options PEFT itself refuses to combine. */
+        CONFLICTING_OPTIONS,
+        /** A target that is not one of the seven decoder linears (embed_tokens, lm_head, a norm…). */
+        UNSUPPORTED_TARGET,
+        /** A listed target that matches no module of the base model, or a config that targets nothing. */
+        UNMATCHED_TARGET,
+        /** {@code layers_to_transform} names a layer the base model does not have. */
+        LAYER_OUT_OF_RANGE
+    }
+
+    private final String adapter;
+    private final Reason reason;
+
+    AdapterException(String adapter, Reason reason, String detail) {
+        super("adapter '" + adapter + "': " + detail + " [" + reason + "]");
+        this.adapter = adapter;
+        this.reason = reason;
+    }
+
+    AdapterException(String adapter, Reason reason, String detail, Throwable cause) {
+        this(adapter, reason, detail);
+        initCause(cause);
+    }
+
+    public String adapter() {
+        return adapter;
+    }
+
+    public Reason reason() {
+        return reason;
+    }
+}
