@@ -1,0 +1,63 @@
+package io.loraserve;
+
+import io.helidon.config.Config;
+import io.helidon.logging.common.LogConfig;
+import io.loraserve.server.LoraServer;
+import io.loraserve.server.Options;
+import io.loraserve.server.OptionsException;
+import java.net.URISyntaxException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** The launcher: reads options, starts a {@link LoraServer}, prints one line when ready. */
+public final class Main {
+    private Main() {
+    }
+
+    public static void main(String[] args) {
+        if (java.util.Arrays.asList(args).contains("--help")) {
+            System.out.println(Options.help());
+            return;
+        }
+        LogConfig.configureRuntime();
+        Options options;
+        try {
+            options = Options.parse(args, Config.create());
+        } catch (OptionsException e) {
+            System.err.println("loraserve: " + e.getMessage());
+            System.exit(2);
+            return;
+        }
+        LoraServer server;
+        try {
+            server = LoraServer.start(options, home().resolve("demo/loraserve-demo"));
+        } catch (RuntimeException e) {
+            System.err.println("loraserve: cannot start: " + e.getMessage());
+            System.exit(1);
+            return;
+        }
+        Runtime.getRuntime().addShutdownHook(new Thread(server::close, "shutdown"));
+        System.out.println(server.readyLine(options.host()));
+    }
+
+    /**
+     * The project directory: {@code -Dloraserve.home}, else the folder above {@code target/} that
+     * holds the running jar, else the working directory.
+     */
+    static Path home() {
+        String prop = System.getProperty("loraserve.home");
+        if (prop != null) {
+            return Path.of(prop);
+        }
+        try {
+            Path code = Path.of(Main.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+            Path candidate = code.getParent() == null ? null : code.getParent().getParent();
+            if (candidate != null && Files.isDirectory(candidate.resolve("demo"))) {
+                return candidate;
+            }
+        } catch (URISyntaxException | SecurityException e) {
+            // fall through to the working directory
+        }
+        return Path.of("").toAbsolutePath();
+    }
+}

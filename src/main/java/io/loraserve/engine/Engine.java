@@ -1,0 +1,246 @@
+package io.loraserve.engine;
+
+import io.loraserve.model.Bypass;
+import io.loraserve.model.ForwardBatch;
+import io.loraserve.model.LlamaModel;
+import io.loraserve.model.LlamaWeights;
+import io.loraserve.model.PagedKvCache;
+import io.loraserve.model.Sampler;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+import org.bytedeco.javacpp.PointerScope;
+
+/**
+ * The engine loop: one thread that owns every libtorch call after start-up. Other threads
+ * talk to it only through {@link #submit}, {@link #cancel} and {@link #execute}, which queue
+ * commands; results flow back through each request's {@link TokenSink}.
+ *
+ * <p>Each step: run queued commands, end timed-out requests, ask the {@link Scheduler} for work,
+ * run one forward for the whole batch (temporaries in a {@link PointerScope} closed at the end
+ * of the step), sample, and hand tokens to sinks. A step that throws fails only the requests in
+ * it; the loop goes on.
+ */
+public final class Engine implements AutoCloseable {
+    private static final Logger LOG = Logger.getLogger(Engine.class.getName());
+
+    private final LlamaModel model;
+    private final LlamaWeights weights;
+    private final PagedKvCache cache;
+    private final EngineConfig config;
+    private final Scheduler scheduler;
+    private final LinkedBlockingQueue<Runnable> inbox = new LinkedBlockingQueue<>();
+    private final AtomicInteger queued = new AtomicInteger();
+    private final Thread thread;
+    private volatile boolean stopping;
+    private volatile boolean draining;
+    private volatile EngineStats stats;
+    private volatile long lastProgressNanos = System.nanoTime();
+    private long order;
+    private long steps;
+    private long generatedTokens;
+
+    public Engine(LlamaModel model, LlamaWeights weights, PagedKvCache cache, EngineConfig config) {
+        this.model = model;
+        this.weights = weights;
+        this.cache = cache;
+        this.config = config;
+        this.scheduler = new Scheduler(config, cache);
+        this.stats = snapshot();
+        this.thread = Thread.ofPlatform().name("engine").daemon(true).unstarted(this::loop);
+    }
+
+    public void start() {
+        thread.start();
+    }
+
+    /** Queues {@code r}; throws {@link EngineBusyException} when the queue is full or draining. */
+    public void submit(Request r) {
+        if (draining || stopping) {
+            throw new EngineBusyException("the server is shutting down", true);
+        }
+        if (queued.incrementAndGet() > config.maxQueued()) {
+            queued.decrementAndGet();
+            throw new EngineBusyException("too many requests waiting (" + config.maxQueued()
+                    + "); retry shortly", false);
+        }
+        long arrival = System.nanoTime();
+        inbox.add(() -> scheduler.enqueue(new Sequence(r, order++, arrival)));
+    }
+
+    /** Ends request {@code id} within one step and frees its KV blocks; unknown ids are ignored. */
+    public void cancel(String id) {
+        inbox.add(() -> scheduler.removeIf(s -> s.request.id().equals(id), s -> finish(s, FinishReason.CANCELLED)));
+    }
+
+    /** Runs {@code task} on the engine thread between two steps. */
+    public void execute(Runnable task) {
+        inbox.add(task);
+    }
+
+    /** Stops admitting new requests; running and queued ones go on. */
+    public void drain() {
+        draining = true;
+    }
+
+    public int maxModelLen() {
+        return config.maxModelLen();
+    }
+
+    public EngineStats stats() {
+        return stats;
+    }
+
+    /** False while work is queued but no step has completed for {@code --step-watchdog}. */
+    public boolean healthy() {
+        EngineStats s = stats;
+        boolean busy = s.running() + s.waiting() > 0 || !inbox.isEmpty();
+        return !busy || System.nanoTime() - lastProgressNanos < config.stepWatchdog().toNanos();
+    }
+
+    private void loop() {
+        while (!stopping) {
+            try {
+                if (scheduler.idle()) {
+                    Runnable first = inbox.poll(200, TimeUnit.MILLISECONDS);
+                    lastProgressNanos = System.nanoTime();
+                    if (first != null) {
+                        runCommand(first);
+                    }
+                }
+                drainInbox();
+                expireTimeouts();
+                step();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            } catch (RuntimeException | Error e) {
+                LOG.log(Level.SEVERE, "engine loop error", e);
+            }
+            stats = snapshot();
+        }
+    }
+
+    private void drainInbox() {
+        for (Runnable r; (r = inbox.poll()) != null; ) {
+            runCommand(r);
+        }
+    }
+
+    private void runCommand(Runnable r) {
+        try {
+            r.run();
+        } catch (RuntimeException e) {
+            LOG.log(Level.WARNING, "engine command failed", e);
+        }
+        queued.set(scheduler.waitingCount());
+    }
+
+    private void expireTimeouts() {
+        if (config.requestTimeout().isZero()) {
+            return;
+        }
+        long limit = System.nanoTime() - config.requestTimeout().toNanos();
+        scheduler.removeIf(s -> s.arrivalNanos < limit, s -> finish(s, FinishReason.TIMEOUT));
+    }
+
+    private void step() {
+        List<Scheduler.Work> plan = scheduler.schedule();
+        queued.set(scheduler.waitingCount());
+        if (plan.isEmpty()) {
+            return;
+        }
+        float[] logits;
+        ForwardBatch batch = batchOf(plan);
+        try (PointerScope scope = new PointerScope()) {
+            logits = model.forward(batch, weights, weights.layers(), Bypass.NONE, cache);
+        } catch (RuntimeException | OutOfMemoryError e) {
+            LOG.log(Level.SEVERE, "step failed; failing its " + plan.size() + " requests", e);
+            for (Scheduler.Work w : plan) {
+                scheduler.remove(w.seq());
+                w.seq().request.sink().onError("the engine failed to run this request: " + e.getMessage(), false);
+            }
+            lastProgressNanos = System.nanoTime();
+            return;
+        }
+        steps++;
+        lastProgressNanos = System.nanoTime();
+        int row = 0;
+        int vocab = model.config().vocab();
+        for (Scheduler.Work w : plan) {
+            Sequence s = w.seq();
+            s.computed += w.tokens();
+            if (s.computed == s.length()) {
+                emit(s, logits, row++ * vocab, vocab);
+            }
+        }
+    }
+
+    private ForwardBatch batchOf(List<Scheduler.Work> plan) {
+        int total = plan.stream().mapToInt(Scheduler.Work::tokens).sum();
+        long[] tokens = new long[total];
+        long[] positions = new long[total];
+        List<ForwardBatch.Span> spans = new ArrayList<>(plan.size());
+        int t = 0;
+        for (Scheduler.Work w : plan) {
+            Sequence s = w.seq();
+            int start = t;
+            for (int i = 0; i < w.tokens(); i++) {
+                tokens[t] = s.token(s.computed + i);
+                positions[t++] = s.computed + i;
+            }
+            int context = s.computed + w.tokens();
+            spans.add(new ForwardBatch.Span(start, w.tokens(), s.blockTable(), context, context == s.length()));
+        }
+        return new ForwardBatch(tokens, positions, spans);
+    }
+
+    private void emit(Sequence s, float[] logits, int offset, int vocab) {
+        Request r = s.request;
+        Sampler.Sample sample = Sampler.sample(logits, offset, vocab, r.sampling(), s.rng, r.promptIds(),
+                r.sampling().penalized() ? s.generatedTokens() : new int[0]);
+        s.append(sample.token());
+        generatedTokens++;
+        if (s.firstTokenNanos == 0) {
+            s.firstTokenNanos = System.nanoTime();
+        }
+        boolean wantsMore = r.sink().onToken(sample);
+        boolean eos = !r.ignoreEos() && model.config().eosTokenIds().contains(sample.token());
+        if (!wantsMore || eos || r.stopTokenIds().contains(sample.token())) {
+            end(s, FinishReason.STOP);
+        } else if (s.generated() >= r.maxTokens() || s.length() >= config.maxModelLen()) {
+            end(s, FinishReason.LENGTH);
+        }
+    }
+
+    private void end(Sequence s, FinishReason reason) {
+        scheduler.remove(s);
+        finish(s, reason);
+    }
+
+    private void finish(Sequence s, FinishReason reason) {
+        s.request.sink().onFinish(reason, s.promptLength, s.generated());
+    }
+
+    private EngineStats snapshot() {
+        return new EngineStats(scheduler.runningCount(), scheduler.waitingCount() + inbox.size(),
+                cache.usedBlocks(), cache.blocks(), steps, scheduler.preemptions(), generatedTokens);
+    }
+
+    /** Stops the loop after the current step; queued requests are cancelled. */
+    @Override
+    public void close() {
+        stopping = true;
+        thread.interrupt();
+        try {
+            thread.join(10_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        scheduler.removeIf(s -> true, s -> finish(s, FinishReason.CANCELLED));
+    }
+}

@@ -1,0 +1,103 @@
+package io.loraserve.engine;
+
+import io.loraserve.model.LlamaModel;
+import io.loraserve.model.LlamaWeights;
+import io.loraserve.model.ModelConfig;
+import io.loraserve.model.ModelLoadException;
+import io.loraserve.model.PagedKvCache;
+import io.loraserve.tensor.Devices;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/**
+ * Everything that lives on the device for one served model: base weights, rotary tables and the
+ * KV pool (lifetime: process), and the engine thread that uses them. {@link #close()} stops the
+ * engine first, then frees the native memory.
+ */
+public final class ModelRuntime implements AutoCloseable {
+    private final ModelConfig config;
+    private final LlamaWeights weights;
+    private final LlamaModel model;
+    private final PagedKvCache cache;
+    private final Engine engine;
+
+    /** Engine sizing from the user's settings; {@code kvCacheBytes == 0} picks a default. */
+    public record Settings(String device, String dtype, int maxModelLen, int maxNumSeqs, int maxBatchedTokens,
+                           int kvBlockSize, long kvCacheBytes, int maxQueued, java.time.Duration requestTimeout,
+                           java.time.Duration stepWatchdog, int threads) {
+    }
+
+    private ModelRuntime(ModelConfig config, LlamaWeights weights, LlamaModel model, PagedKvCache cache,
+                         Engine engine) {
+        this.config = config;
+        this.weights = weights;
+        this.model = model;
+        this.cache = cache;
+        this.engine = engine;
+    }
+
+    /** Loads {@code dir} and starts the engine; refuses unsupported or broken models with a clear message. */
+    public static ModelRuntime load(Path dir, Settings s) {
+        if (!Files.isDirectory(dir)) {
+            throw new ModelLoadException("model directory " + dir + " does not exist");
+        }
+        ModelConfig config = ModelConfig.load(dir);
+        Device device = Devices.parse(s.device());
+        ScalarType dtype = Devices.parseDtype(s.dtype());
+        torch.set_num_threads(s.threads());
+        int maxModelLen = s.maxModelLen() == 0 ? config.maxPositions() : s.maxModelLen();
+        if (maxModelLen > config.maxPositions()) {
+            throw new ModelLoadException("--max-model-len " + maxModelLen + " exceeds the model's max_position_embeddings "
+                    + config.maxPositions());
+        }
+        long perBlock = PagedKvCache.bytesPerBlock(config, s.kvBlockSize(), dtype);
+        int blocksPerSeq = (maxModelLen + s.kvBlockSize() - 1) / s.kvBlockSize();
+        long bytes = s.kvCacheBytes() > 0 ? s.kvCacheBytes()
+                : Math.min(2L << 30, perBlock * blocksPerSeq * s.maxNumSeqs());
+        int blocks = (int) Math.min(Integer.MAX_VALUE, bytes / perBlock);
+        if (blocks < blocksPerSeq) {
+            throw new ModelLoadException("--kv-cache-bytes " + bytes + " holds " + blocks + " blocks of "
+                    + s.kvBlockSize() + " tokens, fewer than one " + maxModelLen + "-token sequence needs ("
+                    + blocksPerSeq + " blocks, " + perBlock * blocksPerSeq + " bytes)");
+        }
+        LlamaWeights weights = LlamaWeights.load(dir, config, dtype, device);
+        LlamaModel model = new LlamaModel(config, dtype, device);
+        PagedKvCache cache = new PagedKvCache(config, s.kvBlockSize(), blocks, dtype, device);
+        EngineConfig ec = new EngineConfig(s.maxNumSeqs(), s.maxBatchedTokens(), maxModelLen, s.maxQueued(),
+                s.requestTimeout(), s.stepWatchdog());
+        Engine engine = new Engine(model, weights, cache, ec);
+        engine.start();
+        return new ModelRuntime(config, weights, model, cache, engine);
+    }
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    public Engine engine() {
+        return engine;
+    }
+
+    public int maxModelLen() {
+        return engine.maxModelLen();
+    }
+
+    public String deviceName() {
+        return model.device().is_cpu() ? "cpu" : "cuda:" + model.device().index();
+    }
+
+    public long weightBytes() {
+        return weights.bytes();
+    }
+
+    @Override
+    public void close() {
+        engine.close();
+        cache.close();
+        model.close();
+        weights.close();
+    }
+}

@@ -1,0 +1,17 @@
+package io.loraserve.engine;
+
+import io.loraserve.model.SamplingParams;
+import java.util.Set;
+
+/**
+ * One generation the engine runs: immutable, validated at the API edge.
+ *
+ * @param id           unique per server
+ * @param promptIds    token ids, non-empty, each inside the vocabulary
+ * @param adapter      the adapter's name, or null for the base model
+ * @param maxTokens    ≥ 1
+ * @param stopTokenIds extra token ids that end generation (EOS is added unless {@code ignoreEos})
+ */
+public record Request(String id, int[] promptIds, String adapter, SamplingParams sampling, int maxTokens,
+                      Set<Integer> stopTokenIds, boolean ignoreEos, TokenSink sink) {
+}

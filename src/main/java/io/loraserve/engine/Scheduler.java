@@ -1,0 +1,175 @@
+package io.loraserve.engine;
+
+import io.loraserve.model.PagedKvCache;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.function.Consumer;
+import java.util.function.Predicate;
+
+/**
+ * Decides what each step computes: which sequences, and how many of their tokens.
+ *
+ * <p>Rules: running sequences go first, oldest first (a decode costs one token; a prompt being
+ * prefilled takes what is left of the step's token budget, so a long prompt is split into chunks
+ * and decodes are never stalled by it). Then waiting requests are admitted first-come
+ * first-served while the batch has room, the token budget is not spent, and the KV pool has
+ * blocks for the whole prompt. Fairness: while requests of several adapters wait, an adapter
+ * already running its fair share ({@code maxNumSeqs / adapters in play}) is passed over so one
+ * hot adapter cannot starve the others. When the pool runs dry mid-decode the youngest running
+ * sequence is preempted: its blocks are freed and it goes back to the front of the queue to be
+ * recomputed later, with its tokens kept. Engine thread only.
+ */
+final class Scheduler {
+    /** One sequence's share of a step. */
+    record Work(Sequence seq, int tokens) {
+    }
+
+    private final EngineConfig config;
+    private final PagedKvCache cache;
+    private final Deque<Sequence> waiting = new ArrayDeque<>();
+    private final List<Sequence> running = new ArrayList<>();
+    private long preemptions;
+
+    Scheduler(EngineConfig config, PagedKvCache cache) {
+        this.config = config;
+        this.cache = cache;
+    }
+
+    void enqueue(Sequence s) {
+        waiting.addLast(s);
+    }
+
+    int waitingCount() {
+        return waiting.size();
+    }
+
+    int runningCount() {
+        return running.size();
+    }
+
+    long preemptions() {
+        return preemptions;
+    }
+
+    boolean idle() {
+        return waiting.isEmpty() && running.isEmpty();
+    }
+
+    List<Sequence> running() {
+        return running;
+    }
+
+    Iterable<Sequence> waiting() {
+        return waiting;
+    }
+
+    List<Work> schedule() {
+        List<Work> plan = new ArrayList<>();
+        int budget = config.maxBatchedTokens();
+        running.sort((a, b) -> Long.compare(a.admittedOrder, b.admittedOrder));
+        for (int i = 0; i < running.size() && budget > 0; i++) {
+            Sequence s = running.get(i);
+            int n = Math.min(s.pending(), budget);
+            if (!reserve(s, s.computed + n)) {
+                break;  // s itself was preempted: it was the youngest left
+            }
+            plan.add(new Work(s, n));
+            budget -= n;
+        }
+        admit(plan, budget);
+        return plan;
+    }
+
+    /** Ensures {@code s} has blocks for {@code positions}; preempts the youngest others if needed. */
+    private boolean reserve(Sequence s, int positions) {
+        int needed = blocksFor(positions) - s.blocks.size();
+        while (needed > cache.freeBlocks()) {
+            Sequence victim = running.get(running.size() - 1);
+            preempt(victim);
+            if (victim == s) {
+                return false;
+            }
+        }
+        for (int i = 0; i < needed; i++) {
+            s.blocks.add(cache.allocate());
+        }
+        return true;
+    }
+
+    private void preempt(Sequence s) {
+        running.remove(s);
+        freeBlocks(s);
+        s.computed = 0;
+        waiting.addFirst(s);
+        preemptions++;
+    }
+
+    private void admit(List<Work> plan, int budget) {
+        Map<String, Integer> perAdapter = new HashMap<>();
+        for (Sequence s : running) {
+            perAdapter.merge(key(s), 1, Integer::sum);
+        }
+        Set<String> inPlay = new HashSet<>(perAdapter.keySet());
+        waiting.forEach(w -> inPlay.add(key(w)));
+        int share = inPlay.size() <= 1 ? Integer.MAX_VALUE : Math.max(1, config.maxNumSeqs() / inPlay.size());
+        Iterator<Sequence> it = waiting.iterator();
+        while (it.hasNext() && budget > 0 && running.size() < config.maxNumSeqs()) {
+            Sequence s = it.next();
+            if (perAdapter.getOrDefault(key(s), 0) >= share) {
+                continue;
+            }
+            int blocks = blocksFor(s.length());
+            if (blocks > cache.freeBlocks()) {
+                break;  // first come, first served: nobody overtakes a request waiting for memory
+            }
+            it.remove();
+            for (int i = 0; i < blocks; i++) {
+                s.blocks.add(cache.allocate());
+            }
+            running.add(s);
+            perAdapter.merge(key(s), 1, Integer::sum);
+            int n = Math.min(s.pending(), budget);
+            plan.add(new Work(s, n));
+            budget -= n;
+        }
+    }
+
+    private static String key(Sequence s) {
+        return Objects.requireNonNullElse(s.request.adapter(), "");
+    }
+
+    int blocksFor(int positions) {
+        return (positions + cache.blockSize() - 1) / cache.blockSize();
+    }
+
+    /** Removes {@code s} wherever it is and frees its blocks. */
+    void remove(Sequence s) {
+        running.remove(s);
+        waiting.remove(s);
+        freeBlocks(s);
+    }
+
+    /** Removes every sequence matching and hands it to {@code action}. */
+    void removeIf(Predicate<Sequence> test, Consumer<Sequence> action) {
+        List<Sequence> hit = new ArrayList<>();
+        running.stream().filter(test).forEach(hit::add);
+        waiting.stream().filter(test).forEach(hit::add);
+        for (Sequence s : hit) {
+            remove(s);
+            action.accept(s);
+        }
+    }
+
+    private void freeBlocks(Sequence s) {
+        s.blocks.forEach(cache::release);
+        s.blocks.clear();
+    }
+}

@@ -1,0 +1,18 @@
+package io.loraserve.engine;
+
+import io.loraserve.model.Sampler;
+
+/**
+ * Where a request's results go. Called on the engine thread only, in order: any number of
+ * {@link #onToken}, then exactly one of {@link #onFinish} or {@link #onError}. Implementations
+ * must not block; they hand results to the HTTP side through their own queue.
+ */
+public interface TokenSink {
+    /** A generated token; return false to stop the sequence now (e.g. a stop string matched). */
+    boolean onToken(Sampler.Sample sample);
+
+    void onFinish(FinishReason reason, int promptTokens, int completionTokens);
+
+    /** The engine could not run this request; {@code overloaded} means retrying later may work. */
+    void onError(String message, boolean overloaded);
+}

@@ -1,0 +1,46 @@
+package io.loraserve.server;
+
+/**
+ * An error the API reports to its client as OpenAI-style JSON:
+ * {@code {"error":{"message","type","param","code"}}}. Handlers throw it; {@link ErrorHandling}
+ * writes it. Never carries a stack trace to the client.
+ */
+public class ApiException extends RuntimeException {
+    private final int status;
+    private final String type;
+    private final String param;
+    private final String code;
+
+    public ApiException(int status, String type, String param, String code, String message) {
+        super(message);
+        this.status = status;
+        this.type = type;
+        this.param = param;
+        this.code = code;
+    }
+
+    /** 400 about one request parameter. */
+    public static ApiException badRequest(String param, String message) {
+        return new ApiException(400, "invalid_request_error", param, "invalid_" + (param == null ? "request" : "value"), message);
+    }
+
+    public static ApiException notFound(String code, String message) {
+        return new ApiException(404, "invalid_request_error", null, code, message);
+    }
+
+    public int status() {
+        return status;
+    }
+
+    public String type() {
+        return type;
+    }
+
+    public String param() {
+        return param;
+    }
+
+    public String code() {
+        return code;
+    }
+}

@@ -1,0 +1,95 @@
+package io.loraserve.server;
+
+import io.loraserve.engine.FinishReason;
+import io.loraserve.engine.TokenSink;
+import io.loraserve.model.Sampler;
+import io.loraserve.tokenizer.IncrementalDecoder;
+import java.util.List;
+import java.util.concurrent.LinkedBlockingQueue;
+
+/**
+ * Turns one sequence's tokens into text on the engine thread and hands events to the HTTP thread
+ * that waits on {@link #next()}. Applies stop strings: the text is cut before the first stop
+ * string and generation stops there; while streaming, the last {@code longestStop - 1}
+ * characters are held back so a stop string is never half-sent.
+ */
+final class GenerationSink implements TokenSink {
+    /** What the HTTP side receives, in order: tokens, then one finish or error. */
+    sealed interface Event permits Token, Finish, Failure {
+    }
+
+    /** One generated token; {@code delta} is the text now safe to send (may be empty); offsets count code points. */
+    record Token(int id, String delta, float logprob, Sampler.Candidate[] top, int textOffset) implements Event {
+    }
+
+    record Finish(FinishReason reason, String delta, int promptTokens, int completionTokens) implements Event {
+    }
+
+    record Failure(String message, boolean overloaded) implements Event {
+    }
+
+    private final IncrementalDecoder decoder;
+    private final List<String> stops;
+    private final int holdBack;
+    private final LinkedBlockingQueue<Event> events = new LinkedBlockingQueue<>();
+    private final StringBuilder text = new StringBuilder();
+    private int sent;
+    private boolean stopped;
+
+    GenerationSink(IncrementalDecoder decoder, List<String> stops) {
+        this.decoder = decoder;
+        this.stops = stops;
+        this.holdBack = stops.stream().mapToInt(String::length).max().orElse(1) - 1;
+    }
+
+    @Override
+    public boolean onToken(Sampler.Sample s) {
+        int offset = text.codePointCount(0, text.length());
+        if (!stopped) {
+            append(decoder.push(s.token()));
+        }
+        events.add(new Token(s.token(), release(false), s.logprob(), s.top(), offset));
+        return !stopped;
+    }
+
+    @Override
+    public void onFinish(FinishReason reason, int promptTokens, int completionTokens) {
+        if (!stopped) {
+            append(decoder.flush());
+        }
+        events.add(new Finish(stopped ? FinishReason.STOP : reason, release(true), promptTokens, completionTokens));
+    }
+
+    @Override
+    public void onError(String message, boolean overloaded) {
+        events.add(new Failure(message, overloaded));
+    }
+
+    Event next() throws InterruptedException {
+        return events.take();
+    }
+
+    private void append(String piece) {
+        int searchFrom = Math.max(0, text.length() - holdBack);
+        text.append(piece);
+        int cut = -1;
+        for (String stop : stops) {
+            int i = text.indexOf(stop, searchFrom);
+            if (i >= 0 && (cut < 0 || i < cut)) {
+                cut = i;
+            }
+        }
+        if (cut >= 0) {
+            text.setLength(cut);
+            stopped = true;
+        }
+    }
+
+    /** The text that may be sent now: all of it when final or stopped, else all but the hold-back. */
+    private String release(boolean last) {
+        int end = last || stopped ? text.length() : Math.max(sent, text.length() - holdBack);
+        String delta = text.substring(Math.min(sent, end), end);
+        sent = Math.max(sent, end);
+        return delta;
+    }
+}

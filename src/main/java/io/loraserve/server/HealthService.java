@@ -1,0 +1,44 @@
+package io.loraserve.server;
+
+import io.helidon.http.HeaderNames;
+import io.helidon.webserver.http.HttpRules;
+import io.helidon.webserver.http.HttpService;
+import io.helidon.webserver.http.ServerRequest;
+import io.helidon.webserver.http.ServerResponse;
+import java.nio.charset.StandardCharsets;
+import java.util.function.Supplier;
+
+/**
+ * {@code /health/live} (the process answers) and {@code /health/ready} (200 only while the model
+ * is loaded, the engine makes progress and the server is not draining; 503 with the reason
+ * otherwise).
+ */
+final class HealthService implements HttpService {
+    /** Null when ready, else why not. */
+    private final Supplier<String> notReadyReason;
+
+    HealthService(Supplier<String> notReadyReason) {
+        this.notReadyReason = notReadyReason;
+    }
+
+    @Override
+    public void routing(HttpRules rules) {
+        rules.get("/health/live", (req, res) -> send(res, 200, "UP", null));
+        rules.get("/health/ready", this::ready);
+    }
+
+    private void ready(ServerRequest req, ServerResponse res) {
+        String reason = notReadyReason.get();
+        send(res, reason == null ? 200 : 503, reason == null ? "UP" : "DOWN", reason);
+    }
+
+    private static void send(ServerResponse res, int status, String state, String reason) {
+        var b = Json.BUILDERS.createObjectBuilder().add("status", state);
+        if (reason != null) {
+            b.add("reason", reason);
+        }
+        res.status(status);
+        res.header(HeaderNames.CONTENT_TYPE, "application/json");
+        res.send(Json.write(b.build()).getBytes(StandardCharsets.UTF_8));
+    }
+}

@@ -1,0 +1,54 @@
+package io.loraserve.server;
+
+import java.util.List;
+import java.util.function.Predicate;
+import java.util.function.Supplier;
+
+/**
+ * Maps a request's {@code model} and {@code adapter} fields to what runs it: the base model
+ * (null) or an adapter name. {@code model} may name the base (or be absent) or, as in vLLM, an
+ * adapter; {@code adapter} names an adapter; the two must not disagree.
+ */
+final class ModelResolver {
+    private final ServedModel base;
+    private final Predicate<String> adapterReady;
+    private final Supplier<List<String>> readyAdapters;
+
+    ModelResolver(ServedModel base, Predicate<String> adapterReady, Supplier<List<String>> readyAdapters) {
+        this.base = base;
+        this.adapterReady = adapterReady;
+        this.readyAdapters = readyAdapters;
+    }
+
+    ServedModel base() {
+        return base;
+    }
+
+    List<String> adapters() {
+        return readyAdapters.get();
+    }
+
+    /** The adapter to run, or null for the base model. */
+    String resolve(String model, String adapter) {
+        String fromModel = null;
+        if (model != null && !model.equals(base.name())) {
+            if (!adapterReady.test(model)) {
+                throw ApiException.notFound("model_not_found", "The model '" + model + "' does not exist; this server"
+                        + " serves '" + base.name() + "' and its adapters (GET /v1/models)");
+            }
+            fromModel = model;
+        }
+        if (adapter == null) {
+            return fromModel;
+        }
+        if (fromModel != null && !fromModel.equals(adapter)) {
+            throw ApiException.badRequest("adapter", "'model' names adapter '" + model + "' but 'adapter' names '"
+                    + adapter + "'; give one, or the same in both");
+        }
+        if (!adapterReady.test(adapter)) {
+            throw ApiException.notFound("adapter_not_found", "The adapter '" + adapter + "' is not loaded"
+                    + " (GET /v1/models lists the loaded ones)");
+        }
+        return adapter;
+    }
+}

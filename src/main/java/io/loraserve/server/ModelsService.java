@@ -1,0 +1,51 @@
+package io.loraserve.server;
+
+import io.helidon.http.HeaderNames;
+import io.helidon.webserver.http.HttpRules;
+import io.helidon.webserver.http.HttpService;
+import io.helidon.webserver.http.ServerRequest;
+import io.helidon.webserver.http.ServerResponse;
+import jakarta.json.JsonArrayBuilder;
+import jakarta.json.JsonObjectBuilder;
+import java.nio.charset.StandardCharsets;
+
+/** {@code GET /v1/models}: the base model, then every ready adapter with the base as parent. */
+final class ModelsService implements HttpService {
+    private final ModelResolver models;
+
+    ModelsService(ModelResolver models) {
+        this.models = models;
+    }
+
+    @Override
+    public void routing(HttpRules rules) {
+        rules.get("/v1/models", this::list);
+    }
+
+    private void list(ServerRequest req, ServerResponse res) {
+        ServedModel base = models.base();
+        JsonArrayBuilder data = Json.BUILDERS.createArrayBuilder().add(entry(base.name(), null, base));
+        for (String adapter : models.adapters()) {
+            data.add(entry(adapter, base.name(), base));
+        }
+        res.header(HeaderNames.CONTENT_TYPE, "application/json");
+        res.send(Json.write(Json.BUILDERS.createObjectBuilder().add("object", "list").add("data", data).build())
+                .getBytes(StandardCharsets.UTF_8));
+    }
+
+    private static JsonObjectBuilder entry(String id, String parent, ServedModel base) {
+        JsonObjectBuilder b = Json.BUILDERS.createObjectBuilder()
+                .add("id", id)
+                .add("object", "model")
+                .add("created", base.created())
+                .add("owned_by", "loraserve")
+                .add("root", parent == null ? id : parent)
+                .add("max_model_len", base.maxModelLen());
+        if (parent == null) {
+            b.addNull("parent");
+        } else {
+            b.add("parent", parent);
+        }
+        return b;
+    }
+}

@@ -1,0 +1,183 @@
+package io.loraserve.server;
+
+import io.helidon.config.Config;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Every user setting, from (lowest to highest precedence) the defaults below, Helidon config
+ * ({@code application.yaml} on the class path or in the working directory, then environment
+ * variables such as {@code LORASERVE_PORT}, then system properties {@code -Dloraserve.port=…}),
+ * and the command line ({@code --port 8000} or {@code --port=8000}). Each flag's config key is
+ * {@code loraserve.<flag name>}.
+ */
+public record Options(
+        Path model,
+        String servedModelName,
+        String host,
+        int port,
+        int adminPort,
+        String device,
+        String dtype,
+        int maxModelLen,
+        int maxNumSeqs,
+        int maxNumBatchedTokens,
+        int kvBlockSize,
+        long kvCacheBytes,
+        int maxQueuedRequests,
+        Duration requestTimeout,
+        Duration stepWatchdog,
+        int maxN,
+        long maxBodyBytes,
+        int threads) {
+
+    /** A flag: its name, value placeholder, default (null = computed) and help. */
+    record Flag(String name, String value, String fallback, String help) {
+    }
+
+    static final List<Flag> FLAGS = List.of(
+            new Flag("model", "DIR", null, "HuggingFace model directory (default: the embedded demo model)"),
+            new Flag("served-model-name", "NAME", null, "model name in the API (default: the directory's name)"),
+            new Flag("host", "HOST", "127.0.0.1", "address both listeners bind to"),
+            new Flag("port", "PORT", "8000", "public API port (0 = any free port)"),
+            new Flag("admin-port", "PORT", "8001", "admin API port (0 = any free port)"),
+            new Flag("device", "cpu|cuda|cuda:N", "cpu", "where the model runs"),
+            new Flag("dtype", "float32|bfloat16|float16", "float32", "compute dtype of weights and KV cache"),
+            new Flag("max-model-len", "N", null, "prompt + completion tokens per request (default: config's max_position_embeddings)"),
+            new Flag("max-num-seqs", "N", "32", "sequences in one batch at most"),
+            new Flag("max-num-batched-tokens", "N", "512", "tokens in one step at most (longer prompts prefill in chunks)"),
+            new Flag("kv-block-size", "N", "16", "tokens per KV cache block"),
+            new Flag("kv-cache-bytes", "BYTES", null, "KV cache pool size (default: room for max-num-seqs full-length sequences, at most 2 GiB)"),
+            new Flag("max-queued-requests", "N", "256", "requests waiting for the engine before new ones get 429"),
+            new Flag("request-timeout", "SECONDS", "600", "a request running longer is ended (0 = no limit)"),
+            new Flag("step-watchdog", "SECONDS", "30", "/health/ready fails when no engine step completes for this long while work waits"),
+            new Flag("max-n", "N", "8", "largest 'n' (choices per prompt) a request may ask for"),
+            new Flag("max-body-bytes", "BYTES", "2097152", "largest request body (413 above)"),
+            new Flag("threads", "N", null, "libtorch intra-op threads (default: available cores)"));
+
+    /** Parses {@code args} over {@code config}; {@code --help} is handled by the caller. */
+    public static Options parse(String[] args, Config config) {
+        Map<String, String> values = new LinkedHashMap<>();
+        for (Flag f : FLAGS) {
+            config.get("loraserve").get(f.name()).asString().ifPresent(v -> values.put(f.name(), v));
+        }
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
+            if (!a.startsWith("--")) {
+                throw new OptionsException("unexpected argument '" + a + "' (flags start with --; see --help)");
+            }
+            String name = a.substring(2);
+            String value = null;
+            int eq = name.indexOf('=');
+            if (eq >= 0) {
+                value = name.substring(eq + 1);
+                name = name.substring(0, eq);
+            }
+            String flag = name;
+            if (FLAGS.stream().noneMatch(f -> f.name().equals(flag))) {
+                throw new OptionsException("unknown flag --" + name + " (see --help)");
+            }
+            if (value == null) {
+                if (i + 1 >= args.length) {
+                    throw new OptionsException("--" + name + " needs a value");
+                }
+                value = args[++i];
+            }
+            values.put(name, value);
+        }
+        Reader r = new Reader(values);
+        return new Options(
+                r.has("model") ? Path.of(r.text("model")) : null,
+                r.has("served-model-name") ? r.text("served-model-name") : null,
+                r.text("host"),
+                r.port("port"),
+                r.port("admin-port"),
+                r.text("device"),
+                r.choice("dtype", "float32", "bfloat16", "float16"),
+                r.has("max-model-len") ? r.positive("max-model-len") : 0,
+                r.positive("max-num-seqs"),
+                r.positive("max-num-batched-tokens"),
+                r.positive("kv-block-size"),
+                r.has("kv-cache-bytes") ? r.positiveLong("kv-cache-bytes") : 0,
+                r.positive("max-queued-requests"),
+                Duration.ofSeconds(r.nonNegative("request-timeout")),
+                Duration.ofSeconds(r.positive("step-watchdog")),
+                r.positive("max-n"),
+                r.positiveLong("max-body-bytes"),
+                r.has("threads") ? r.positive("threads") : Runtime.getRuntime().availableProcessors());
+    }
+
+    /** The {@code --help} text. */
+    public static String help() {
+        List<String> lines = new ArrayList<>();
+        lines.add("usage: loraserve [--flag VALUE]...");
+        lines.add("");
+        for (Flag f : FLAGS) {
+            String left = "  --" + f.name() + " " + f.value();
+            lines.add(String.format("%-44s %s%s", left, f.help(), f.fallback() == null ? "" : " [" + f.fallback() + "]"));
+        }
+        lines.add("");
+        lines.add("Every flag can also be set as loraserve.<flag> in application.yaml, as an environment variable");
+        lines.add("(LORASERVE_<FLAG>, dashes as underscores) or as -Dloraserve.<flag>=VALUE.");
+        return String.join(System.lineSeparator(), lines);
+    }
+
+    private record Reader(Map<String, String> values) {
+        boolean has(String name) {
+            return values.containsKey(name);
+        }
+
+        String text(String name) {
+            String v = values.get(name);
+            if (v != null) {
+                return v;
+            }
+            return FLAGS.stream().filter(f -> f.name().equals(name)).findFirst().orElseThrow().fallback();
+        }
+
+        String choice(String name, String... allowed) {
+            String v = text(name);
+            if (!List.of(allowed).contains(v)) {
+                throw new OptionsException("--" + name + " must be one of " + String.join(", ", allowed) + ", not '" + v + "'");
+            }
+            return v;
+        }
+
+        long number(String name, long min) {
+            String v = text(name);
+            try {
+                long n = Long.parseLong(v.trim());
+                if (n < min) {
+                    throw new OptionsException("--" + name + " must be >= " + min + ", not " + v);
+                }
+                return n;
+            } catch (NumberFormatException e) {
+                throw new OptionsException("--" + name + " must be a whole number, not '" + v + "'");
+            }
+        }
+
+        int positive(String name) {
+            return Math.toIntExact(Math.min(number(name, 1), Integer.MAX_VALUE));
+        }
+
+        int nonNegative(String name) {
+            return Math.toIntExact(Math.min(number(name, 0), Integer.MAX_VALUE));
+        }
+
+        long positiveLong(String name) {
+            return number(name, 1);
+        }
+
+        int port(String name) {
+            long p = number(name, 0);
+            if (p > 65535) {
+                throw new OptionsException("--" + name + " must be a port number 0..65535, not " + p);
+            }
+            return (int) p;
+        }
+    }
+}
