@@ -1,13 +1,23 @@
 package io.loraserve.engine;
 
+import io.loraserve.lora.Adapter;
+import io.loraserve.lora.AdapterSlots;
+import io.loraserve.lora.LoraBypass;
+import io.loraserve.lora.MergedWeights;
 import io.loraserve.model.Bypass;
 import io.loraserve.model.ForwardBatch;
+import io.loraserve.model.LayerWeights;
 import io.loraserve.model.LlamaModel;
 import io.loraserve.model.LlamaWeights;
 import io.loraserve.model.PagedKvCache;
 import io.loraserve.model.Sampler;
 import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -31,6 +41,8 @@ public final class Engine implements AutoCloseable {
     private final LlamaModel model;
     private final LlamaWeights weights;
     private final PagedKvCache cache;
+    private final AdapterSlots slots;
+    private final Map<Adapter, MergedWeights> merged = new IdentityHashMap<>();
     private final EngineConfig config;
     private final Scheduler scheduler;
     private final LinkedBlockingQueue<Runnable> inbox = new LinkedBlockingQueue<>();
@@ -44,12 +56,14 @@ public final class Engine implements AutoCloseable {
     private long steps;
     private long generatedTokens;
 
-    public Engine(LlamaModel model, LlamaWeights weights, PagedKvCache cache, EngineConfig config) {
+    public Engine(LlamaModel model, LlamaWeights weights, PagedKvCache cache, AdapterSlots slots,
+                  EngineConfig config) {
         this.model = model;
         this.weights = weights;
         this.cache = cache;
+        this.slots = slots;
         this.config = config;
-        this.scheduler = new Scheduler(config, cache);
+        this.scheduler = new Scheduler(config, cache, slots);
         this.stats = snapshot();
         this.thread = Thread.ofPlatform().name("engine").daemon(true).unstarted(this::loop);
     }
@@ -58,7 +72,11 @@ public final class Engine implements AutoCloseable {
         thread.start();
     }
 
-    /** Queues {@code r}; throws {@link EngineBusyException} when the queue is full or draining. */
+    /**
+     * Queues {@code r}; throws {@link EngineBusyException} when the queue is full or draining.
+     * Once accepted, the engine owns the request's adapter reference and releases it when the
+     * request ends, however it ends; a refused request's reference stays with the caller.
+     */
     public void submit(Request r) {
         if (draining || stopping) {
             throw new EngineBusyException("the server is shutting down", true);
@@ -80,6 +98,37 @@ public final class Engine implements AutoCloseable {
     /** Runs {@code task} on the engine thread between two steps. */
     public void execute(Runnable task) {
         inbox.add(task);
+    }
+
+    /** Builds the merged copy of {@code adapter} on the engine thread; its requests then run from it. */
+    public CompletableFuture<Void> pin(Adapter adapter) {
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        inbox.add(() -> {
+            try {
+                if (!merged.containsKey(adapter) && !adapter.removed()) {
+                    merged.put(adapter, MergedWeights.build(model.config(), weights, adapter.weights()));
+                    adapter.pinned(true);
+                }
+                done.complete(null);
+            } catch (RuntimeException | OutOfMemoryError e) {
+                done.completeExceptionally(e);
+            }
+        });
+        return done;
+    }
+
+    /** Frees {@code adapter}'s merged copy between steps; its requests go back to the bypass. */
+    public CompletableFuture<Void> unpin(Adapter adapter) {
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        inbox.add(() -> {
+            adapter.pinned(false);
+            MergedWeights m = merged.remove(adapter);
+            if (m != null) {
+                m.close();
+            }
+            done.complete(null);
+        });
+        return done;
     }
 
     /** Stops admitting new requests; running and queued ones go on. */
@@ -151,27 +200,62 @@ public final class Engine implements AutoCloseable {
     private void step() {
         List<Scheduler.Work> plan = scheduler.schedule();
         queued.set(scheduler.waitingCount());
-        if (plan.isEmpty()) {
-            return;
+        if (!plan.isEmpty()) {
+            for (List<Scheduler.Work> pass : passes(plan)) {
+                run(pass);
+            }
+            steps++;
         }
+        freeUnusedMerges();
+    }
+
+    /**
+     * Splits a step into forward passes: one for the base and every unpinned adapter (ordered by
+     * slot, so each adapter's tokens form one segment of the bypass), and one per pinned adapter.
+     */
+    private List<List<Scheduler.Work>> passes(List<Scheduler.Work> plan) {
+        Map<Adapter, List<Scheduler.Work>> pinned = new LinkedHashMap<>();
+        List<Scheduler.Work> shared = new ArrayList<>();
+        for (Scheduler.Work w : plan) {
+            Adapter a = w.seq().request.adapter();
+            if (a != null && merged.containsKey(a)) {
+                pinned.computeIfAbsent(a, k -> new ArrayList<>()).add(w);
+            } else {
+                shared.add(w);
+            }
+        }
+        shared.sort(Comparator.comparingInt((Scheduler.Work w) -> w.seq().slot));
+        List<List<Scheduler.Work>> passes = new ArrayList<>();
+        if (!shared.isEmpty()) {
+            passes.add(shared);
+        }
+        passes.addAll(pinned.values());
+        return passes;
+    }
+
+    private void run(List<Scheduler.Work> pass) {
         float[] logits;
-        ForwardBatch batch = batchOf(plan);
+        ForwardBatch batch = batchOf(pass);
+        Adapter pinnedAdapter = pass.get(0).seq().request.adapter();
+        MergedWeights m = pinnedAdapter == null ? null : merged.get(pinnedAdapter);
+        List<LayerWeights> layers = m != null ? m.layers() : weights.layers();
         try (PointerScope scope = new PointerScope()) {
-            logits = model.forward(batch, weights, weights.layers(), Bypass.NONE, cache);
+            Bypass bypass = m != null ? Bypass.NONE : bypassOf(pass);
+            logits = model.forward(batch, weights, layers, bypass, cache);
         } catch (RuntimeException | OutOfMemoryError e) {
-            LOG.log(Level.SEVERE, "step failed; failing its " + plan.size() + " requests", e);
-            for (Scheduler.Work w : plan) {
+            LOG.log(Level.SEVERE, "forward pass failed; failing its " + pass.size() + " requests", e);
+            for (Scheduler.Work w : pass) {
                 scheduler.remove(w.seq());
+                release(w.seq());
                 w.seq().request.sink().onError("the engine failed to run this request: " + e.getMessage(), false);
             }
             lastProgressNanos = System.nanoTime();
             return;
         }
-        steps++;
         lastProgressNanos = System.nanoTime();
         int row = 0;
         int vocab = model.config().vocab();
-        for (Scheduler.Work w : plan) {
+        for (Scheduler.Work w : pass) {
             Sequence s = w.seq();
             s.computed += w.tokens();
             if (s.computed == s.length()) {
@@ -180,13 +264,13 @@ public final class Engine implements AutoCloseable {
         }
     }
 
-    private ForwardBatch batchOf(List<Scheduler.Work> plan) {
-        int total = plan.stream().mapToInt(Scheduler.Work::tokens).sum();
+    private ForwardBatch batchOf(List<Scheduler.Work> pass) {
+        int total = pass.stream().mapToInt(Scheduler.Work::tokens).sum();
         long[] tokens = new long[total];
         long[] positions = new long[total];
-        List<ForwardBatch.Span> spans = new ArrayList<>(plan.size());
+        List<ForwardBatch.Span> spans = new ArrayList<>(pass.size());
         int t = 0;
-        for (Scheduler.Work w : plan) {
+        for (Scheduler.Work w : pass) {
             Sequence s = w.seq();
             int start = t;
             for (int i = 0; i < w.tokens(); i++) {
@@ -197,6 +281,37 @@ public final class Engine implements AutoCloseable {
             spans.add(new ForwardBatch.Span(start, w.tokens(), s.blockTable(), context, context == s.length()));
         }
         return new ForwardBatch(tokens, positions, spans);
+    }
+
+    /** Segments of consecutive tokens on one adapter slot; base tokens (slot -1) get none. */
+    private Bypass bypassOf(List<Scheduler.Work> pass) {
+        List<LoraBypass.Segment> segments = new ArrayList<>();
+        int start = 0;
+        for (Scheduler.Work w : pass) {
+            int slot = w.seq().slot;
+            int last = segments.size() - 1;
+            if (slot >= 0 && last >= 0 && segments.get(last).slot() == slot
+                    && segments.get(last).start() + segments.get(last).rows() == start) {
+                LoraBypass.Segment prev = segments.get(last);
+                segments.set(last, new LoraBypass.Segment(slot, prev.start(), prev.rows() + w.tokens()));
+            } else if (slot >= 0) {
+                segments.add(new LoraBypass.Segment(slot, start, w.tokens()));
+            }
+            start += w.tokens();
+        }
+        return segments.isEmpty() ? Bypass.NONE : new LoraBypass(slots, segments);
+    }
+
+    /** Merged copies of adapters that were unloaded and have no request left. */
+    private void freeUnusedMerges() {
+        merged.entrySet().removeIf(e -> {
+            if (e.getKey().removed() && e.getKey().inFlight() == 0) {
+                e.getKey().pinned(false);
+                e.getValue().close();
+                return true;
+            }
+            return false;
+        });
     }
 
     private void emit(Sequence s, float[] logits, int offset, int vocab) {
@@ -223,7 +338,14 @@ public final class Engine implements AutoCloseable {
     }
 
     private void finish(Sequence s, FinishReason reason) {
+        release(s);
         s.request.sink().onFinish(reason, s.promptLength, s.generated());
+    }
+
+    private static void release(Sequence s) {
+        if (s.request.adapter() != null) {
+            s.request.adapter().release();
+        }
     }
 
     private EngineStats snapshot() {
@@ -242,5 +364,7 @@ public final class Engine implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         scheduler.removeIf(s -> true, s -> finish(s, FinishReason.CANCELLED));
+        merged.values().forEach(MergedWeights::close);
+        merged.clear();
     }
 }

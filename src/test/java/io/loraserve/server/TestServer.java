@@ -23,7 +23,7 @@ final class TestServer implements AutoCloseable {
     TestServer(Path model, String... extraArgs) {
         List<String> args = new ArrayList<>(List.of("--model", model.toString(), "--port", "0", "--admin-port", "0"));
         args.addAll(List.of(extraArgs));
-        server = LoraServer.start(Options.parse(args.toArray(String[]::new), Config.empty()), model);
+        server = LoraServer.start(Options.parse(args.toArray(String[]::new), Config.empty()), Path.of("").toAbsolutePath());
     }
 
     /** A response: status, body text, and the body parsed when it is JSON. */
@@ -50,6 +50,24 @@ final class TestServer implements AutoCloseable {
 
     Reply adminGet(String path) {
         return send(HttpRequest.newBuilder(uri(server.adminPort(), path)).GET().build());
+    }
+
+    Reply adminPost(String path, String body) {
+        return send(HttpRequest.newBuilder(uri(server.adminPort(), path)).header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(body)).build());
+    }
+
+    Reply adminDelete(String path) {
+        return send(HttpRequest.newBuilder(uri(server.adminPort(), path)).DELETE().build());
+    }
+
+    /** Loads a fixture adapter through the admin API and checks it was created. */
+    void loadAdapter(String name, Path dir) {
+        Reply r = adminPost("/admin/adapters", "{\"name\":\"" + name + "\",\"path\":" + jakarta.json.Json.createValue(
+                dir.toString()) + "}");
+        if (r.status() != 201) {
+            throw new AssertionError("loading " + name + ": " + r.status() + " " + r.body());
+        }
     }
 
     static Reply send(HttpRequest request) {
