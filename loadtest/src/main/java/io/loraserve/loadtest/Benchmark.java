@@ -2,6 +2,7 @@ package io.loraserve.loadtest;
 
 import io.loraserve.engine.ModelRuntime;
 import io.loraserve.lora.Adapter;
+import io.loraserve.tensor.NativeMemory;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -56,6 +57,7 @@ public final class Benchmark {
     }
 
     public static void main(String[] args) throws Exception {
+        NativeMemory.configure();
         Benchmark b = new Benchmark(Settings.parse(args));
         b.run();
         b.print();
