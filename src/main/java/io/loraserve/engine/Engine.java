@@ -299,7 +299,7 @@ public final class Engine implements AutoCloseable {
             }
             start += w.tokens();
         }
-        return segments.isEmpty() ? Bypass.NONE : new LoraBypass(slots, segments);
+        return segments.isEmpty() ? Bypass.NONE : new LoraBypass(slots, segments, model.device());
     }
 
     /** Merged copies of adapters that were unloaded and have no request left. */

@@ -1,29 +1,36 @@
 package io.loraserve.lora;
 
+import io.loraserve.model.Fused;
+import io.loraserve.model.LayerWeights;
 import io.loraserve.model.ModelConfig;
 import io.loraserve.model.Proj;
 import io.loraserve.tensor.Tensors;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
- * The device slots: for every layer and projection, preallocated stacked buffers
- * {@code A [slots, maxRank, in]} and {@code Bᵀ·scale [slots, maxRank, out]} that an adapter is
- * copied into (lifetime: process). Engine thread only.
+ * The device slots: for every layer and fused group (q/k/v, o, gate/up, down), preallocated
+ * stacked buffers that an adapter is copied into (lifetime: process). Engine thread only.
  *
- * <p>Invariants: a slot holds at most one adapter version; {@code rank(slot, l, p)} rows of its
- * A and Bᵀ hold that adapter's module (the rest are zero), 0 where it is not targeted. A slot
- * with running sequences is never evicted; an idle one is reused least recently used first.
+ * <p>Layout, with {@code R = maxRank} and the group's projections numbered {@code j = 0, 1, …}:
+ * {@code A[slot]} is {@code [projs*R, in]} with projection j's {@code A} in rows
+ * {@code [j*R, j*R + r)}; {@code Bt[slot]} is {@code [projs*R, groupOut]}, block-diagonal, with
+ * projection j's {@code scale·Bᵀ} in those rows and in its own output columns. Everything else is
+ * zero, so {@code x·A[slot]ᵀ·Bt[slot]} is exactly the group's bypass, and a padded rank or an
+ * untargeted projection adds nothing. A slot with running sequences is never evicted; idle ones
+ * are reused least recently used first.
  */
 public final class AdapterSlots implements AutoCloseable {
+    private static final int GROUPS = Fused.values().length;
     private final ModelConfig config;
     private final int maxRank;
-    private final Tensor[][] a;     // [layer][proj] -> [slots, maxRank, in]
-    private final Tensor[][] bt;    // [layer][proj] -> [slots, maxRank, out], scale folded in
-    private final int[][][] rank;   // [slot][layer][proj]
+    private final Tensor[][] a;          // [layer][group] -> [slots, projs*R, in]
+    private final Tensor[][] bt;         // [layer][group] -> [slots, projs*R, groupOut]
+    private final boolean[][][] active;  // [slot][layer][group]: the adapter targets something in it
     private final Adapter[] occupant;
     private final int[] running;
     private final long[] lastUsed;
@@ -33,18 +40,16 @@ public final class AdapterSlots implements AutoCloseable {
         this.config = config;
         this.maxRank = maxRank;
         int layers = config.layers();
-        int projs = Proj.values().length;
-        this.a = new Tensor[layers][projs];
-        this.bt = new Tensor[layers][projs];
+        this.a = new Tensor[layers][GROUPS];
+        this.bt = new Tensor[layers][GROUPS];
         for (int l = 0; l < layers; l++) {
-            for (Proj p : Proj.values()) {
-                a[l][p.ordinal()] = torch.zeros(new long[] {slots, maxRank, config.inFeatures(p)},
-                        Tensors.options(dtype, device));
-                bt[l][p.ordinal()] = torch.zeros(new long[] {slots, maxRank, config.outFeatures(p)},
-                        Tensors.options(dtype, device));
+            for (Fused g : Fused.values()) {
+                long rows = (long) g.projs().size() * maxRank;
+                a[l][g.ordinal()] = torch.zeros(new long[] {slots, rows, g.in(config)}, Tensors.options(dtype, device));
+                bt[l][g.ordinal()] = torch.zeros(new long[] {slots, rows, g.out(config)}, Tensors.options(dtype, device));
             }
         }
-        this.rank = new int[slots][layers][projs];
+        this.active = new boolean[slots][layers][GROUPS];
         this.occupant = new Adapter[slots];
         this.running = new int[slots];
         this.lastUsed = new long[slots];
@@ -110,20 +115,27 @@ public final class AdapterSlots implements AutoCloseable {
         AdapterConfig c = adapter.config();
         try (PointerScope scope = new PointerScope()) {
             for (int l = 0; l < config.layers(); l++) {
-                for (Proj p : Proj.values()) {
-                    int i = p.ordinal();
-                    Tensor as = a[l][i].select(0, slot);       // [maxRank, in]
-                    Tensor bs = bt[l][i].select(0, slot);      // [maxRank, out]
+                for (Fused g : Fused.values()) {
+                    Tensor as = a[l][g.ordinal()].select(0, slot);     // [projs*R, in]
+                    Tensor bs = bt[l][g.ordinal()].select(0, slot);    // [projs*R, groupOut]
                     as.zero_();
                     bs.zero_();
-                    if (!c.targets(l, p)) {
-                        rank[slot][l][i] = 0;
-                        continue;
+                    boolean any = false;
+                    long columnBase = LayerWeights.rowOffset(config, g.projs().get(0));
+                    for (int j = 0; j < g.projs().size(); j++) {
+                        Proj p = g.projs().get(j);
+                        if (!c.targets(l, p)) {
+                            continue;
+                        }
+                        int r = (int) w.a(l, p).size(0);
+                        long row = (long) j * maxRank;
+                        long column = LayerWeights.rowOffset(config, p) - columnBase;
+                        as.narrow(0, row, r).copy_(w.a(l, p));
+                        bs.narrow(0, row, r).narrow(1, column, config.outFeatures(p))
+                                .copy_(w.b(l, p).t().mul(new Scalar(c.scale(l, p))));
+                        any = true;
                     }
-                    int r = (int) w.a(l, p).size(0);
-                    as.narrow(0, 0, r).copy_(w.a(l, p));
-                    bs.narrow(0, 0, r).copy_(w.b(l, p).t().mul(new org.bytedeco.pytorch.Scalar(c.scale(l, p))));
-                    rank[slot][l][i] = r;
+                    active[slot][l][g.ordinal()] = any;
                 }
             }
         }
@@ -134,24 +146,24 @@ public final class AdapterSlots implements AutoCloseable {
     private void evict(int slot) {
         Adapter old = occupant[slot];
         occupant[slot] = null;
-        if (old != null && slotOf(old) < 0) {
+        if (old != null) {
             old.resident(false);
         }
     }
 
-    /** Rows of the slot's A/Bᵀ for this module; 0 where the adapter does not target it. */
-    int rank(int slot, int layer, Proj p) {
-        return rank[slot][layer][p.ordinal()];
+    /** Whether the adapter in {@code slot} adds anything to {@code g} of {@code layer}. */
+    boolean active(int slot, int layer, Fused g) {
+        return active[slot][layer][g.ordinal()];
     }
 
-    /** [slots, maxRank, in] */
-    Tensor a(int layer, Proj p) {
-        return a[layer][p.ordinal()];
+    /** [slots, projs*R, in] */
+    Tensor a(int layer, Fused g) {
+        return a[layer][g.ordinal()];
     }
 
-    /** [slots, maxRank, out] */
-    Tensor bt(int layer, Proj p) {
-        return bt[layer][p.ordinal()];
+    /** [slots, projs*R, groupOut] */
+    Tensor bt(int layer, Fused g) {
+        return bt[layer][g.ordinal()];
     }
 
     public int maxRank() {
@@ -161,7 +173,7 @@ public final class AdapterSlots implements AutoCloseable {
     @Override
     public void close() {
         for (int l = 0; l < a.length; l++) {
-            for (int i = 0; i < a[l].length; i++) {
+            for (int i = 0; i < GROUPS; i++) {
                 a[l][i].close();
                 bt[l][i].close();
             }
