@@ -63,9 +63,11 @@ public final class LoraServer implements AutoCloseable {
                 .host(o.host())
                 .port(o.port())
                 .maxPayloadSize(o.maxBodyBytes())
+                .directHandlers(ErrorHandling.directHandlers(o.maxBodyBytes()))
                 .shutdownHook(false)
                 .routing(r -> publicRouting(r, completions, new ModelsService(models), health))
                 .putSocket(ADMIN, s -> s.host(o.host()).port(o.adminPort()).maxPayloadSize(o.maxBodyBytes())
+                        .directHandlers(ErrorHandling.directHandlers(o.maxBodyBytes()))
                         .routing(r -> adminRouting(r, admin, health, o.adminKey())))
                 .build()
                 .start();
