@@ -2,6 +2,7 @@ package io.loraserve.server;
 
 import io.helidon.webserver.WebServer;
 import io.helidon.webserver.http.HttpRouting;
+import io.helidon.webserver.http.HttpService;
 import io.loraserve.engine.ModelRuntime;
 import io.loraserve.lora.AdapterException;
 import io.loraserve.lora.AdapterRegistry;
@@ -58,6 +59,8 @@ public final class LoraServer implements AutoCloseable {
         ModelResolver models = new ModelResolver(served, registry::contains, registry::names);
         HealthService health = new HealthService(this::notReadyReason);
         CompletionsService completions = new CompletionsService(rt.engine(), registry, tokenizer, models, o.maxN());
+        ChatService chat = new ChatService(rt.engine(), registry, tokenizer, models, new ChatTemplate(
+                tok.chatTemplate().orElse(null), tok.bosToken().orElse(null), tok.eosToken().orElse(null)), o.maxN());
         AdminService admin = new AdminService(rt);
         this.web = WebServer.builder()
                 .host(o.host())
@@ -65,7 +68,7 @@ public final class LoraServer implements AutoCloseable {
                 .maxPayloadSize(o.maxBodyBytes())
                 .directHandlers(ErrorHandling.directHandlers(o.maxBodyBytes()))
                 .shutdownHook(false)
-                .routing(r -> publicRouting(r, completions, new ModelsService(models), health))
+                .routing(r -> publicRouting(r, completions, chat, new ModelsService(models), health))
                 .putSocket(ADMIN, s -> s.host(o.host()).port(o.adminPort()).maxPayloadSize(o.maxBodyBytes())
                         .directHandlers(ErrorHandling.directHandlers(o.maxBodyBytes()))
                         .routing(r -> adminRouting(r, admin, health, o.adminKey())))
@@ -112,10 +115,9 @@ public final class LoraServer implements AutoCloseable {
         }
     }
 
-    static void publicRouting(HttpRouting.Builder r, CompletionsService completions, ModelsService models,
-                              HealthService health) {
+    static void publicRouting(HttpRouting.Builder r, HttpService... services) {
         ErrorHandling.register(r);
-        r.register(completions, models, health);
+        r.register(services);
     }
 
     static void adminRouting(HttpRouting.Builder r, AdminService admin, HealthService health, String adminKey) {
