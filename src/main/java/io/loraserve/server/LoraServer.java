@@ -1,6 +1,7 @@
 package io.loraserve.server;
 
 import io.helidon.webserver.WebServer;
+import io.helidon.webserver.http.Filter;
 import io.helidon.webserver.http.HttpRouting;
 import io.helidon.webserver.http.HttpService;
 import io.loraserve.engine.ModelRuntime;
@@ -68,7 +69,8 @@ public final class LoraServer implements AutoCloseable {
                 .maxPayloadSize(o.maxBodyBytes())
                 .directHandlers(ErrorHandling.directHandlers(o.maxBodyBytes()))
                 .shutdownHook(false)
-                .routing(r -> publicRouting(r, completions, chat, new ModelsService(models), health))
+                .routing(r -> publicRouting(r, List.of(new AccessLog()), o.apiKey(), completions, chat,
+                        new ModelsService(models), health, new VersionService()))
                 .putSocket(ADMIN, s -> s.host(o.host()).port(o.adminPort()).maxPayloadSize(o.maxBodyBytes())
                         .directHandlers(ErrorHandling.directHandlers(o.maxBodyBytes()))
                         .routing(r -> adminRouting(r, admin, health, o.adminKey())))
@@ -115,8 +117,13 @@ public final class LoraServer implements AutoCloseable {
         }
     }
 
-    static void publicRouting(HttpRouting.Builder r, HttpService... services) {
+    /** The public API; with {@code apiKey} (non-null) every {@code /v1/} route needs it, health and version stay open. */
+    static void publicRouting(HttpRouting.Builder r, List<Filter> filters, String apiKey, HttpService... services) {
         ErrorHandling.register(r);
+        filters.forEach(r::addFilter);
+        if (apiKey != null) {
+            r.any("/v1/*", new BearerAuth(apiKey));
+        }
         r.register(services);
     }
 

@@ -39,7 +39,8 @@ public record Options(
         long maxCpuAdapterBytes,
         List<Path> adapterRoots,
         Map<String, Path> adapters,
-        String adminKey) {
+        String adminKey,
+        String apiKey) {
 
     /** A flag: its name, value placeholder, default (null = computed) and help; repeatable flags accumulate. */
     record Flag(String name, String value, String fallback, String help, boolean repeatable) {
@@ -72,7 +73,9 @@ public record Options(
             new Flag("max-cpu-adapter-bytes", "BYTES", "1073741824", "host memory for registered adapters' weights"),
             new Flag("adapter-root", "DIR", null, "directory adapters may be loaded from; repeatable (default: the project's adapters/)", true),
             new Flag("adapter", "NAME=DIR", null, "adapter to load at start-up; repeatable (default with the demo model: everything in adapters/)", true),
-            new Flag("admin-key", "KEY", null, "require 'Authorization: Bearer KEY' on the admin API"));
+            new Flag("admin-key", "KEY", null, "require 'Authorization: Bearer KEY' on the admin API"),
+            new Flag("api-key", "KEY", null, "require 'Authorization: Bearer KEY' on the public /v1/ routes"
+                    + " (default: none; LORASERVE_API_KEY keeps it out of ps)"));
 
     /** Parses {@code args} over {@code config}; {@code --help} is handled by the caller. */
     public static Options parse(String[] args, Config config) {
@@ -133,7 +136,8 @@ public record Options(
                 r.positiveLong("max-cpu-adapter-bytes"),
                 r.all("adapter-root").stream().map(Path::of).toList(),
                 r.adapters(),
-                r.has("admin-key") ? r.text("admin-key") : null);
+                r.has("admin-key") ? r.text("admin-key") : null,
+                r.has("api-key") ? r.nonEmpty("api-key") : null);
     }
 
     /** The {@code --help} text. */
@@ -178,6 +182,14 @@ public record Options(
                 return v.get(v.size() - 1);
             }
             return FLAGS.stream().filter(f -> f.name().equals(name)).findFirst().orElseThrow().fallback();
+        }
+
+        String nonEmpty(String name) {
+            String v = text(name);
+            if (v.isBlank()) {
+                throw new OptionsException("--" + name + " must not be empty");
+            }
+            return v;
         }
 
         String choice(String name, String... allowed) {
