@@ -12,25 +12,32 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.logging.Logger;
 import java.util.stream.Stream;
 
 /**
  * One running loraserve: the model runtime, the tokenizer and two HTTP listeners (public API on
  * {@code --port}, admin API on {@code --admin-port}). Owns all of them; {@link #close()} stops
- * the listeners, then the engine, then frees native memory. Tests start it on port 0.
+ * the listeners, then the engine, then frees native memory, once. {@link #shutdownGracefully}
+ * drains first. Tests start it on port 0.
  */
 public final class LoraServer implements AutoCloseable {
     static final String ADMIN = "admin";
     private static final Logger LOG = Logger.getLogger(LoraServer.class.getName());
+    /** After the grace period, how long cancelled requests get to send their 503s. */
+    private static final Duration CANCEL_GRACE = Duration.ofSeconds(5);
 
     private final ModelRuntime runtime;
     private final Tokenizer tokenizer;
     private final ServedModel served;
     private final WebServer web;
+    private final ShutdownGate gate = new ShutdownGate();
+    private final AtomicBoolean closed = new AtomicBoolean();
     private volatile boolean draining;
 
     private LoraServer(Options o, Path modelDir, List<Path> roots, Map<String, Path> preload) {
@@ -63,14 +70,15 @@ public final class LoraServer implements AutoCloseable {
         ChatService chat = new ChatService(rt.engine(), registry, tokenizer, models, new ChatTemplate(
                 tok.chatTemplate().orElse(null), tok.bosToken().orElse(null), tok.eosToken().orElse(null)), o.maxN());
         AdminService admin = new AdminService(rt);
+        List<Filter> filters = List.of(new AccessLog(), gate);
         this.web = WebServer.builder()
                 .host(o.host())
                 .port(o.port())
                 .maxPayloadSize(o.maxBodyBytes())
                 .directHandlers(ErrorHandling.directHandlers(o.maxBodyBytes()))
                 .shutdownHook(false)
-                .routing(r -> publicRouting(r, List.of(new AccessLog()), o.apiKey(), completions, chat,
-                        new ModelsService(models), health, new VersionService()))
+                .routing(r -> publicRouting(r, filters, o.apiKey(), completions, chat, new ModelsService(models),
+                        health, new VersionService()))
                 .putSocket(ADMIN, s -> s.host(o.host()).port(o.adminPort()).maxPayloadSize(o.maxBodyBytes())
                         .directHandlers(ErrorHandling.directHandlers(o.maxBodyBytes()))
                         .routing(r -> adminRouting(r, admin, health, o.adminKey())))
@@ -167,8 +175,33 @@ public final class LoraServer implements AutoCloseable {
                 + runtime.deviceName() + ")";
     }
 
+    /**
+     * The SIGTERM path: new {@code /v1/} requests get 503 and {@code /health/ready} turns 503 at
+     * once; requests already admitted run on for up to {@code grace}; whatever still runs then is
+     * cancelled (its client gets a 503 or a stream error) and the server closes.
+     */
+    public void shutdownGracefully(Duration grace) {
+        draining = true;
+        gate.close();
+        runtime.engine().drain();
+        LOG.info(() -> "draining: " + gate.inFlight() + " requests in flight, up to " + grace.toSeconds() + " s");
+        try {
+            if (!gate.awaitIdle(grace)) {
+                LOG.warning(() -> "--shutdown-grace over: cancelling " + gate.inFlight() + " requests");
+                runtime.engine().close();
+                gate.awaitIdle(CANCEL_GRACE);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        close();
+    }
+
     @Override
     public void close() {
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
         draining = true;
         web.stop();
         runtime.close();
