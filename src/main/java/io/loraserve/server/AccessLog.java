@@ -40,8 +40,7 @@ final class AccessLog implements Filter {
             this.requestId = requestId;
         }
 
-        void usage(String adapter, int promptTokens, int completionTokens) {
-            this.adapter = adapter;
+        void tokens(int promptTokens, int completionTokens) {
             this.promptTokens = promptTokens;
             this.completionTokens = completionTokens;
         }

@@ -15,7 +15,6 @@ import jakarta.json.JsonObjectBuilder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.UUID;
 
 /**
  * {@code POST /v1/chat/completions}: renders the messages with the model's chat template
@@ -63,12 +62,13 @@ final class ChatService implements HttpService {
         int maxTokens = o.maxTokens() != null ? o.maxTokens() : Math.max(1, base.maxModelLen() - ids.length);
         Generation.checkContext(ids.length, maxTokens, base.maxModelLen(), "messages", o.maxTokensParam());
         String model = adapter == null ? base.name() : adapter;
-        try (Generation g = new Generation(engine, adapters, tokenizer, "chatcmpl-" + UUID.randomUUID().toString().replace("-", ""))) {
+        try (Generation g = new Generation(engine, adapters, tokenizer, "chatcmpl")) {
             for (int k = 0; k < o.n(); k++) {
                 g.submit(ids, adapter, o, maxTokens);
             }
             if (o.stream()) {
-                new ChunkStream(g, "chat.completion.chunk", model, o.includeUsage()).run(res, new StreamChoices(g, cr), log);
+                new ChunkStream(g, "chat.completion.chunk", model, o.includeUsage())
+                        .run(res, new StreamChoices(g, cr), log);
             } else {
                 respond(res, g, cr, model, log);
             }
@@ -94,7 +94,7 @@ final class ChatService implements HttpService {
             promptTokens += c.promptTokens();
             completionTokens += c.completionTokens();
         }
-        log.usage(log.adapter, promptTokens, completionTokens);
+        log.tokens(promptTokens, completionTokens);
         JsonObject response = Json.BUILDERS.createObjectBuilder()
                 .add("id", g.id())
                 .add("object", "chat.completion")

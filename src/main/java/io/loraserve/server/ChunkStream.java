@@ -83,7 +83,7 @@ final class ChunkStream {
                     sse.send(chunk(choice));
                 }
             }
-            log.usage(log.adapter, promptTokens, completionTokens);
+            log.tokens(promptTokens, completionTokens);
             if (includeUsage && !generation.running()) {
                 sse.send(head().add("choices", Json.BUILDERS.createArrayBuilder())
                         .add("usage", Json.usage(promptTokens, completionTokens)).build());

@@ -15,7 +15,6 @@ import jakarta.json.JsonObjectBuilder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.UUID;
 
 /**
  * {@code POST /v1/completions}: validates, tokenizes, submits one engine request per prompt and
@@ -58,7 +57,7 @@ public final class CompletionsService implements HttpService {
             prompts.add(ids);
         }
         String model = adapter == null ? base.name() : adapter;
-        try (Generation g = new Generation(engine, adapters, tokenizer, "cmpl-" + UUID.randomUUID().toString().replace("-", ""))) {
+        try (Generation g = new Generation(engine, adapters, tokenizer, "cmpl")) {
             for (int[] ids : prompts) {
                 for (int k = 0; k < o.n(); k++) {
                     g.submit(ids, adapter, o, cr.maxTokens());
@@ -96,7 +95,7 @@ public final class CompletionsService implements HttpService {
             promptTokens += c.promptTokens();
             completionTokens += c.completionTokens();
         }
-        log.usage(log.adapter, promptTokens, completionTokens);
+        log.tokens(promptTokens, completionTokens);
         JsonObject response = Json.BUILDERS.createObjectBuilder()
                 .add("id", g.id())
                 .add("object", "text_completion")

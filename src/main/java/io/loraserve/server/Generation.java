@@ -10,6 +10,7 @@ import io.loraserve.tokenizer.Tokenizer;
 import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.List;
+import java.util.UUID;
 import java.util.concurrent.LinkedBlockingQueue;
 
 /**
@@ -38,11 +39,12 @@ final class Generation implements AutoCloseable {
     private final List<int[]> prompts = new ArrayList<>();
     private final BitSet finished = new BitSet();
 
-    Generation(Engine engine, AdapterRegistry adapters, Tokenizer tokenizer, String id) {
+    /** {@code kind} starts the response id, as OpenAI's: {@code cmpl}, {@code chatcmpl}. */
+    Generation(Engine engine, AdapterRegistry adapters, Tokenizer tokenizer, String kind) {
         this.engine = engine;
         this.adapters = adapters;
         this.tokenizer = tokenizer;
-        this.id = id;
+        this.id = kind + "-" + UUID.randomUUID().toString().replace("-", "");
     }
 
     /**
