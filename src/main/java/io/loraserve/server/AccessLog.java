@@ -58,19 +58,24 @@ final class AccessLog implements Filter {
         Entry e = new Entry(id);
         req.context().register(e);
         res.header(REQUEST_ID, id);
+        int refused = 0;
         try {
             chain.proceed();
+        } catch (ApiException refusal) {
+            refused = refusal.status();  // from a later filter: Helidon writes it after this one returns
+            throw refusal;
         } finally {
+            int status = refused != 0 ? refused : res.status().code();
             String path = req.path().rawPath();
-            LOG.log(path.startsWith("/health/") ? Level.FINE : Level.INFO, () -> line(req, res, e, start));
+            LOG.log(path.startsWith("/health/") ? Level.FINE : Level.INFO, () -> line(req, status, e, start));
         }
     }
 
-    private static String line(RoutingRequest req, RoutingResponse res, Entry e, long start) {
+    private static String line(RoutingRequest req, int status, Entry e, long start) {
         StringBuilder b = new StringBuilder()
                 .append("method=").append(req.prologue().method().text())
                 .append(" path=").append(req.path().rawPath())
-                .append(" status=").append(res.status().code())
+                .append(" status=").append(status)
                 .append(" adapter=").append(e.adapter == null ? "-" : e.adapter)
                 .append(" prompt_tokens=").append(e.promptTokens < 0 ? "-" : Integer.toString(e.promptTokens))
                 .append(" completion_tokens=").append(e.completionTokens < 0 ? "-" : Integer.toString(e.completionTokens))

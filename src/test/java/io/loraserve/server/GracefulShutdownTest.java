@@ -14,6 +14,7 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -61,9 +62,10 @@ class GracefulShutdownTest {
             return TestServer.send(HttpRequest.newBuilder(TestServer.uri(port, path)).GET().build());
         }
 
-        TestServer.Reply post(String body) {
+        TestServer.Reply post(String requestId, String body) {
             return TestServer.send(HttpRequest.newBuilder(TestServer.uri(port, "/v1/completions"))
-                    .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build());
+                    .header("Content-Type", "application/json").header("X-Request-Id", requestId)
+                    .POST(HttpRequest.BodyPublishers.ofString(body)).build());
         }
 
         /** Starts a stream of {@code n} long choices and returns it once its first event has arrived. */
@@ -110,15 +112,18 @@ class GracefulShutdownTest {
                 assertTrue(System.nanoTime() < deadline, "ready never turned 503");
                 Thread.sleep(20);
             }
-            TestServer.Reply refused = server.post("{\"prompt\":\"Hello\",\"max_tokens\":1}");
+            TestServer.Reply refused = server.post("late-1", "{\"prompt\":\"Hello\",\"max_tokens\":1}");
             assertEquals(503, refused.status(), refused.body());
             assertEquals("shutting_down", refused.error().getString("code"));
+            assertTrue(refused.raw().headers().firstValue("Retry-After").isPresent());
             assertEquals(200, server.get("/health/live").status());
             List<String> events = rest(stream);
             assertEquals("[DONE]", events.getLast());
             assertEquals(4, finished(events), "every choice ran to its end: " + events.size() + " events");
             assertTrue(server.process().waitFor(30, TimeUnit.SECONDS));
             assertEquals(0, server.process().exitValue());
+            String log = Files.readString(logs.resolve("stderr.txt"));
+            assertTrue(log.lines().anyMatch(l -> l.contains(" status=503 ") && l.endsWith(" request_id=late-1")), log);
         }
     }
 
