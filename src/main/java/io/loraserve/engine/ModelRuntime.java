@@ -41,9 +41,7 @@ public final class ModelRuntime implements AutoCloseable {
 
     /** Loads {@code dir} and starts the engine; refuses unsupported or broken models with a clear message. */
     public static ModelRuntime load(Path dir, Settings s) {
-        if (!Files.isDirectory(dir)) {
-            throw new ModelLoadException("model directory " + dir + " does not exist");
-        }
+        requireDirectory(dir);
         ModelConfig config = ModelConfig.load(dir);
         Device device = Devices.parse(s.device());
         ScalarType dtype = Devices.parseDtype(s.dtype());
@@ -71,6 +69,14 @@ public final class ModelRuntime implements AutoCloseable {
         Engine engine = new Engine(model, weights, cache, ec);
         engine.start();
         return new ModelRuntime(config, weights, model, cache, engine);
+    }
+
+    /** Refuses a {@code --model} path that is not a directory, before any of its files is looked for. */
+    public static void requireDirectory(Path dir) {
+        if (!Files.isDirectory(dir)) {
+            throw new ModelLoadException("model directory " + dir + (Files.exists(dir) ? " is not a directory"
+                    : " does not exist"));
+        }
     }
 
     public ModelConfig config() {

@@ -22,6 +22,7 @@ public final class LoraServer implements AutoCloseable {
     private volatile boolean draining;
 
     private LoraServer(Options o, Path modelDir) {
+        ModelRuntime.requireDirectory(modelDir);
         Tokenizer tok = Tokenizer.load(modelDir);
         ModelRuntime rt;
         try {
