@@ -30,7 +30,7 @@ public final class Main {
         }
         LoraServer server;
         try {
-            server = LoraServer.start(options, home().resolve("demo/loraserve-demo"));
+            server = LoraServer.start(options, home().resolve("demo/model"));
         } catch (RuntimeException e) {
             System.err.println("loraserve: cannot start: " + e.getMessage());
             System.exit(1);
