@@ -108,11 +108,17 @@ class LauncherTest {
             throw new AssertionError("no ready line within 90 s");
         }
 
+        /** Stops the child as a user's Ctrl-C would (its shutdown hook closes the server). */
         @Override
-        public void close() throws InterruptedException {
+        public void close() {
             process.destroy();
-            if (!process.waitFor(30, TimeUnit.SECONDS)) {
+            try {
+                if (!process.waitFor(30, TimeUnit.SECONDS)) {
+                    process.destroyForcibly();
+                }
+            } catch (InterruptedException e) {
                 process.destroyForcibly();
+                Thread.currentThread().interrupt();
             }
         }
     }
