@@ -53,9 +53,7 @@ public final class ModelRuntime implements AutoCloseable {
      * message. {@code servedName} is the base's API name, which no adapter may take.
      */
     public static ModelRuntime load(Path dir, String servedName, Settings s) {
-        if (!Files.isDirectory(dir)) {
-            throw new ModelLoadException("model directory " + dir + " does not exist");
-        }
+        requireDirectory(dir);
         ModelConfig config = ModelConfig.load(dir);
         Device device = Devices.parse(s.device());
         ScalarType dtype = Devices.parseDtype(s.dtype());
@@ -116,6 +114,14 @@ public final class ModelRuntime implements AutoCloseable {
 
     public int maxAdapters() {
         return slots.slots();
+    }
+
+    /** Refuses a {@code --model} path that is not a directory, before any of its files is looked for. */
+    public static void requireDirectory(Path dir) {
+        if (!Files.isDirectory(dir)) {
+            throw new ModelLoadException("model directory " + dir + (Files.exists(dir) ? " is not a directory"
+                    : " does not exist"));
+        }
     }
 
     public ModelConfig config() {

@@ -32,6 +32,7 @@ public final class LoraServer implements AutoCloseable {
     private volatile boolean draining;
 
     private LoraServer(Options o, Path modelDir, List<Path> roots, Map<String, Path> preload) {
+        ModelRuntime.requireDirectory(modelDir);
         String name = o.servedModelName() != null ? o.servedModelName() : modelDir.getFileName().toString();
         Tokenizer tok = Tokenizer.load(modelDir);
         ModelRuntime rt;

@@ -115,7 +115,7 @@ public record Options(
                 r.text("host"),
                 r.port("port"),
                 r.port("admin-port"),
-                r.text("device"),
+                r.device("device"),
                 r.choice("dtype", "float32", "bfloat16", "float16"),
                 r.has("max-model-len") ? r.positive("max-model-len") : 0,
                 r.positive("max-num-seqs"),
@@ -184,6 +184,15 @@ public record Options(
             String v = text(name);
             if (!List.of(allowed).contains(v)) {
                 throw new OptionsException("--" + name + " must be one of " + String.join(", ", allowed) + ", not '" + v + "'");
+            }
+            return v;
+        }
+
+        /** Only the syntax: whether CUDA is present is checked when the model loads. */
+        String device(String name) {
+            String v = text(name);
+            if (!v.matches("cpu|cuda|cuda:\\d{1,2}")) {
+                throw new OptionsException("--" + name + " must be cpu, cuda or cuda:N, not '" + v + "'");
             }
             return v;
         }
