@@ -7,7 +7,9 @@ import io.loraserve.model.LlamaWeights;
 import io.loraserve.model.PagedKvCache;
 import io.loraserve.model.Sampler;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -40,6 +42,7 @@ public final class Engine implements AutoCloseable {
     private volatile boolean draining;
     private volatile EngineStats stats;
     private volatile long lastProgressNanos = System.nanoTime();
+    private volatile EngineListener listener = EngineListener.NONE;
     private long order;
     private long steps;
     private long generatedTokens;
@@ -58,13 +61,20 @@ public final class Engine implements AutoCloseable {
         thread.start();
     }
 
+    /** Who hears about requests and steps from now on; set before traffic arrives. */
+    public void setListener(EngineListener listener) {
+        this.listener = listener;
+    }
+
     /** Queues {@code r}; throws {@link EngineBusyException} when the queue is full or draining. */
     public void submit(Request r) {
         if (draining || stopping) {
+            listener.requestRejected(r.adapter());
             throw new EngineBusyException("the server is shutting down", true);
         }
         if (queued.incrementAndGet() > config.maxQueued()) {
             queued.decrementAndGet();
+            listener.requestRejected(r.adapter());
             throw new EngineBusyException("too many requests waiting (" + config.maxQueued()
                     + "); retry shortly", false);
         }
@@ -122,7 +132,14 @@ public final class Engine implements AutoCloseable {
                 LOG.log(Level.SEVERE, "engine loop error", e);
             }
             stats = snapshot();
+            listener.queues(byAdapter(scheduler.running()), byAdapter(scheduler.waiting()));
         }
+    }
+
+    private static Map<String, Integer> byAdapter(Iterable<Sequence> seqs) {
+        Map<String, Integer> counts = new HashMap<>();
+        seqs.forEach(s -> counts.merge(s.request.adapter(), 1, Integer::sum));
+        return counts;
     }
 
     private void drainInbox() {
@@ -154,6 +171,7 @@ public final class Engine implements AutoCloseable {
         if (plan.isEmpty()) {
             return;
         }
+        long start = System.nanoTime();
         float[] logits;
         ForwardBatch batch = batchOf(plan);
         try (PointerScope scope = new PointerScope()) {
@@ -162,6 +180,7 @@ public final class Engine implements AutoCloseable {
             LOG.log(Level.SEVERE, "step failed; failing its " + plan.size() + " requests", e);
             for (Scheduler.Work w : plan) {
                 scheduler.remove(w.seq());
+                listener.requestFailed(w.seq().request.adapter());
                 w.seq().request.sink().onError("the engine failed to run this request: " + e.getMessage(), false);
             }
             lastProgressNanos = System.nanoTime();
@@ -178,6 +197,7 @@ public final class Engine implements AutoCloseable {
                 emit(s, logits, row++ * vocab, vocab);
             }
         }
+        listener.stepDone(plan.size(), batch.size(), row, System.nanoTime() - start);
     }
 
     private ForwardBatch batchOf(List<Scheduler.Work> plan) {
@@ -207,6 +227,7 @@ public final class Engine implements AutoCloseable {
         generatedTokens++;
         if (s.firstTokenNanos == 0) {
             s.firstTokenNanos = System.nanoTime();
+            listener.firstToken(r.adapter(), s.firstTokenNanos - s.arrivalNanos);
         }
         boolean wantsMore = r.sink().onToken(sample);
         boolean eos = !r.ignoreEos() && model.config().eosTokenIds().contains(sample.token());
@@ -224,6 +245,8 @@ public final class Engine implements AutoCloseable {
 
     private void finish(Sequence s, FinishReason reason) {
         s.request.sink().onFinish(reason, s.promptLength, s.generated());
+        listener.requestFinished(s.request.adapter(), reason, s.promptLength, s.generated(),
+                System.nanoTime() - s.arrivalNanos, s.firstTokenNanos == 0 ? -1 : s.firstTokenNanos - s.arrivalNanos);
     }
 
     private EngineStats snapshot() {
