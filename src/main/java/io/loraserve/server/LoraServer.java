@@ -3,6 +3,7 @@ package io.loraserve.server;
 import io.helidon.webserver.WebServer;
 import io.helidon.webserver.http.HttpRouting;
 import io.loraserve.engine.ModelRuntime;
+import io.loraserve.metrics.Metrics;
 import io.loraserve.tokenizer.Tokenizer;
 import java.nio.file.Path;
 import java.util.List;
@@ -10,7 +11,7 @@ import java.util.List;
 /**
  * One running loraserve: the model runtime, the tokenizer and two HTTP listeners (public API on
  * {@code --port}, admin API on {@code --admin-port}). Owns all of them; {@link #close()} stops
- * the listeners, then the engine, then frees native memory. Tests start it on port 0.
+ * the listeners, then the engine, then frees native memory and the metrics. Tests start it on port 0.
  */
 public final class LoraServer implements AutoCloseable {
     static final String ADMIN = "admin";
@@ -18,6 +19,7 @@ public final class LoraServer implements AutoCloseable {
     private final ModelRuntime runtime;
     private final Tokenizer tokenizer;
     private final ServedModel served;
+    private final Metrics metrics;
     private final WebServer web;
     private volatile boolean draining;
 
@@ -36,6 +38,9 @@ public final class LoraServer implements AutoCloseable {
         this.runtime = rt;
         String name = o.servedModelName() != null ? o.servedModelName() : modelDir.getFileName().toString();
         this.served = new ServedModel(name, rt.maxModelLen(), rt.config().vocab(), System.currentTimeMillis() / 1000);
+        this.metrics = new Metrics(name, o.metricsAdapterLabels(), rt.engine()::stats);
+        rt.engine().setListener(metrics);
+        MetricsService metricsService = new MetricsService(metrics);
         ModelResolver models = new ModelResolver(served, adapter -> false, List::of);
         HealthService health = new HealthService(this::notReadyReason);
         CompletionsService completions = new CompletionsService(rt.engine(), tokenizer, models, o.maxN());
@@ -44,9 +49,9 @@ public final class LoraServer implements AutoCloseable {
                 .port(o.port())
                 .maxPayloadSize(o.maxBodyBytes())
                 .shutdownHook(false)
-                .routing(r -> publicRouting(r, completions, new ModelsService(models), health))
+                .routing(r -> publicRouting(r, completions, new ModelsService(models), health, metricsService))
                 .putSocket(ADMIN, s -> s.host(o.host()).port(o.adminPort()).maxPayloadSize(o.maxBodyBytes())
-                        .routing(r -> adminRouting(r, health)))
+                        .routing(r -> adminRouting(r, health, metricsService)))
                 .build()
                 .start();
     }
@@ -57,14 +62,14 @@ public final class LoraServer implements AutoCloseable {
     }
 
     static void publicRouting(HttpRouting.Builder r, CompletionsService completions, ModelsService models,
-                              HealthService health) {
+                              HealthService health, MetricsService metrics) {
         ErrorHandling.register(r);
-        r.register(completions, models, health);
+        r.register(completions, models, health, metrics);
     }
 
-    static void adminRouting(HttpRouting.Builder r, HealthService health) {
+    static void adminRouting(HttpRouting.Builder r, HealthService health, MetricsService metrics) {
         ErrorHandling.register(r);
-        r.register(health);
+        r.register(health, metrics);
     }
 
     private String notReadyReason() {
@@ -93,6 +98,11 @@ public final class LoraServer implements AutoCloseable {
         return runtime;
     }
 
+    /** Where the LoRA registry reports adapter loads, pins and tiers. */
+    public Metrics metrics() {
+        return metrics;
+    }
+
     public String readyLine(String host) {
         return "loraserve listening on http://" + host + ":" + port() + " (model " + served.name() + ", device "
                 + runtime.deviceName() + ")";
@@ -104,5 +114,6 @@ public final class LoraServer implements AutoCloseable {
         web.stop();
         runtime.close();
         tokenizer.close();
+        metrics.close();
     }
 }

@@ -33,7 +33,8 @@ public record Options(
         Duration stepWatchdog,
         int maxN,
         long maxBodyBytes,
-        int threads) {
+        int threads,
+        int metricsAdapterLabels) {
 
     /** A flag: its name, value placeholder, default (null = computed) and help. */
     record Flag(String name, String value, String fallback, String help) {
@@ -57,7 +58,9 @@ public record Options(
             new Flag("step-watchdog", "SECONDS", "30", "/health/ready fails when no engine step completes for this long while work waits"),
             new Flag("max-n", "N", "8", "largest 'n' (choices per prompt) a request may ask for"),
             new Flag("max-body-bytes", "BYTES", "2097152", "largest request body (413 above)"),
-            new Flag("threads", "N", null, "libtorch intra-op threads (default: available cores)"));
+            new Flag("threads", "N", null, "libtorch intra-op threads (default: available cores)"),
+            new Flag("metrics-adapter-labels", "N", "100",
+                    "adapters that get their own 'adapter' label in /metrics; the rest share adapter=\"other\""));
 
     /** Parses {@code args} over {@code config}; {@code --help} is handled by the caller. */
     public static Options parse(String[] args, Config config) {
@@ -108,7 +111,8 @@ public record Options(
                 Duration.ofSeconds(r.positive("step-watchdog")),
                 r.positive("max-n"),
                 r.positiveLong("max-body-bytes"),
-                r.has("threads") ? r.positive("threads") : Runtime.getRuntime().availableProcessors());
+                r.has("threads") ? r.positive("threads") : Runtime.getRuntime().availableProcessors(),
+                r.nonNegative("metrics-adapter-labels"));
     }
 
     /** The {@code --help} text. */
