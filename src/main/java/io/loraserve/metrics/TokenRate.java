@@ -17,7 +17,7 @@ final class TokenRate {
 
     synchronized void add(long nowNanos, int tokens) {
         long second = Math.floorDiv(nowNanos, 1_000_000_000L);
-        int i = (int) Math.floorMod(second, BUCKETS);
+        int i = Math.floorMod(second, BUCKETS);
         if (seconds[i] != second) {
             seconds[i] = second;
             counts[i] = 0;

@@ -7,7 +7,6 @@ import io.prometheus.metrics.model.snapshots.GaugeSnapshot.GaugeDataPointSnapsho
 import io.prometheus.metrics.model.snapshots.Labels;
 import io.prometheus.metrics.model.snapshots.MetricSnapshots;
 import java.util.Collection;
-import java.util.List;
 import java.util.TreeSet;
 import java.util.function.IntSupplier;
 import java.util.function.Supplier;
@@ -57,12 +56,6 @@ final class VllmCollector implements MultiCollector {
                 gauge(MetricNames.VLLM_RUNNING, model, s.running()),
                 gauge(MetricNames.VLLM_KV_USAGE, model, kvUsage),
                 gauge(MetricNames.VLLM_LORA_INFO, lora, System.currentTimeMillis() / 1000.0));
-    }
-
-    @Override
-    public List<String> getPrometheusNames() {
-        return List.of(MetricNames.VLLM_WAITING.name(), MetricNames.VLLM_RUNNING.name(),
-                MetricNames.VLLM_KV_USAGE.name(), MetricNames.VLLM_LORA_INFO.name());
     }
 
     private static String names(Collection<String> adapters) {

@@ -47,7 +47,8 @@ class KubernetesManifestsTest {
             assertTrue(ports.contains((String) at(c, "readinessProbe", "httpGet", "port")));
             assertTrue(ports.contains((String) at(c, "livenessProbe", "httpGet", "port")));
             assertTrue(at(c, "resources", "requests", "cpu") != null && at(c, "resources", "requests", "memory") != null);
-            assertEquals((Object) at(d, "spec", "selector", "matchLabels"), at(d, "spec", "template", "metadata", "labels"));
+            Object selector = at(d, "spec", "selector", "matchLabels");
+            assertEquals(selector, at(d, "spec", "template", "metadata", "labels"));
             assertEquals(true, at(d, "spec", "template", "spec", "securityContext", "runAsNonRoot"));
         }
     }
@@ -57,7 +58,8 @@ class KubernetesManifestsTest {
         Map<String, Object> gpu = all("Deployment").stream()
                 .filter(d -> at(d, "metadata", "name").equals("loraserve-gpu")).findFirst().orElseThrow();
         Map<String, Object> c = container(gpu);
-        assertEquals(1, (Object) at(c, "resources", "limits", "nvidia.com/gpu"));
+        Object gpus = at(c, "resources", "limits", "nvidia.com/gpu");
+        assertEquals(1, gpus);
         List<Map<String, Object>> env = at(c, "env");
         assertTrue(env.contains(Map.of("name", "LORASERVE_DEVICE", "value", "cuda")), env.toString());
     }
@@ -75,7 +77,8 @@ class KubernetesManifestsTest {
             List<Map<String, Object>> containers = new java.util.ArrayList<>(at(pod, "containers"));
             containers.addAll(at(pod, "initContainers"));
             for (Map<String, Object> c : containers) {
-                for (Map<String, Object> m : (List<Map<String, Object>>) at(c, "volumeMounts")) {
+                List<Map<String, Object>> mounts = at(c, "volumeMounts");
+                for (Map<String, Object> m : mounts) {
                     assertTrue(volumeNames.contains((String) at(m, "name")), "volume " + m + " exists");
                 }
                 assertEquals(configMap, at(c, "envFrom", 0, "configMapRef", "name"));
@@ -105,11 +108,13 @@ class KubernetesManifestsTest {
         Object podValue = at(all("Deployment").get(0), "spec", "template", "metadata", "labels", POD_LABEL);
         assertEquals(podValue, at(svc, "spec", "selector", POD_LABEL));
         Set<String> containerPorts = names(at(container(all("Deployment").get(0)), "ports"));
-        for (Map<String, Object> p : (List<Map<String, Object>>) at(svc, "spec", "ports")) {
+        List<Map<String, Object>> servicePorts = at(svc, "spec", "ports");
+        for (Map<String, Object> p : servicePorts) {
             assertTrue(containerPorts.contains((String) at(p, "targetPort")), p + " targets a container port");
         }
         Map<String, Object> monitor = one("ServiceMonitor");
-        assertEquals((Object) at(svc, "metadata", "labels", POD_LABEL), at(monitor, "spec", "selector", "matchLabels", POD_LABEL));
+        Object serviceLabel = at(svc, "metadata", "labels", POD_LABEL);
+        assertEquals(serviceLabel, at(monitor, "spec", "selector", "matchLabels", POD_LABEL));
         assertTrue(names(at(svc, "spec", "ports")).contains((String) at(monitor, "spec", "endpoints", 0, "port")));
         assertEquals("/metrics", at(monitor, "spec", "endpoints", 0, "path"));
     }
@@ -119,7 +124,8 @@ class KubernetesManifestsTest {
         Map<String, Object> pool = one("InferencePool");
         assertEquals("inference.networking.k8s.io/v1", at(pool, "apiVersion"));
         Map<String, Object> deployment = all("Deployment").get(0);
-        assertEquals((Object) at(deployment, "spec", "template", "metadata", "labels"), at(pool, "spec", "selector", "matchLabels"));
+        Object podLabels = at(deployment, "spec", "template", "metadata", "labels");
+        assertEquals(podLabels, at(pool, "spec", "selector", "matchLabels"));
         List<Map<String, Object>> ports = at(container(deployment), "ports");
         Object httpPort = ports.stream().filter(p -> p.get("name").equals("http")).findFirst().orElseThrow()
                 .get("containerPort");
@@ -130,7 +136,8 @@ class KubernetesManifestsTest {
         Map<String, Object> backend = at(route, "spec", "rules", 0, "backendRefs", 0);
         assertEquals("InferencePool", backend.get("kind"));
         assertEquals("inference.networking.k8s.io", backend.get("group"));
-        assertEquals((Object) at(pool, "metadata", "name"), backend.get("name"));
+        Object poolName = at(pool, "metadata", "name");
+        assertEquals(poolName, backend.get("name"));
     }
 
     private List<Map<String, Object>> all(String kind) {
