@@ -5,6 +5,7 @@ import io.helidon.logging.common.LogConfig;
 import io.loraserve.server.LoraServer;
 import io.loraserve.server.Options;
 import io.loraserve.server.OptionsException;
+import io.loraserve.tensor.NativeMemory;
 import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -15,6 +16,7 @@ public final class Main {
     }
 
     public static void main(String[] args) {
+        NativeMemory.configure();
         if (java.util.Arrays.asList(args).contains("--help")) {
             System.out.println(Options.help());
             return;
@@ -30,7 +32,7 @@ public final class Main {
         }
         LoraServer server;
         try {
-            server = LoraServer.start(options, home().resolve("demo/loraserve-demo"));
+            server = LoraServer.start(options, home());
         } catch (RuntimeException e) {
             System.err.println("loraserve: cannot start: " + e.getMessage());
             System.exit(1);

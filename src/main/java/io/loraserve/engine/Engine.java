@@ -1,15 +1,24 @@
 package io.loraserve.engine;
 
+import io.loraserve.lora.Adapter;
+import io.loraserve.lora.AdapterSlots;
+import io.loraserve.lora.LoraBypass;
+import io.loraserve.lora.MergedWeights;
 import io.loraserve.model.Bypass;
 import io.loraserve.model.ForwardBatch;
+import io.loraserve.model.LayerWeights;
 import io.loraserve.model.LlamaModel;
 import io.loraserve.model.LlamaWeights;
 import io.loraserve.model.PagedKvCache;
 import io.loraserve.model.Sampler;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashMap;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -33,6 +42,8 @@ public final class Engine implements AutoCloseable {
     private final LlamaModel model;
     private final LlamaWeights weights;
     private final PagedKvCache cache;
+    private final AdapterSlots slots;
+    private final Map<Adapter, MergedWeights> merged = new IdentityHashMap<>();
     private final EngineConfig config;
     private final Scheduler scheduler;
     private final LinkedBlockingQueue<Runnable> inbox = new LinkedBlockingQueue<>();
@@ -47,12 +58,14 @@ public final class Engine implements AutoCloseable {
     private long steps;
     private long generatedTokens;
 
-    public Engine(LlamaModel model, LlamaWeights weights, PagedKvCache cache, EngineConfig config) {
+    public Engine(LlamaModel model, LlamaWeights weights, PagedKvCache cache, AdapterSlots slots,
+                  EngineConfig config) {
         this.model = model;
         this.weights = weights;
         this.cache = cache;
+        this.slots = slots;
         this.config = config;
-        this.scheduler = new Scheduler(config, cache);
+        this.scheduler = new Scheduler(config, cache, slots);
         this.stats = snapshot();
         this.thread = Thread.ofPlatform().name("engine").daemon(true).unstarted(this::loop);
     }
@@ -66,15 +79,19 @@ public final class Engine implements AutoCloseable {
         this.listener = listener;
     }
 
-    /** Queues {@code r}; throws {@link EngineBusyException} when the queue is full or draining. */
+    /**
+     * Queues {@code r}; throws {@link EngineBusyException} when the queue is full or draining.
+     * Once accepted, the engine owns the request's adapter reference and releases it when the
+     * request ends, however it ends; a refused request's reference stays with the caller.
+     */
     public void submit(Request r) {
         if (draining || stopping) {
-            listener.requestRejected(r.adapter());
+            listener.requestRejected(adapterName(r));
             throw new EngineBusyException("the server is shutting down", true);
         }
         if (queued.incrementAndGet() > config.maxQueued()) {
             queued.decrementAndGet();
-            listener.requestRejected(r.adapter());
+            listener.requestRejected(adapterName(r));
             throw new EngineBusyException("too many requests waiting (" + config.maxQueued()
                     + "); retry shortly", false);
         }
@@ -90,6 +107,37 @@ public final class Engine implements AutoCloseable {
     /** Runs {@code task} on the engine thread between two steps. */
     public void execute(Runnable task) {
         inbox.add(task);
+    }
+
+    /** Builds the merged copy of {@code adapter} on the engine thread; its requests then run from it. */
+    public CompletableFuture<Void> pin(Adapter adapter) {
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        inbox.add(() -> {
+            try {
+                if (!merged.containsKey(adapter) && !adapter.removed()) {
+                    merged.put(adapter, MergedWeights.build(model.config(), weights, adapter.weights()));
+                    adapter.pinned(true);
+                }
+                done.complete(null);
+            } catch (RuntimeException | OutOfMemoryError e) {
+                done.completeExceptionally(e);
+            }
+        });
+        return done;
+    }
+
+    /** Frees {@code adapter}'s merged copy between steps; its requests go back to the bypass. */
+    public CompletableFuture<Void> unpin(Adapter adapter) {
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        inbox.add(() -> {
+            adapter.pinned(false);
+            MergedWeights m = merged.remove(adapter);
+            if (m != null) {
+                m.close();
+            }
+            done.complete(null);
+        });
+        return done;
     }
 
     /** Stops admitting new requests; running and queued ones go on. */
@@ -138,8 +186,12 @@ public final class Engine implements AutoCloseable {
 
     private static Map<String, Integer> byAdapter(Iterable<Sequence> seqs) {
         Map<String, Integer> counts = new HashMap<>();
-        seqs.forEach(s -> counts.merge(s.request.adapter(), 1, Integer::sum));
+        seqs.forEach(s -> counts.merge(adapterName(s.request), 1, Integer::sum));
         return counts;
+    }
+
+    private static String adapterName(Request r) {
+        return r.adapter() == null ? null : r.adapter().name();
     }
 
     private void drainInbox() {
@@ -168,45 +220,84 @@ public final class Engine implements AutoCloseable {
     private void step() {
         List<Scheduler.Work> plan = scheduler.schedule();
         queued.set(scheduler.waitingCount());
-        if (plan.isEmpty()) {
-            return;
+        if (!plan.isEmpty()) {
+            long start = System.nanoTime();
+            int sampled = 0;
+            for (List<Scheduler.Work> pass : passes(plan)) {
+                sampled += run(pass);
+            }
+            steps++;
+            listener.stepDone(plan.size(), plan.stream().mapToInt(Scheduler.Work::tokens).sum(), sampled,
+                    System.nanoTime() - start);
         }
-        long start = System.nanoTime();
+        freeUnusedMerges();
+    }
+
+    /**
+     * Splits a step into forward passes: one for the base and every unpinned adapter (ordered by
+     * slot, so each adapter's tokens form one segment of the bypass), and one per pinned adapter.
+     */
+    private List<List<Scheduler.Work>> passes(List<Scheduler.Work> plan) {
+        Map<Adapter, List<Scheduler.Work>> pinned = new LinkedHashMap<>();
+        List<Scheduler.Work> shared = new ArrayList<>();
+        for (Scheduler.Work w : plan) {
+            Adapter a = w.seq().request.adapter();
+            if (a != null && merged.containsKey(a)) {
+                pinned.computeIfAbsent(a, k -> new ArrayList<>()).add(w);
+            } else {
+                shared.add(w);
+            }
+        }
+        shared.sort(Comparator.comparingInt((Scheduler.Work w) -> w.seq().slot));
+        List<List<Scheduler.Work>> passes = new ArrayList<>();
+        if (!shared.isEmpty()) {
+            passes.add(shared);
+        }
+        passes.addAll(pinned.values());
+        return passes;
+    }
+
+    /** Runs one forward pass and samples; returns how many tokens it sampled. */
+    private int run(List<Scheduler.Work> pass) {
         float[] logits;
-        ForwardBatch batch = batchOf(plan);
+        ForwardBatch batch = batchOf(pass);
+        Adapter pinnedAdapter = pass.get(0).seq().request.adapter();
+        MergedWeights m = pinnedAdapter == null ? null : merged.get(pinnedAdapter);
+        List<LayerWeights> layers = m != null ? m.layers() : weights.layers();
         try (PointerScope scope = new PointerScope()) {
-            logits = model.forward(batch, weights, weights.layers(), Bypass.NONE, cache);
+            Bypass bypass = m != null ? Bypass.NONE : bypassOf(pass);
+            logits = model.forward(batch, weights, layers, bypass, cache);
         } catch (RuntimeException | OutOfMemoryError e) {
-            LOG.log(Level.SEVERE, "step failed; failing its " + plan.size() + " requests", e);
-            for (Scheduler.Work w : plan) {
+            LOG.log(Level.SEVERE, "forward pass failed; failing its " + pass.size() + " requests", e);
+            for (Scheduler.Work w : pass) {
                 scheduler.remove(w.seq());
-                listener.requestFailed(w.seq().request.adapter());
+                listener.requestFailed(adapterName(w.seq().request));
+                release(w.seq());
                 w.seq().request.sink().onError("the engine failed to run this request: " + e.getMessage(), false);
             }
             lastProgressNanos = System.nanoTime();
-            return;
+            return 0;
         }
-        steps++;
         lastProgressNanos = System.nanoTime();
         int row = 0;
         int vocab = model.config().vocab();
-        for (Scheduler.Work w : plan) {
+        for (Scheduler.Work w : pass) {
             Sequence s = w.seq();
             s.computed += w.tokens();
             if (s.computed == s.length()) {
                 emit(s, logits, row++ * vocab, vocab);
             }
         }
-        listener.stepDone(plan.size(), batch.size(), row, System.nanoTime() - start);
+        return row;
     }
 
-    private ForwardBatch batchOf(List<Scheduler.Work> plan) {
-        int total = plan.stream().mapToInt(Scheduler.Work::tokens).sum();
+    private ForwardBatch batchOf(List<Scheduler.Work> pass) {
+        int total = pass.stream().mapToInt(Scheduler.Work::tokens).sum();
         long[] tokens = new long[total];
         long[] positions = new long[total];
-        List<ForwardBatch.Span> spans = new ArrayList<>(plan.size());
+        List<ForwardBatch.Span> spans = new ArrayList<>(pass.size());
         int t = 0;
-        for (Scheduler.Work w : plan) {
+        for (Scheduler.Work w : pass) {
             Sequence s = w.seq();
             int start = t;
             for (int i = 0; i < w.tokens(); i++) {
@@ -219,6 +310,37 @@ public final class Engine implements AutoCloseable {
         return new ForwardBatch(tokens, positions, spans);
     }
 
+    /** Segments of consecutive tokens on one adapter slot; base tokens (slot -1) get none. */
+    private Bypass bypassOf(List<Scheduler.Work> pass) {
+        List<LoraBypass.Segment> segments = new ArrayList<>();
+        int start = 0;
+        for (Scheduler.Work w : pass) {
+            int slot = w.seq().slot;
+            int last = segments.size() - 1;
+            if (slot >= 0 && last >= 0 && segments.get(last).slot() == slot
+                    && segments.get(last).start() + segments.get(last).rows() == start) {
+                LoraBypass.Segment prev = segments.get(last);
+                segments.set(last, new LoraBypass.Segment(slot, prev.start(), prev.rows() + w.tokens()));
+            } else if (slot >= 0) {
+                segments.add(new LoraBypass.Segment(slot, start, w.tokens()));
+            }
+            start += w.tokens();
+        }
+        return segments.isEmpty() ? Bypass.NONE : new LoraBypass(slots, segments, model.device());
+    }
+
+    /** Merged copies of adapters that were unloaded and have no request left. */
+    private void freeUnusedMerges() {
+        merged.entrySet().removeIf(e -> {
+            if (e.getKey().removed() && e.getKey().inFlight() == 0) {
+                e.getKey().pinned(false);
+                e.getValue().close();
+                return true;
+            }
+            return false;
+        });
+    }
+
     private void emit(Sequence s, float[] logits, int offset, int vocab) {
         Request r = s.request;
         Sampler.Sample sample = Sampler.sample(logits, offset, vocab, r.sampling(), s.rng, r.promptIds(),
@@ -227,7 +349,7 @@ public final class Engine implements AutoCloseable {
         generatedTokens++;
         if (s.firstTokenNanos == 0) {
             s.firstTokenNanos = System.nanoTime();
-            listener.firstToken(r.adapter(), s.firstTokenNanos - s.arrivalNanos);
+            listener.firstToken(adapterName(r), s.firstTokenNanos - s.arrivalNanos);
         }
         boolean wantsMore = r.sink().onToken(sample);
         boolean eos = !r.ignoreEos() && model.config().eosTokenIds().contains(sample.token());
@@ -244,9 +366,16 @@ public final class Engine implements AutoCloseable {
     }
 
     private void finish(Sequence s, FinishReason reason) {
+        release(s);
         s.request.sink().onFinish(reason, s.promptLength, s.generated());
-        listener.requestFinished(s.request.adapter(), reason, s.promptLength, s.generated(),
+        listener.requestFinished(adapterName(s.request), reason, s.promptLength, s.generated(),
                 System.nanoTime() - s.arrivalNanos, s.firstTokenNanos == 0 ? -1 : s.firstTokenNanos - s.arrivalNanos);
+    }
+
+    private static void release(Sequence s) {
+        if (s.request.adapter() != null) {
+            s.request.adapter().release();
+        }
     }
 
     private EngineStats snapshot() {
@@ -265,5 +394,7 @@ public final class Engine implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         scheduler.removeIf(s -> true, s -> finish(s, FinishReason.CANCELLED));
+        merged.values().forEach(MergedWeights::close);
+        merged.clear();
     }
 }

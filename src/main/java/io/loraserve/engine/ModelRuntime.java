@@ -1,5 +1,8 @@
 package io.loraserve.engine;
 
+import io.loraserve.lora.Adapter;
+import io.loraserve.lora.AdapterRegistry;
+import io.loraserve.lora.AdapterSlots;
 import io.loraserve.model.LlamaModel;
 import io.loraserve.model.LlamaWeights;
 import io.loraserve.model.ModelConfig;
@@ -8,39 +11,48 @@ import io.loraserve.model.PagedKvCache;
 import io.loraserve.tensor.Devices;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
- * Everything that lives on the device for one served model: base weights, rotary tables and the
- * KV pool (lifetime: process), and the engine thread that uses them. {@link #close()} stops the
- * engine first, then frees the native memory.
+ * Everything that lives on the device for one served model: base weights, rotary tables, the
+ * KV pool and the adapter slots (lifetime: process), the adapter catalogue, and the engine thread
+ * that uses them. {@link #close()} stops the engine first, then frees the native memory.
  */
 public final class ModelRuntime implements AutoCloseable {
     private final ModelConfig config;
     private final LlamaWeights weights;
     private final LlamaModel model;
     private final PagedKvCache cache;
+    private final AdapterSlots slots;
+    private final AdapterRegistry registry;
     private final Engine engine;
 
     /** Engine sizing from the user's settings; {@code kvCacheBytes == 0} picks a default. */
     public record Settings(String device, String dtype, int maxModelLen, int maxNumSeqs, int maxBatchedTokens,
                            int kvBlockSize, long kvCacheBytes, int maxQueued, java.time.Duration requestTimeout,
-                           java.time.Duration stepWatchdog, int threads) {
+                           java.time.Duration stepWatchdog, int threads, int maxAdapters, int maxLoraRank,
+                           long maxCpuAdapterBytes, List<Path> adapterRoots) {
     }
 
     private ModelRuntime(ModelConfig config, LlamaWeights weights, LlamaModel model, PagedKvCache cache,
-                         Engine engine) {
+                         AdapterSlots slots, AdapterRegistry registry, Engine engine) {
         this.config = config;
         this.weights = weights;
         this.model = model;
         this.cache = cache;
+        this.slots = slots;
+        this.registry = registry;
         this.engine = engine;
     }
 
-    /** Loads {@code dir} and starts the engine; refuses unsupported or broken models with a clear message. */
-    public static ModelRuntime load(Path dir, Settings s) {
+    /**
+     * Loads {@code dir} and starts the engine; refuses unsupported or broken models with a clear
+     * message. {@code servedName} is the base's API name, which no adapter may take.
+     */
+    public static ModelRuntime load(Path dir, String servedName, Settings s) {
         if (!Files.isDirectory(dir)) {
             throw new ModelLoadException("model directory " + dir + " does not exist");
         }
@@ -66,11 +78,44 @@ public final class ModelRuntime implements AutoCloseable {
         LlamaWeights weights = LlamaWeights.load(dir, config, dtype, device);
         LlamaModel model = new LlamaModel(config, dtype, device);
         PagedKvCache cache = new PagedKvCache(config, s.kvBlockSize(), blocks, dtype, device);
+        AdapterSlots slots = new AdapterSlots(config, s.maxAdapters(), s.maxLoraRank(), dtype, device);
+        AdapterRegistry registry = new AdapterRegistry(config, servedName, s.adapterRoots(), s.maxLoraRank(),
+                s.maxCpuAdapterBytes());
         EngineConfig ec = new EngineConfig(s.maxNumSeqs(), s.maxBatchedTokens(), maxModelLen, s.maxQueued(),
                 s.requestTimeout(), s.stepWatchdog());
-        Engine engine = new Engine(model, weights, cache, ec);
+        Engine engine = new Engine(model, weights, cache, slots, ec);
         engine.start();
-        return new ModelRuntime(config, weights, model, cache, engine);
+        return new ModelRuntime(config, weights, model, cache, slots, registry, engine);
+    }
+
+    public AdapterRegistry registry() {
+        return registry;
+    }
+
+    /** Pins {@code name}: builds its merged copy; blocks until it serves from it. */
+    public Adapter pin(String name) {
+        Adapter a = registry.acquire(name);
+        try {
+            engine.pin(a).join();
+            return a;
+        } finally {
+            a.release();
+        }
+    }
+
+    /** Unpins {@code name}: frees its merged copy; blocks until done. */
+    public Adapter unpin(String name) {
+        Adapter a = registry.acquire(name);
+        try {
+            engine.unpin(a).join();
+            return a;
+        } finally {
+            a.release();
+        }
+    }
+
+    public int maxAdapters() {
+        return slots.slots();
     }
 
     public ModelConfig config() {
@@ -96,6 +141,8 @@ public final class ModelRuntime implements AutoCloseable {
     @Override
     public void close() {
         engine.close();
+        registry.close();
+        slots.close();
         cache.close();
         model.close();
         weights.close();

@@ -1,5 +1,6 @@
 package io.loraserve.engine;
 
+import io.loraserve.lora.Adapter;
 import io.loraserve.model.SamplingParams;
 import java.util.Set;
 
@@ -8,10 +9,11 @@ import java.util.Set;
  *
  * @param id           unique per server
  * @param promptIds    token ids, non-empty, each inside the vocabulary
- * @param adapter      the adapter's name, or null for the base model
+ * @param adapter      the adapter (one reference, which the engine releases when the request ends), or
+ *                     null for the base model
  * @param maxTokens    ≥ 1
  * @param stopTokenIds extra token ids that end generation (EOS is added unless {@code ignoreEos})
  */
-public record Request(String id, int[] promptIds, String adapter, SamplingParams sampling, int maxTokens,
+public record Request(String id, int[] promptIds, Adapter adapter, SamplingParams sampling, int maxTokens,
                       Set<Integer> stopTokenIds, boolean ignoreEos, TokenSink sink) {
 }

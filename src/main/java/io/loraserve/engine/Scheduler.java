@@ -1,5 +1,7 @@
 package io.loraserve.engine;
 
+import io.loraserve.lora.Adapter;
+import io.loraserve.lora.AdapterSlots;
 import io.loraserve.model.PagedKvCache;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -9,7 +11,6 @@ import java.util.HashSet;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
 import java.util.Set;
 import java.util.function.Consumer;
 import java.util.function.Predicate;
@@ -34,13 +35,15 @@ final class Scheduler {
 
     private final EngineConfig config;
     private final PagedKvCache cache;
+    private final AdapterSlots slots;
     private final Deque<Sequence> waiting = new ArrayDeque<>();
     private final List<Sequence> running = new ArrayList<>();
     private long preemptions;
 
-    Scheduler(EngineConfig config, PagedKvCache cache) {
+    Scheduler(EngineConfig config, PagedKvCache cache, AdapterSlots slots) {
         this.config = config;
         this.cache = cache;
+        this.slots = slots;
     }
 
     void enqueue(Sequence s) {
@@ -77,6 +80,9 @@ final class Scheduler {
         running.sort((a, b) -> Long.compare(a.admittedOrder, b.admittedOrder));
         for (int i = 0; i < running.size() && budget > 0; i++) {
             Sequence s = running.get(i);
+            if (!holdSlot(s)) {
+                continue;  // its adapter waits for a device slot; it keeps its KV blocks
+            }
             int n = Math.min(s.pending(), budget);
             if (!reserve(s, s.computed + n)) {
                 break;  // s itself was preempted: it was the youngest left
@@ -102,6 +108,19 @@ final class Scheduler {
             s.blocks.add(cache.allocate());
         }
         return true;
+    }
+
+    /**
+     * True when {@code s} can run this step: base model, a pinned adapter (merged pass, no slot
+     * needed), or an adapter that holds or just got a device slot.
+     */
+    private boolean holdSlot(Sequence s) {
+        Adapter a = s.request.adapter();
+        if (a == null || a.pinned() || s.slot >= 0) {
+            return true;
+        }
+        s.slot = slots.acquire(a);
+        return s.slot >= 0;
     }
 
     private void preempt(Sequence s) {
@@ -130,6 +149,9 @@ final class Scheduler {
             if (blocks > cache.freeBlocks()) {
                 break;  // first come, first served: nobody overtakes a request waiting for memory
             }
+            if (!holdSlot(s)) {
+                continue;  // every device slot is busy with running adapters; others may go first
+            }
             it.remove();
             for (int i = 0; i < blocks; i++) {
                 s.blocks.add(cache.allocate());
@@ -143,7 +165,7 @@ final class Scheduler {
     }
 
     private static String key(Sequence s) {
-        return Objects.requireNonNullElse(s.request.adapter(), "");
+        return s.request.adapter() == null ? "" : s.request.adapter().name();
     }
 
     int blocksFor(int positions) {
@@ -168,8 +190,13 @@ final class Scheduler {
         }
     }
 
+    /** Returns its KV blocks and its adapter slot. */
     private void freeBlocks(Sequence s) {
         s.blocks.forEach(cache::release);
         s.blocks.clear();
+        if (s.slot >= 0) {
+            slots.release(s.slot);
+            s.slot = -1;
+        }
     }
 }

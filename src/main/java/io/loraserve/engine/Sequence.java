@@ -24,6 +24,8 @@ final class Sequence {
     int computed;
     final List<Integer> blocks = new ArrayList<>();
     long firstTokenNanos;
+    /** Device slot of its adapter while it holds one, else -1. */
+    int slot = -1;
 
     Sequence(Request request, long order, long arrivalNanos) {
         this.request = request;

@@ -33,7 +33,23 @@ public final class AdapterException extends RuntimeException {
         /** A listed target that matches no module of the base model, or a config that targets nothing. */
         UNMATCHED_TARGET,
         /** {@code layers_to_transform} names a layer the base model does not have. */
-        LAYER_OUT_OF_RANGE
+        LAYER_OUT_OF_RANGE,
+        /** Only a pickle checkpoint ({@code adapter_model.bin}); safetensors is required. */
+        PICKLE_ONLY,
+        /** {@code adapter_model.safetensors} is missing, truncated or has a corrupt header. */
+        WEIGHTS_UNREADABLE,
+        /** A targeted module has no lora_A or no lora_B tensor. */
+        MISSING_WEIGHT,
+        /** A tensor the config does not explain: another module, a bias, an embedding, a DoRA magnitude… */
+        UNEXPECTED_WEIGHT,
+        /** A tensor's shape does not fit the base model (trained for another base). */
+        SHAPE_MISMATCH,
+        /** A tensor's rank differs from the rank the config (or its rank_pattern) gives. */
+        RANK_MISMATCH,
+        /** A tensor holds NaN or infinity. */
+        NON_FINITE,
+        /** A rank above the server's {@code --max-lora-rank}. */
+        RANK_TOO_LARGE
     }
 
     private final String adapter;

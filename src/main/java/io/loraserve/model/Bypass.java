@@ -3,16 +3,17 @@ package io.loraserve.model;
 import org.bytedeco.pytorch.Tensor;
 
 /**
- * A low-rank term added to a projection's output during one forward: {@code out += f(x)}.
- * The LoRA package implements it; the model only calls it after each base GEMM.
+ * A low-rank term added to a fused projection group's output during one forward:
+ * {@code out += f(x)}. The LoRA package implements it; the model only calls it after each base GEMM.
  */
 @FunctionalInterface
 public interface Bypass {
-    Bypass NONE = (layer, proj, x, out) -> { };
+    Bypass NONE = (layer, group, x, out) -> { };
 
     /**
-     * @param x   [tokens, in] the projection's input
-     * @param out [tokens, outFeatures(proj)] a view of the projection's output, to add into
+     * @param x   [tokens, in] the group's input
+     * @param out [tokens, group.out] the group's fused output, to add into (columns of each projection
+     *            at {@link LayerWeights#rowOffset})
      */
-    void apply(int layer, Proj proj, Tensor x, Tensor out);
+    void apply(int layer, Fused group, Tensor x, Tensor out);
 }

@@ -97,9 +97,7 @@ public final class LlamaModel implements AutoCloseable {
             LayerWeights w = layers.get(l);
             Tensor h = rmsNorm(x, w.attnNorm());
             Tensor qkv = w.qkvBias() == null ? torch.linear(h, w.qkv()) : torch.linear(h, w.qkv(), w.qkvBias());
-            addBypass(bypass, l, Proj.Q, h, qkv);
-            addBypass(bypass, l, Proj.K, h, qkv);
-            addBypass(bypass, l, Proj.V, h, qkv);
+            bypass.apply(l, Fused.QKV, h, qkv);
             Tensor qk = qkv.narrow(1, 0, (long) (heads + kvHeads) * hd).reshape(t, heads + kvHeads, hd);
             Tensor qkRot = rope(qk, cosT, sinT, hd);                  // [t, heads+kvHeads, hd]
             Tensor q = qkRot.narrow(1, 0, heads);                     // [t, heads, hd]
@@ -110,16 +108,15 @@ public final class LlamaModel implements AutoCloseable {
             cache.values(l).index_copy_(0, slots, v);
             Tensor attn = attention(groups, q, cache.keys(l), cache.values(l), t);  // [t, heads*hd]
             Tensor o = torch.linear(attn, w.o());                     // [t, hidden]
-            addBypass(bypass, l, Proj.O, attn, o);
+            bypass.apply(l, Fused.O, attn, o);
             x = x.add(o);
             Tensor h2 = rmsNorm(x, w.mlpNorm());
             Tensor gateUp = torch.linear(h2, w.gateUp());             // [t, 2*intermediate]
-            addBypass(bypass, l, Proj.GATE, h2, gateUp);
-            addBypass(bypass, l, Proj.UP, h2, gateUp);
+            bypass.apply(l, Fused.GATE_UP, h2, gateUp);
             Tensor act = torch.silu(gateUp.narrow(1, 0, c.intermediate()))
                     .mul_(gateUp.narrow(1, c.intermediate(), c.intermediate()));  // [t, intermediate]
             Tensor down = torch.linear(act, w.down());                // [t, hidden]
-            addBypass(bypass, l, Proj.DOWN, act, down);
+            bypass.apply(l, Fused.DOWN, act, down);
             x = x.add(down);
         }
         int rows = batch.logitRows();
@@ -136,14 +133,6 @@ public final class LlamaModel implements AutoCloseable {
         Tensor lastX = x.index_select(0, Tensors.newLongs(last, device, rows));
         Tensor logits = torch.linear(rmsNorm(lastX, base.finalNorm()), base.lmHead());  // [rows, vocab]
         return Tensors.toFloats(logits);
-    }
-
-    private void addBypass(Bypass bypass, int layer, Proj p, Tensor x, Tensor fused) {
-        if (bypass == Bypass.NONE) {
-            return;
-        }
-        long offset = LayerWeights.rowOffset(config, p);
-        bypass.apply(layer, p, x, fused.narrow(1, offset, config.outFeatures(p)));
     }
 
     private Tensor rmsNorm(Tensor x, Tensor weight) {

@@ -9,6 +9,8 @@ import io.loraserve.engine.Engine;
 import io.loraserve.engine.EngineBusyException;
 import io.loraserve.engine.FinishReason;
 import io.loraserve.engine.Request;
+import io.loraserve.lora.Adapter;
+import io.loraserve.lora.AdapterRegistry;
 import io.loraserve.model.Sampler;
 import io.loraserve.tokenizer.Tokenizer;
 import jakarta.json.JsonArrayBuilder;
@@ -25,12 +27,14 @@ import java.util.UUID;
  */
 public final class CompletionsService implements HttpService {
     private final Engine engine;
+    private final AdapterRegistry adapters;
     private final Tokenizer tokenizer;
     private final ModelResolver models;
     private final int maxN;
 
-    CompletionsService(Engine engine, Tokenizer tokenizer, ModelResolver models, int maxN) {
+    CompletionsService(Engine engine, AdapterRegistry adapters, Tokenizer tokenizer, ModelResolver models, int maxN) {
         this.engine = engine;
+        this.adapters = adapters;
         this.tokenizer = tokenizer;
         this.models = models;
         this.maxN = maxN;
@@ -64,8 +68,16 @@ public final class CompletionsService implements HttpService {
                 for (int k = 0; k < cr.n(); k++) {
                     GenerationSink sink = new GenerationSink(tokenizer.newIncrementalDecoder(ids), cr.stop());
                     String rid = id + "-" + choices.size();
-                    engine.submit(new Request(rid, ids, adapter, cr.sampling(), cr.maxTokens(), cr.stopTokenIds(),
-                            cr.ignoreEos(), sink));
+                    Adapter lease = adapter == null ? null : acquire(adapter);
+                    try {
+                        engine.submit(new Request(rid, ids, lease, cr.sampling(), cr.maxTokens(), cr.stopTokenIds(),
+                                cr.ignoreEos(), sink));
+                    } catch (RuntimeException e) {
+                        if (lease != null) {
+                            lease.release();
+                        }
+                        throw e;
+                    }
                     choices.add(new Choice(rid, ids, sink));
                 }
             }
@@ -100,6 +112,15 @@ public final class CompletionsService implements HttpService {
                     engine.cancel(c.requestId);
                 }
             }
+        }
+    }
+
+    /** One reference on the adapter's current version, or 404 when it was unloaded meanwhile. */
+    private Adapter acquire(String name) {
+        try {
+            return adapters.acquire(name);
+        } catch (AdapterRegistry.RegistryException e) {
+            throw ApiException.notFound("adapter_not_found", "The adapter '" + name + "' is not loaded");
         }
     }
 

@@ -3,10 +3,19 @@ package io.loraserve.server;
 import io.helidon.webserver.WebServer;
 import io.helidon.webserver.http.HttpRouting;
 import io.loraserve.engine.ModelRuntime;
+import io.loraserve.lora.AdapterException;
+import io.loraserve.lora.AdapterRegistry;
 import io.loraserve.metrics.Metrics;
 import io.loraserve.tokenizer.Tokenizer;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.logging.Logger;
+import java.util.stream.Stream;
 
 /**
  * One running loraserve: the model runtime, the tokenizer and two HTTP listeners (public API on
@@ -15,6 +24,7 @@ import java.util.List;
  */
 public final class LoraServer implements AutoCloseable {
     static final String ADMIN = "admin";
+    private static final Logger LOG = Logger.getLogger(LoraServer.class.getName());
 
     private final ModelRuntime runtime;
     private final Tokenizer tokenizer;
@@ -23,27 +33,37 @@ public final class LoraServer implements AutoCloseable {
     private final WebServer web;
     private volatile boolean draining;
 
-    private LoraServer(Options o, Path modelDir) {
+    private LoraServer(Options o, Path modelDir, List<Path> roots, Map<String, Path> preload) {
+        String name = o.servedModelName() != null ? o.servedModelName() : modelDir.getFileName().toString();
         Tokenizer tok = Tokenizer.load(modelDir);
         ModelRuntime rt;
         try {
-            rt = ModelRuntime.load(modelDir, new ModelRuntime.Settings(o.device(), o.dtype(), o.maxModelLen(),
+            rt = ModelRuntime.load(modelDir, name, new ModelRuntime.Settings(o.device(), o.dtype(), o.maxModelLen(),
                     o.maxNumSeqs(), o.maxNumBatchedTokens(), o.kvBlockSize(), o.kvCacheBytes(), o.maxQueuedRequests(),
-                    o.requestTimeout(), o.stepWatchdog(), o.threads()));
+                    o.requestTimeout(), o.stepWatchdog(), o.threads(), o.maxAdapters(), o.maxLoraRank(),
+                    o.maxCpuAdapterBytes(), roots));
         } catch (RuntimeException e) {
+            tok.close();
+            throw e;
+        }
+        try {
+            preload.forEach((adapter, dir) -> preload(rt.registry(), adapter, dir));
+        } catch (RuntimeException e) {
+            rt.close();
             tok.close();
             throw e;
         }
         this.tokenizer = tok;
         this.runtime = rt;
-        String name = o.servedModelName() != null ? o.servedModelName() : modelDir.getFileName().toString();
         this.served = new ServedModel(name, rt.maxModelLen(), rt.config().vocab(), System.currentTimeMillis() / 1000);
         this.metrics = new Metrics(name, o.metricsAdapterLabels(), rt.engine()::stats);
         rt.engine().setListener(metrics);
         MetricsService metricsService = new MetricsService(metrics);
-        ModelResolver models = new ModelResolver(served, adapter -> false, List::of);
+        AdapterRegistry registry = rt.registry();
+        ModelResolver models = new ModelResolver(served, registry::contains, registry::names);
         HealthService health = new HealthService(this::notReadyReason);
-        CompletionsService completions = new CompletionsService(rt.engine(), tokenizer, models, o.maxN());
+        CompletionsService completions = new CompletionsService(rt.engine(), registry, tokenizer, models, o.maxN());
+        AdminService admin = new AdminService(rt);
         this.web = WebServer.builder()
                 .host(o.host())
                 .port(o.port())
@@ -51,14 +71,48 @@ public final class LoraServer implements AutoCloseable {
                 .shutdownHook(false)
                 .routing(r -> publicRouting(r, completions, new ModelsService(models), health, metricsService))
                 .putSocket(ADMIN, s -> s.host(o.host()).port(o.adminPort()).maxPayloadSize(o.maxBodyBytes())
-                        .routing(r -> adminRouting(r, health, metricsService)))
+                        .routing(r -> adminRouting(r, admin, health, metricsService, o.adminKey())))
                 .build()
                 .start();
     }
 
-    /** Loads the model in {@code o} (or {@code defaultModel}) and starts both listeners. */
-    public static LoraServer start(Options o, Path defaultModel) {
-        return new LoraServer(o, o.model() != null ? o.model() : defaultModel);
+    /**
+     * Loads the model in {@code o} and starts both listeners. Without {@code --model} it serves the
+     * demo model under {@code home} and, unless {@code --adapter} says otherwise, every adapter in
+     * {@code home/adapters}. Adapters load only from {@code --adapter-root}s (default {@code home/adapters}).
+     */
+    public static LoraServer start(Options o, Path home) {
+        Path adapters = home.resolve("adapters");
+        List<Path> roots = o.adapterRoots().isEmpty() ? List.of(adapters) : o.adapterRoots();
+        Map<String, Path> preload = o.adapters();
+        if (o.model() == null && preload.isEmpty()) {
+            preload = demoAdapters(adapters);
+        }
+        Path model = o.model() != null ? o.model() : home.resolve("demo/loraserve-demo");
+        return new LoraServer(o, model, roots, preload);
+    }
+
+    private static Map<String, Path> demoAdapters(Path dir) {
+        Map<String, Path> found = new LinkedHashMap<>();
+        if (!Files.isDirectory(dir)) {
+            return found;
+        }
+        try (Stream<Path> children = Files.list(dir)) {
+            children.filter(d -> Files.isRegularFile(d.resolve("adapter_config.json"))).sorted()
+                    .forEach(d -> found.put(d.getFileName().toString(), d));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return found;
+    }
+
+    private static void preload(AdapterRegistry registry, String name, Path dir) {
+        try {
+            registry.load(name, dir, false);
+            LOG.info("loaded adapter " + name + " from " + dir);
+        } catch (AdapterRegistry.RegistryException | AdapterException e) {
+            throw new IllegalStateException("cannot load adapter '" + name + "' from " + dir + ": " + e.getMessage(), e);
+        }
     }
 
     static void publicRouting(HttpRouting.Builder r, CompletionsService completions, ModelsService models,
@@ -67,9 +121,14 @@ public final class LoraServer implements AutoCloseable {
         r.register(completions, models, health, metrics);
     }
 
-    static void adminRouting(HttpRouting.Builder r, HealthService health, MetricsService metrics) {
+    static void adminRouting(HttpRouting.Builder r, AdminService admin, HealthService health, MetricsService metrics,
+                             String adminKey) {
         ErrorHandling.register(r);
-        r.register(health, metrics);
+        if (adminKey != null) {
+            BearerAuth auth = new BearerAuth(adminKey);
+            r.any("/admin/*", auth).any("/v1/*", auth);
+        }
+        r.register(admin, health, metrics);
     }
 
     private String notReadyReason() {

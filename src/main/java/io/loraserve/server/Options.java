@@ -34,10 +34,19 @@ public record Options(
         int maxN,
         long maxBodyBytes,
         int threads,
+        int maxAdapters,
+        int maxLoraRank,
+        long maxCpuAdapterBytes,
+        List<Path> adapterRoots,
+        Map<String, Path> adapters,
+        String adminKey,
         int metricsAdapterLabels) {
 
-    /** A flag: its name, value placeholder, default (null = computed) and help. */
-    record Flag(String name, String value, String fallback, String help) {
+    /** A flag: its name, value placeholder, default (null = computed) and help; repeatable flags accumulate. */
+    record Flag(String name, String value, String fallback, String help, boolean repeatable) {
+        Flag(String name, String value, String fallback, String help) {
+            this(name, value, fallback, help, false);
+        }
     }
 
     static final List<Flag> FLAGS = List.of(
@@ -59,15 +68,23 @@ public record Options(
             new Flag("max-n", "N", "8", "largest 'n' (choices per prompt) a request may ask for"),
             new Flag("max-body-bytes", "BYTES", "2097152", "largest request body (413 above)"),
             new Flag("threads", "N", null, "libtorch intra-op threads (default: available cores)"),
+            new Flag("max-adapters", "N", "8", "adapters resident on the device at once (device slots)"),
+            new Flag("max-lora-rank", "N", "16", "largest adapter rank accepted (sizes the device slots)"),
+            new Flag("max-cpu-adapter-bytes", "BYTES", "1073741824", "host memory for registered adapters' weights"),
+            new Flag("adapter-root", "DIR", null, "directory adapters may be loaded from; repeatable (default: the project's adapters/)", true),
+            new Flag("adapter", "NAME=DIR", null, "adapter to load at start-up; repeatable (default with the demo model: everything in adapters/)", true),
+            new Flag("admin-key", "KEY", null, "require 'Authorization: Bearer KEY' on the admin API"),
             new Flag("metrics-adapter-labels", "N", "100",
                     "adapters that get their own 'adapter' label in /metrics; the rest share adapter=\"other\""));
 
     /** Parses {@code args} over {@code config}; {@code --help} is handled by the caller. */
     public static Options parse(String[] args, Config config) {
-        Map<String, String> values = new LinkedHashMap<>();
+        Map<String, List<String>> values = new LinkedHashMap<>();
         for (Flag f : FLAGS) {
-            config.get("loraserve").get(f.name()).asString().ifPresent(v -> values.put(f.name(), v));
+            config.get("loraserve").get(f.name()).asString().ifPresent(v -> values.put(f.name(),
+                    f.repeatable() ? new ArrayList<>(List.of(v.split(","))) : new ArrayList<>(List.of(v))));
         }
+        java.util.Set<String> fromCommandLine = new java.util.HashSet<>();
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             if (!a.startsWith("--")) {
@@ -81,16 +98,18 @@ public record Options(
                 name = name.substring(0, eq);
             }
             String flag = name;
-            if (FLAGS.stream().noneMatch(f -> f.name().equals(flag))) {
-                throw new OptionsException("unknown flag --" + name + " (see --help)");
-            }
+            Flag spec = FLAGS.stream().filter(f -> f.name().equals(flag)).findFirst()
+                    .orElseThrow(() -> new OptionsException("unknown flag --" + flag + " (see --help)"));
             if (value == null) {
                 if (i + 1 >= args.length) {
                     throw new OptionsException("--" + name + " needs a value");
                 }
                 value = args[++i];
             }
-            values.put(name, value);
+            if (fromCommandLine.add(name) || !spec.repeatable()) {
+                values.put(name, new ArrayList<>());
+            }
+            values.get(name).add(value);
         }
         Reader r = new Reader(values);
         return new Options(
@@ -112,6 +131,12 @@ public record Options(
                 r.positive("max-n"),
                 r.positiveLong("max-body-bytes"),
                 r.has("threads") ? r.positive("threads") : Runtime.getRuntime().availableProcessors(),
+                r.positive("max-adapters"),
+                r.positive("max-lora-rank"),
+                r.positiveLong("max-cpu-adapter-bytes"),
+                r.all("adapter-root").stream().map(Path::of).toList(),
+                r.adapters(),
+                r.has("admin-key") ? r.text("admin-key") : null,
                 r.nonNegative("metrics-adapter-labels"));
     }
 
@@ -130,15 +155,31 @@ public record Options(
         return String.join(System.lineSeparator(), lines);
     }
 
-    private record Reader(Map<String, String> values) {
+    private record Reader(Map<String, List<String>> values) {
         boolean has(String name) {
             return values.containsKey(name);
         }
 
+        List<String> all(String name) {
+            return values.getOrDefault(name, List.of());
+        }
+
+        Map<String, Path> adapters() {
+            Map<String, Path> out = new LinkedHashMap<>();
+            for (String spec : all("adapter")) {
+                int eq = spec.indexOf('=');
+                if (eq <= 0 || eq == spec.length() - 1) {
+                    throw new OptionsException("--adapter must be NAME=DIR, not '" + spec + "'");
+                }
+                out.put(spec.substring(0, eq), Path.of(spec.substring(eq + 1)));
+            }
+            return out;
+        }
+
         String text(String name) {
-            String v = values.get(name);
+            List<String> v = values.get(name);
             if (v != null) {
-                return v;
+                return v.get(v.size() - 1);
             }
             return FLAGS.stream().filter(f -> f.name().equals(name)).findFirst().orElseThrow().fallback();
         }

@@ -21,9 +21,24 @@ final class TestServer implements AutoCloseable {
     final LoraServer server;
 
     TestServer(Path model, String... extraArgs) {
-        List<String> args = new ArrayList<>(List.of("--model", model.toString(), "--port", "0", "--admin-port", "0"));
+        this(Path.of("").toAbsolutePath(), withModel(model, extraArgs));
+    }
+
+    private TestServer(Path home, List<String> args) {
+        List<String> all = new ArrayList<>(List.of("--port", "0", "--admin-port", "0"));
+        all.addAll(args);
+        server = LoraServer.start(Options.parse(all.toArray(String[]::new), Config.empty()), home);
+    }
+
+    /** The server as {@code java -jar} starts it with no arguments (demo model and adapters under {@code home}). */
+    static TestServer noArguments(Path home) {
+        return new TestServer(home, List.of());
+    }
+
+    private static List<String> withModel(Path model, String... extraArgs) {
+        List<String> args = new ArrayList<>(List.of("--model", model.toString()));
         args.addAll(List.of(extraArgs));
-        server = LoraServer.start(Options.parse(args.toArray(String[]::new), Config.empty()), model);
+        return args;
     }
 
     /** A response: status, body text, and the body parsed when it is JSON. */
@@ -50,6 +65,24 @@ final class TestServer implements AutoCloseable {
 
     Reply adminGet(String path) {
         return send(HttpRequest.newBuilder(uri(server.adminPort(), path)).GET().build());
+    }
+
+    Reply adminPost(String path, String body) {
+        return send(HttpRequest.newBuilder(uri(server.adminPort(), path)).header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(body)).build());
+    }
+
+    Reply adminDelete(String path) {
+        return send(HttpRequest.newBuilder(uri(server.adminPort(), path)).DELETE().build());
+    }
+
+    /** Loads a fixture adapter through the admin API and checks it was created. */
+    void loadAdapter(String name, Path dir) {
+        Reply r = adminPost("/admin/adapters", "{\"name\":\"" + name + "\",\"path\":" + jakarta.json.Json.createValue(
+                dir.toString()) + "}");
+        if (r.status() != 201) {
+            throw new AssertionError("loading " + name + ": " + r.status() + " " + r.body());
+        }
     }
 
     static Reply send(HttpRequest request) {

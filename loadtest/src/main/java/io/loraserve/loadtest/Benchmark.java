@@ -1,0 +1,278 @@
+package io.loraserve.loadtest;
+
+import io.loraserve.engine.ModelRuntime;
+import io.loraserve.lora.Adapter;
+import io.loraserve.tensor.NativeMemory;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+
+/**
+ * The engine benchmark: generates a model in SmolLM-135M's shape and 32 rank-16 all-linear
+ * adapters, loads them into one runtime, and prints ratios measured side by side in this run
+ * (B1 multi-adapter vs base, B2 batched vs sequential, B3 pinned vs base, B4 hot loading,
+ * B7 GEMM efficiency). {@code --quick} uses a tiny shape so the whole run takes seconds.
+ */
+public final class Benchmark {
+    private final Settings s;
+    private final Map<String, Object> results = new LinkedHashMap<>();
+    private final List<String> table = new ArrayList<>();
+
+    /** What to run. */
+    record Settings(SyntheticModel.Shape shape, Path work, int adapters, int rank, int promptTokens, int decodeTokens,
+                    int repeats, int threads, boolean json) {
+        static Settings parse(String[] args) {
+            boolean quick = List.of(args).contains("--quick");
+            boolean json = List.of(args).contains("--json");
+            Path work = Path.of("target/bench");
+            int threads = Runtime.getRuntime().availableProcessors();
+            for (int i = 0; i < args.length; i++) {
+                switch (args[i]) {
+                    case "--quick", "--json" -> { }
+                    case "--work" -> work = Path.of(args[++i]);
+                    case "--threads" -> threads = Integer.parseInt(args[++i]);
+                    default -> throw new IllegalArgumentException("unknown argument " + args[i]
+                            + " (usage: Benchmark [--quick] [--json] [--work DIR] [--threads N])");
+                }
+            }
+            return quick
+                    ? new Settings(SyntheticModel.Shape.TINY, work.resolve("tiny"), 32, 8, 16, 16, 1, threads, json)
+                    : new Settings(SyntheticModel.Shape.SMOLLM_135M, work.resolve("smollm"), 32, 16, 32, 64, 3, threads,
+                    json);
+        }
+    }
+
+    Benchmark(Settings s) {
+        this.s = s;
+    }
+
+    public static void main(String[] args) throws Exception {
+        NativeMemory.configure();
+        Benchmark b = new Benchmark(Settings.parse(args));
+        b.run();
+        b.print();
+        System.exit(0);
+    }
+
+    /** Runs every measurement; returns the results by key. */
+    Map<String, Object> run() throws IOException, InterruptedException {
+        Path modelDir = s.work().toAbsolutePath().resolve("model");
+        Path adapterDir = s.work().toAbsolutePath().resolve("adapters");
+        prepare(modelDir, adapterDir);
+        results.put("machine", machine());
+        results.put("shape", s.shape().name());
+        try (ModelRuntime rt = ModelRuntime.load(modelDir, "bench", new ModelRuntime.Settings("cpu", "float32", 256,
+                32, 2048, 16, 0, 10_000, Duration.ZERO, Duration.ofMinutes(5), s.threads(), s.adapters(), s.rank(),
+                8L << 30, List.of(adapterDir)))) {
+            EngineDriver driver = new EngineDriver(rt);
+            for (int i = 0; i < s.adapters(); i++) {
+                rt.registry().load("a" + i, adapterDir.resolve("a" + i), false);
+            }
+            driver.runTogether(jobs(32, i -> "a" + (i % 8), 4));  // warm-up
+            multiAdapterVsBase(driver);
+            batchedVsSequential(driver);
+            pinnedVsBase(rt, driver);
+            hotLoad(rt, driver, adapterDir);
+            gemmEfficiency();
+        }
+        return results;
+    }
+
+    private void prepare(Path modelDir, Path adapterDir) throws IOException {
+        if (!Files.exists(modelDir.resolve("model.safetensors"))) {
+            progress("generating " + s.shape().name() + " model in " + modelDir);
+            SyntheticModel.writeModel(modelDir, s.shape(), 42);
+        }
+        for (int i = 0; i < s.adapters(); i++) {
+            Path dir = adapterDir.resolve("a" + i);
+            if (!Files.exists(dir.resolve("adapter_model.safetensors"))) {
+                SyntheticModel.writeAdapter(dir, s.shape(), s.rank(), 1000 + i);
+            }
+        }
+    }
+
+    private List<EngineDriver.Job> jobs(int n, java.util.function.IntFunction<String> adapter, int decodeTokens) {
+        SplittableRandom rng = new SplittableRandom(7);
+        List<EngineDriver.Job> jobs = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            int[] prompt = new int[s.promptTokens()];
+            prompt[0] = 1;
+            for (int k = 1; k < prompt.length; k++) {
+                prompt[k] = 3 + rng.nextInt(s.shape().vocab() - 3);
+            }
+            jobs.add(new EngineDriver.Job(adapter.apply(i), prompt, decodeTokens));
+        }
+        return jobs;
+    }
+
+    /** B1: 32 concurrent requests over 8 adapters vs the same 32 on the base, interleaved, best of N each. */
+    private void multiAdapterVsBase(EngineDriver d) throws InterruptedException {
+        double base = 0;
+        double multi = 0;
+        for (int r = 0; r < s.repeats(); r++) {
+            base = Math.max(base, EngineDriver.decodeTokensPerSecond(d.runTogether(jobs(32, i -> null, s.decodeTokens()))));
+            multi = Math.max(multi, EngineDriver.decodeTokensPerSecond(
+                    d.runTogether(jobs(32, i -> "a" + (i % 8), s.decodeTokens()))));
+        }
+        results.put("base_decode_tokens_per_s", round(base));
+        results.put("multi_adapter_decode_tokens_per_s", round(multi));
+        ratio("B1", "multi_adapter_vs_base", multi / base, ">= 0.90",
+                "decode tok/s, 32 requests over 8 adapters / same on base (" + fmt(multi) + " / " + fmt(base) + ")");
+    }
+
+    /** B2: 32 requests on 32 adapters in one continuous batch vs adapter by adapter. */
+    private void batchedVsSequential(EngineDriver d) throws InterruptedException {
+        List<EngineDriver.Job> jobs = jobs(32, i -> "a" + i, s.decodeTokens());
+        double batched = EngineDriver.endToEndTokensPerSecond(d.runTogether(jobs));
+        double sequential = EngineDriver.endToEndTokensPerSecond(d.runOneByOne(jobs));
+        ratio("B2", "batched_vs_sequential", batched / sequential, ">= 4",
+                "tok/s, 32 adapters in one batch / one adapter at a time (" + fmt(batched) + " / " + fmt(sequential) + ")");
+    }
+
+    /** B3: one stream on a pinned (merged) adapter vs one stream on the base. */
+    private void pinnedVsBase(ModelRuntime rt, EngineDriver d) throws InterruptedException {
+        rt.pin("a0");
+        double base = 0;
+        double pinned = 0;
+        for (int r = 0; r < s.repeats(); r++) {
+            base = Math.max(base, 1e9 / d.runTogether(jobs(1, i -> null, s.decodeTokens())).get(0).tpotNanos());
+            pinned = Math.max(pinned, 1e9 / d.runTogether(jobs(1, i -> "a0", s.decodeTokens())).get(0).tpotNanos());
+        }
+        rt.unpin("a0");
+        ratio("B3", "pinned_vs_base", pinned / base, ">= 0.98",
+                "single-stream tok/s, pinned adapter / base (" + fmt(pinned) + " / " + fmt(base) + ")");
+    }
+
+    /** B4: disk-to-ready load throughput, and the TPOT of 8 running streams while 20 adapters load. */
+    private void hotLoad(ModelRuntime rt, EngineDriver d, Path adapterDir) throws InterruptedException {
+        int streamTokens = s.decodeTokens() * 4;
+        double quiet = meanTpot(d.runTogether(jobs(8, i -> "a" + i, streamTokens)));
+        List<EngineDriver.Trace> streams = jobs(8, i -> "a" + i, streamTokens).stream().map(d::submit).toList();
+        long bytes = 0;
+        double seconds = 0;
+        long loadStart = 0;
+        long loadEnd = 0;
+        for (EngineDriver.Trace t : streams) {
+            while (t.tokens.isEmpty()) {
+                Thread.sleep(1);
+            }
+        }
+        loadStart = System.nanoTime();
+        for (int i = 0; i < 20; i++) {
+            Path dir = adapterDir.resolve("a" + (i % s.adapters()));
+            Adapter a = rt.registry().load("hot" + i, dir, false);
+            bytes += fileBytes(dir);
+            seconds += a.loadSeconds();
+        }
+        loadEnd = System.nanoTime();
+        for (EngineDriver.Trace t : streams) {
+            EngineDriver.await(t);
+        }
+        double during = meanTpotBetween(streams, loadStart, loadEnd);
+        for (int i = 0; i < 20; i++) {
+            rt.registry().unload("hot" + i);
+        }
+        double mbPerS = bytes / 1e6 / seconds;
+        results.put("B4_load_mb_per_s", round(mbPerS));
+        table.add(String.format(Locale.ROOT, "%-3s %-26s %10.1f  goal %-8s %s", "B4", "hot_load_mb_per_s", mbPerS,
+                ">= 1000", "adapter load throughput, disk to ready (" + bytes / 20 / 1_000_000 + " MB each)"));
+        ratio("B4", "hot_load_tpot_rise", during / quiet - 1, "< 0.10",
+                "TPOT rise of 8 streams while 20 adapters load (" + fmt(during / 1e6) + " ms vs " + fmt(quiet / 1e6)
+                        + " ms)");
+    }
+
+    /** B7: achieved decode FLOP/s of the base run over a libtorch matmul peak measured now. */
+    private void gemmEfficiency() {
+        double baseTokensPerS = (Double) results.get("base_decode_tokens_per_s");
+        double achieved = 2.0 * s.shape().matmulParams() * baseTokensPerS;
+        double peak = 0;
+        int n = 2048;
+        try (PointerScope scope = new PointerScope()) {
+            Tensor a = torch.randn(n, n);
+            Tensor b = torch.randn(n, n);
+            a.mm(b);
+            for (int i = 0; i < 3; i++) {
+                long t0 = System.nanoTime();
+                a.mm(b);
+                peak = Math.max(peak, 2.0 * n * n * n / ((System.nanoTime() - t0) / 1e9));
+            }
+        }
+        results.put("decode_gflops", round(achieved / 1e9));
+        results.put("matmul_peak_gflops", round(peak / 1e9));
+        ratio("B7", "gemm_efficiency", achieved / peak, ">= 0.5",
+                "decode GFLOP/s / " + n + "^3 matmul GFLOP/s (" + fmt(achieved / 1e9) + " / " + fmt(peak / 1e9) + ")");
+    }
+
+    private static double meanTpot(List<EngineDriver.Trace> traces) {
+        return traces.stream().mapToDouble(EngineDriver.Trace::tpotNanos).average().orElseThrow();
+    }
+
+    /** Mean gap between consecutive tokens that arrived inside [from, to]. */
+    private static double meanTpotBetween(List<EngineDriver.Trace> traces, long from, long to) {
+        double sum = 0;
+        int n = 0;
+        for (EngineDriver.Trace t : traces) {
+            for (int i = 1; i < t.tokens.size(); i++) {
+                if (t.tokens.get(i - 1) >= from && t.tokens.get(i) <= to) {
+                    sum += t.tokens.get(i) - t.tokens.get(i - 1);
+                    n++;
+                }
+            }
+        }
+        return n == 0 ? Double.NaN : sum / n;
+    }
+
+    private static long fileBytes(Path dir) {
+        try {
+            return Files.size(dir.resolve("adapter_model.safetensors"));
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    private void ratio(String id, String name, double value, String goal, String what) {
+        results.put(id + "_" + name, round(value));
+        table.add(String.format(Locale.ROOT, "%-3s %-26s %10.3f  goal %-8s %s", id, name, value, goal, what));
+    }
+
+    private Map<String, Object> machine() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("cores", Runtime.getRuntime().availableProcessors());
+        m.put("torch_threads", s.threads());
+        m.put("device", "cpu");
+        m.put("os_arch", System.getProperty("os.arch"));
+        m.put("java", Runtime.version().toString());
+        return m;
+    }
+
+    private void print() {
+        System.out.println("loraserve benchmark: " + s.shape().name() + ", " + s.adapters() + " adapters r" + s.rank()
+                + ", prompt " + s.promptTokens() + " + " + s.decodeTokens() + " tokens; machine " + results.get("machine"));
+        table.forEach(System.out::println);
+        if (s.json()) {
+            System.out.println(Json.of(results));
+        }
+    }
+
+    private static void progress(String message) {
+        System.err.println("bench: " + message);
+    }
+
+    private static double round(double v) {
+        return Math.round(v * 1000) / 1000.0;
+    }
+
+    private static String fmt(double v) {
+        return String.format(Locale.ROOT, "%.1f", v);
+    }
+}

@@ -1,0 +1,125 @@
+package io.loraserve.loadtest;
+
+import io.loraserve.engine.FinishReason;
+import io.loraserve.engine.ModelRuntime;
+import io.loraserve.engine.Request;
+import io.loraserve.engine.TokenSink;
+import io.loraserve.lora.Adapter;
+import io.loraserve.model.Sampler;
+import io.loraserve.model.SamplingParams;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Submits greedy requests straight to a {@link ModelRuntime}'s engine (no HTTP) and records when
+ * each token arrived, so benchmarks measure the engine and nothing else.
+ */
+final class EngineDriver {
+    private static final AtomicLong IDS = new AtomicLong();
+    private final ModelRuntime runtime;
+
+    EngineDriver(ModelRuntime runtime) {
+        this.runtime = runtime;
+    }
+
+    /** One request to run: adapter name (null = base), prompt and length. */
+    record Job(String adapter, int[] prompt, int maxTokens) {
+    }
+
+    /** When each generated token of one request arrived (nanoTime). */
+    static final class Trace implements TokenSink {
+        final long submitted = System.nanoTime();
+        final List<Long> tokens = new ArrayList<>();
+        final CountDownLatch done = new CountDownLatch(1);
+        volatile String error;
+
+        @Override
+        public boolean onToken(Sampler.Sample sample) {
+            synchronized (tokens) {
+                tokens.add(System.nanoTime());
+            }
+            return true;
+        }
+
+        @Override
+        public void onFinish(FinishReason reason, int promptTokens, int completionTokens) {
+            done.countDown();
+        }
+
+        @Override
+        public void onError(String message, boolean overloaded) {
+            error = message;
+            done.countDown();
+        }
+
+        long first() {
+            return tokens.get(0);
+        }
+
+        long last() {
+            return tokens.get(tokens.size() - 1);
+        }
+
+        /** Mean time per output token after the first. */
+        double tpotNanos() {
+            return tokens.size() < 2 ? Double.NaN : (double) (last() - first()) / (tokens.size() - 1);
+        }
+    }
+
+    Trace submit(Job job) {
+        Trace trace = new Trace();
+        Adapter lease = job.adapter() == null ? null : runtime.registry().acquire(job.adapter());
+        runtime.engine().submit(new Request("bench-" + IDS.incrementAndGet(), job.prompt(), lease,
+                SamplingParams.GREEDY, job.maxTokens(), Set.of(), true, trace));
+        return trace;
+    }
+
+    /** Submits all jobs at once and waits for them. */
+    List<Trace> runTogether(List<Job> jobs) throws InterruptedException {
+        List<Trace> traces = jobs.stream().map(this::submit).toList();
+        for (Trace t : traces) {
+            await(t);
+        }
+        return traces;
+    }
+
+    /** Runs the jobs one after another. */
+    List<Trace> runOneByOne(List<Job> jobs) throws InterruptedException {
+        List<Trace> traces = new ArrayList<>();
+        for (Job j : jobs) {
+            Trace t = submit(j);
+            await(t);
+            traces.add(t);
+        }
+        return traces;
+    }
+
+    static void await(Trace t) throws InterruptedException {
+        if (!t.done.await(30, TimeUnit.MINUTES) || t.error != null) {
+            throw new IllegalStateException("benchmark request failed: " + t.error);
+        }
+    }
+
+    /**
+     * Decode throughput of requests that ran together: tokens that arrived after every request had
+     * its first token (all prefills done), per second of that window.
+     */
+    static double decodeTokensPerSecond(List<Trace> traces) {
+        long start = traces.stream().mapToLong(Trace::first).max().orElseThrow();
+        long end = traces.stream().mapToLong(Trace::last).max().orElseThrow();
+        long count = traces.stream().flatMap(t -> t.tokens.stream()).filter(ts -> ts > start).count();
+        return count / ((end - start) / 1e9);
+    }
+
+    /** Generated tokens per second of wall time, from the first submission to the last token. */
+    static double endToEndTokensPerSecond(List<Trace> traces) {
+        long start = traces.stream().mapToLong(t -> t.submitted).min().orElseThrow();
+        long end = traces.stream().mapToLong(Trace::last).max().orElseThrow();
+        long count = traces.stream().mapToLong(t -> t.tokens.size()).sum();
+        return count / ((end - start) / 1e9);
+    }
+}

@@ -1,0 +1,27 @@
+package io.loraserve.loadtest;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Keeps the benchmark command working: a --quick run produces every figure (timings are not asserted). */
+class BenchmarkSmokeTest {
+    @TempDir
+    Path work;
+
+    @Test
+    void quickRunReportsEveryRatio() throws Exception {
+        Benchmark b = new Benchmark(Benchmark.Settings.parse(new String[] {"--quick", "--threads", "1", "--work",
+                work.toString()}));
+        Map<String, Object> results = b.run();
+        for (String key : List.of("B1_multi_adapter_vs_base", "B2_batched_vs_sequential", "B3_pinned_vs_base",
+                "B4_load_mb_per_s", "B4_hot_load_tpot_rise", "B7_gemm_efficiency")) {
+            Object v = results.get(key);
+            assertTrue(v instanceof Double d && Double.isFinite(d), key + " = " + v);
+        }
+    }
+}

@@ -1,0 +1,182 @@
+package io.loraserve.lora;
+
+import io.loraserve.model.Fused;
+import io.loraserve.model.LayerWeights;
+import io.loraserve.model.ModelConfig;
+import io.loraserve.model.Proj;
+import io.loraserve.tensor.Tensors;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/**
+ * The device slots: for every layer and fused group (q/k/v, o, gate/up, down), preallocated
+ * stacked buffers that an adapter is copied into (lifetime: process). Engine thread only.
+ *
+ * <p>Layout, with {@code R = maxRank} and the group's projections numbered {@code j = 0, 1, …}:
+ * {@code A[slot]} is {@code [projs*R, in]} with projection j's {@code A} in rows
+ * {@code [j*R, j*R + r)}; {@code Bt[slot]} is {@code [projs*R, groupOut]}, block-diagonal, with
+ * projection j's {@code scale·Bᵀ} in those rows and in its own output columns. Everything else is
+ * zero, so {@code x·A[slot]ᵀ·Bt[slot]} is exactly the group's bypass, and a padded rank or an
+ * untargeted projection adds nothing. A slot with running sequences is never evicted; idle ones
+ * are reused least recently used first.
+ */
+public final class AdapterSlots implements AutoCloseable {
+    private static final int GROUPS = Fused.values().length;
+    private final ModelConfig config;
+    private final int maxRank;
+    private final Tensor[][] a;          // [layer][group] -> [slots, projs*R, in]
+    private final Tensor[][] bt;         // [layer][group] -> [slots, projs*R, groupOut]
+    private final boolean[][][] active;  // [slot][layer][group]: the adapter targets something in it
+    private final Adapter[] occupant;
+    private final int[] running;
+    private final long[] lastUsed;
+    private long clock;
+
+    public AdapterSlots(ModelConfig config, int slots, int maxRank, ScalarType dtype, Device device) {
+        this.config = config;
+        this.maxRank = maxRank;
+        int layers = config.layers();
+        this.a = new Tensor[layers][GROUPS];
+        this.bt = new Tensor[layers][GROUPS];
+        for (int l = 0; l < layers; l++) {
+            for (Fused g : Fused.values()) {
+                long rows = (long) g.projs().size() * maxRank;
+                a[l][g.ordinal()] = torch.zeros(new long[] {slots, rows, g.in(config)}, Tensors.options(dtype, device));
+                bt[l][g.ordinal()] = torch.zeros(new long[] {slots, rows, g.out(config)}, Tensors.options(dtype, device));
+            }
+        }
+        this.active = new boolean[slots][layers][GROUPS];
+        this.occupant = new Adapter[slots];
+        this.running = new int[slots];
+        this.lastUsed = new long[slots];
+    }
+
+    public int slots() {
+        return occupant.length;
+    }
+
+    /**
+     * A slot holding {@code adapter} for one more running sequence: its current slot, else a free
+     * or least recently used idle slot it is uploaded into. -1 when every slot is busy.
+     */
+    public int acquire(Adapter adapter) {
+        int slot = slotOf(adapter);
+        if (slot < 0) {
+            slot = victim();
+            if (slot < 0) {
+                return -1;
+            }
+            upload(slot, adapter);
+        }
+        running[slot]++;
+        lastUsed[slot] = ++clock;
+        return slot;
+    }
+
+    /** One sequence using {@code slot} has left the batch. */
+    public void release(int slot) {
+        running[slot]--;
+        if (running[slot] == 0 && occupant[slot].removed()) {
+            evict(slot);
+        }
+    }
+
+    public int slotOf(Adapter adapter) {
+        for (int s = 0; s < occupant.length; s++) {
+            if (occupant[s] == adapter) {
+                return s;
+            }
+        }
+        return -1;
+    }
+
+    private int victim() {
+        int best = -1;
+        for (int s = 0; s < occupant.length; s++) {
+            if (occupant[s] == null) {
+                return s;
+            }
+            if (running[s] == 0 && (best < 0 || lastUsed[s] < lastUsed[best])) {
+                best = s;
+            }
+        }
+        return best;
+    }
+
+    private void upload(int slot, Adapter adapter) {
+        if (occupant[slot] != null) {
+            evict(slot);
+        }
+        AdapterWeights w = adapter.weights();
+        AdapterConfig c = adapter.config();
+        try (PointerScope scope = new PointerScope()) {
+            for (int l = 0; l < config.layers(); l++) {
+                for (Fused g : Fused.values()) {
+                    Tensor as = a[l][g.ordinal()].select(0, slot);     // [projs*R, in]
+                    Tensor bs = bt[l][g.ordinal()].select(0, slot);    // [projs*R, groupOut]
+                    as.zero_();
+                    bs.zero_();
+                    boolean any = false;
+                    long columnBase = LayerWeights.rowOffset(config, g.projs().get(0));
+                    for (int j = 0; j < g.projs().size(); j++) {
+                        Proj p = g.projs().get(j);
+                        if (!c.targets(l, p)) {
+                            continue;
+                        }
+                        int r = (int) w.a(l, p).size(0);
+                        long row = (long) j * maxRank;
+                        long column = LayerWeights.rowOffset(config, p) - columnBase;
+                        as.narrow(0, row, r).copy_(w.a(l, p));
+                        bs.narrow(0, row, r).narrow(1, column, config.outFeatures(p))
+                                .copy_(w.b(l, p).t().mul(new Scalar(c.scale(l, p))));
+                        any = true;
+                    }
+                    active[slot][l][g.ordinal()] = any;
+                }
+            }
+        }
+        occupant[slot] = adapter;
+        adapter.resident(true);
+    }
+
+    private void evict(int slot) {
+        Adapter old = occupant[slot];
+        occupant[slot] = null;
+        if (old != null) {
+            old.resident(false);
+        }
+    }
+
+    /** Whether the adapter in {@code slot} adds anything to {@code g} of {@code layer}. */
+    boolean active(int slot, int layer, Fused g) {
+        return active[slot][layer][g.ordinal()];
+    }
+
+    /** [slots, projs*R, in] */
+    Tensor a(int layer, Fused g) {
+        return a[layer][g.ordinal()];
+    }
+
+    /** [slots, projs*R, groupOut] */
+    Tensor bt(int layer, Fused g) {
+        return bt[layer][g.ordinal()];
+    }
+
+    public int maxRank() {
+        return maxRank;
+    }
+
+    @Override
+    public void close() {
+        for (int l = 0; l < a.length; l++) {
+            for (int i = 0; i < GROUPS; i++) {
+                a[l][i].close();
+                bt[l][i].close();
+            }
+        }
+    }
+}

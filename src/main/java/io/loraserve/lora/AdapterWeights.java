@@ -1,0 +1,212 @@
+package io.loraserve.lora;
+
+import io.loraserve.model.ModelConfig;
+import io.loraserve.model.Proj;
+import io.loraserve.tensor.SafeTensorsException;
+import io.loraserve.tensor.SafeTensorsFile;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/**
+ * The host (CPU, float32) copy of one adapter's A and B matrices, validated against the base
+ * model. Lifetime: adapter — created by {@link #load} on the loader thread, closed when the
+ * adapter is unloaded and its last request has finished.
+ *
+ * <p>Invariants: {@code a(l,p)} is {@code [rank(l,p), in]} and {@code b(l,p)} is
+ * {@code [out, rank(l,p)]} exactly where the config targets {@code (l,p)}; both are finite.
+ */
+public final class AdapterWeights implements AutoCloseable {
+    static final String FILE = "adapter_model.safetensors";
+    private static final String PREFIX = "base_model.model.";
+
+    private final AdapterConfig config;
+    private final Tensor[][] a;   // [layer][proj] -> [rank, in] or null
+    private final Tensor[][] b;   // [layer][proj] -> [out, rank] or null
+    private final long bytes;
+
+    private AdapterWeights(AdapterConfig config, Tensor[][] a, Tensor[][] b, long bytes) {
+        this.config = config;
+        this.a = a;
+        this.b = b;
+        this.bytes = bytes;
+    }
+
+    /**
+     * Reads {@code dir} (config + safetensors) for a base of shape {@code base}; refuses any adapter
+     * that does not fit it, naming the adapter, the module and the reason, and allocates nothing then.
+     */
+    public static AdapterWeights load(String name, Path dir, ModelConfig base, int maxRank) {
+        AdapterConfig config = AdapterConfig.parse(name, dir.resolve("adapter_config.json"));
+        config.checkAgainst(base.layers());
+        Path file = dir.resolve(FILE);
+        if (!Files.isRegularFile(file)) {
+            if (Files.isRegularFile(dir.resolve("adapter_model.bin"))) {
+                throw new AdapterException(name, AdapterException.Reason.PICKLE_ONLY,
+                        "only adapter_model.bin (a pickle) is present; pickle files are never loaded,"
+                                + " save the adapter as " + FILE);
+            }
+            throw new AdapterException(name, AdapterException.Reason.WEIGHTS_UNREADABLE, FILE + " is missing in " + dir);
+        }
+        SafeTensorsFile st;
+        try {
+            st = SafeTensorsFile.open(file);
+        } catch (SafeTensorsException e) {
+            throw new AdapterException(name, AdapterException.Reason.WEIGHTS_UNREADABLE, e.getMessage(), e);
+        }
+        checkKeys(name, config, base, st, maxRank);
+        int layers = base.layers();
+        Tensor[][] a = new Tensor[layers][Proj.values().length];
+        Tensor[][] b = new Tensor[layers][Proj.values().length];
+        List<Tensor> loaded = new ArrayList<>();
+        long bytes = 0;
+        try {
+            for (int l = 0; l < layers; l++) {
+                for (Proj p : Proj.values()) {
+                    if (!config.targets(l, p)) {
+                        continue;
+                    }
+                    a[l][p.ordinal()] = read(name, st, key(l, p, "A"), loaded);
+                    b[l][p.ordinal()] = read(name, st, key(l, p, "B"), loaded);
+                    bytes += 4L * (a[l][p.ordinal()].numel() + b[l][p.ordinal()].numel());
+                }
+            }
+        } catch (RuntimeException e) {
+            loaded.forEach(Tensor::close);
+            throw e;
+        }
+        return new AdapterWeights(config, a, b, bytes);
+    }
+
+    /** Checks every key and shape from the header alone, before any tensor is read. */
+    private static void checkKeys(String name, AdapterConfig config, ModelConfig base, SafeTensorsFile st, int maxRank) {
+        Set<String> expected = new HashSet<>();
+        for (int l = 0; l < base.layers(); l++) {
+            for (Proj p : Proj.values()) {
+                if (!config.targets(l, p)) {
+                    continue;
+                }
+                int rank = config.rank(l, p);
+                String module = p.moduleName(l);
+                if (rank > maxRank) {
+                    throw new AdapterException(name, AdapterException.Reason.RANK_TOO_LARGE, module + " has rank " + rank
+                            + " but this server allows at most --max-lora-rank " + maxRank);
+                }
+                String ka = key(l, p, "A");
+                String kb = key(l, p, "B");
+                for (String k : List.of(ka, kb)) {
+                    if (!st.names().contains(k)) {
+                        throw new AdapterException(name, AdapterException.Reason.MISSING_WEIGHT,
+                                module + " is targeted but " + FILE + " has no " + k);
+                    }
+                }
+                checkShape(name, module, "lora_A", st.entry(ka).shape(), rank, base.inFeatures(p), true);
+                checkShape(name, module, "lora_B", st.entry(kb).shape(), rank, base.outFeatures(p), false);
+                expected.add(ka);
+                expected.add(kb);
+            }
+        }
+        for (String k : st.names()) {
+            if (!expected.contains(k)) {
+                throw new AdapterException(name, AdapterException.Reason.UNEXPECTED_WEIGHT, FILE + " holds " + k
+                        + ", which no targeted decoder linear explains (LoRA on embeddings/lm_head, biases,"
+                        + " DoRA magnitudes and modules_to_save are not served)");
+            }
+        }
+    }
+
+    private static void checkShape(String name, String module, String which, long[] shape, int rank, int features,
+                                   boolean isA) {
+        long[] want = isA ? new long[] {rank, features} : new long[] {features, rank};
+        if (Arrays.equals(shape, want)) {
+            return;
+        }
+        boolean featuresFit = shape.length == 2 && shape[isA ? 1 : 0] == features;
+        if (featuresFit) {
+            throw new AdapterException(name, AdapterException.Reason.RANK_MISMATCH, module + "." + which + " has shape "
+                    + Arrays.toString(shape) + ": rank " + shape[isA ? 0 : 1] + " in the file, but the config gives "
+                    + rank);
+        }
+        throw new AdapterException(name, AdapterException.Reason.SHAPE_MISMATCH, module + "." + which + " has shape "
+                + Arrays.toString(shape) + " but this base model needs " + Arrays.toString(want)
+                + " (was the adapter trained for another base model?)");
+    }
+
+    private static Tensor read(String name, SafeTensorsFile st, String key, List<Tensor> loaded) {
+        Tensor t;
+        try {
+            t = st.newTensor(key, ScalarType.Float, new Device(torch.DeviceType.CPU));
+        } catch (SafeTensorsException e) {
+            throw new AdapterException(name, AdapterException.Reason.WEIGHTS_UNREADABLE, e.getMessage(), e);
+        }
+        loaded.add(t);
+        try (Tensor finite = t.isfinite(); Tensor all = finite.all()) {
+            if (!all.item_bool()) {
+                throw new AdapterException(name, AdapterException.Reason.NON_FINITE, key + " holds NaN or infinity");
+            }
+        }
+        return t;
+    }
+
+    static String key(int layer, Proj p, String ab) {
+        return PREFIX + p.moduleName(layer) + ".lora_" + ab + ".weight";
+    }
+
+    public AdapterConfig config() {
+        return config;
+    }
+
+    /** [rank, in], or null where the module is not targeted. */
+    public Tensor a(int layer, Proj p) {
+        return a[layer][p.ordinal()];
+    }
+
+    /** [out, rank], or null where the module is not targeted. */
+    public Tensor b(int layer, Proj p) {
+        return b[layer][p.ordinal()];
+    }
+
+    /** The largest rank of any targeted module. */
+    public int maxRank() {
+        int max = 0;
+        for (Tensor[] row : a) {
+            for (Tensor t : row) {
+                if (t != null) {
+                    max = Math.max(max, (int) t.size(0));
+                }
+            }
+        }
+        return max;
+    }
+
+    public long bytes() {
+        return bytes;
+    }
+
+    /** Decoder layers of the base model these weights were validated against. */
+    public int layers() {
+        return a.length;
+    }
+
+    @Override
+    public void close() {
+        for (Tensor[][] ab : List.of(a, b)) {
+            for (Tensor[] row : ab) {
+                for (int i = 0; i < row.length; i++) {
+                    if (row[i] != null) {
+                        row[i].close();
+                        row[i] = null;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,76 @@
+package io.loraserve.lora;
+
+import io.loraserve.model.LayerWeights;
+import io.loraserve.model.LlamaWeights;
+import io.loraserve.model.ModelConfig;
+import io.loraserve.model.Proj;
+import java.util.ArrayList;
+import java.util.List;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+
+/**
+ * A pinned adapter's merged copy {@code W' = W0 + scale·B·A} of exactly the matrices it targets;
+ * every other matrix is the base's own tensor, shared. The base is never modified. Lifetime:
+ * from pin to unpin (or unload); built and closed on the engine thread.
+ */
+public final class MergedWeights implements AutoCloseable {
+    private final List<LayerWeights> layers;
+    private final List<Tensor> owned = new ArrayList<>();
+
+    private MergedWeights(List<LayerWeights> layers) {
+        this.layers = layers;
+    }
+
+    public static MergedWeights build(ModelConfig c, LlamaWeights base, AdapterWeights w) {
+        List<LayerWeights> layers = new ArrayList<>();
+        MergedWeights merged = new MergedWeights(layers);
+        for (int l = 0; l < c.layers(); l++) {
+            LayerWeights b = base.layers().get(l);
+            layers.add(new LayerWeights(b.attnNorm(),
+                    merged.merge(c, b, w, l, Proj.Q, Proj.K, Proj.V),
+                    b.qkvBias(),
+                    merged.merge(c, b, w, l, Proj.O),
+                    b.mlpNorm(),
+                    merged.merge(c, b, w, l, Proj.GATE, Proj.UP),
+                    merged.merge(c, b, w, l, Proj.DOWN)));
+        }
+        return merged;
+    }
+
+    /** The fused matrix holding {@code projs}: a merged copy if any is targeted, else the base's. */
+    private Tensor merge(ModelConfig c, LayerWeights base, AdapterWeights w, int layer, Proj... projs) {
+        Tensor baseMatrix = base.matrixOf(projs[0]);
+        boolean any = false;
+        for (Proj p : projs) {
+            any |= w.a(layer, p) != null;
+        }
+        if (!any) {
+            return baseMatrix;
+        }
+        Tensor copy = baseMatrix.clone();  // lifetime: this MergedWeights
+        owned.add(copy);
+        try (PointerScope scope = new PointerScope()) {
+            for (Proj p : projs) {
+                if (w.a(layer, p) == null) {
+                    continue;
+                }
+                Tensor rows = copy.narrow(0, LayerWeights.rowOffset(c, p), c.outFeatures(p));  // [out, in]
+                Tensor delta = w.b(layer, p).mm(w.a(layer, p)).to(rows.device(), rows.scalar_type());  // [out, in]
+                rows.add_(delta, new Scalar(w.config().scale(layer, p)));
+            }
+        }
+        return copy;
+    }
+
+    public List<LayerWeights> layers() {
+        return layers;
+    }
+
+    @Override
+    public void close() {
+        owned.forEach(Tensor::close);
+        owned.clear();
+    }
+}

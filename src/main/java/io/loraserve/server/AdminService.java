@@ -1,0 +1,178 @@
+package io.loraserve.server;
+
+import io.helidon.http.HeaderNames;
+import io.helidon.http.Status;
+import io.helidon.webserver.http.HttpRules;
+import io.helidon.webserver.http.HttpService;
+import io.helidon.webserver.http.ServerRequest;
+import io.helidon.webserver.http.ServerResponse;
+import io.loraserve.engine.ModelRuntime;
+import io.loraserve.lora.Adapter;
+import io.loraserve.lora.AdapterConfig;
+import io.loraserve.lora.AdapterException;
+import io.loraserve.lora.AdapterRegistry;
+import io.loraserve.model.Proj;
+import jakarta.json.JsonArrayBuilder;
+import jakarta.json.JsonObject;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.InvalidPathException;
+import java.nio.file.Path;
+import java.util.LinkedHashSet;
+import java.util.Locale;
+import java.util.Set;
+import java.util.concurrent.CompletionException;
+
+/**
+ * The admin API (admin listener only): list, load, replace, unload, pin and unpin adapters, plus
+ * vLLM's {@code /v1/load_lora_adapter} and {@code /v1/unload_lora_adapter} so tools written for
+ * vLLM work. Every refusal leaves the registry as it was.
+ */
+final class AdminService implements HttpService {
+    private final ModelRuntime runtime;
+    private final AdapterRegistry registry;
+
+    AdminService(ModelRuntime runtime) {
+        this.runtime = runtime;
+        this.registry = runtime.registry();
+    }
+
+    @Override
+    public void routing(HttpRules rules) {
+        rules.get("/admin/adapters", this::list)
+                .post("/admin/adapters", this::load)
+                .get("/admin/adapters/{name}", this::show)
+                .delete("/admin/adapters/{name}", this::unload)
+                .post("/admin/adapters/{name}/pin", (req, res) -> pin(req, res, true))
+                .post("/admin/adapters/{name}/unpin", (req, res) -> pin(req, res, false))
+                .post("/v1/load_lora_adapter", this::vllmLoad)
+                .post("/v1/unload_lora_adapter", this::vllmUnload);
+    }
+
+    private void list(ServerRequest req, ServerResponse res) {
+        JsonArrayBuilder data = Json.BUILDERS.createArrayBuilder();
+        registry.list().forEach(a -> data.add(record(a)));
+        send(res, Status.OK_200, Json.BUILDERS.createObjectBuilder().add("object", "list").add("data", data).build());
+    }
+
+    private void show(ServerRequest req, ServerResponse res) {
+        String name = req.path().pathParameters().get("name");
+        Adapter a = registry.get(name).orElseThrow(() -> notFound(name));
+        send(res, Status.OK_200, record(a));
+    }
+
+    private void load(ServerRequest req, ServerResponse res) {
+        Params p = new Params(Json.parseObject(Bodies.read(req)));
+        Adapter a = doLoad(required(p, "name"), required(p, "path"), p.bool("replace", false));
+        send(res, Status.CREATED_201, record(a));
+    }
+
+    private void vllmLoad(ServerRequest req, ServerResponse res) {
+        Params p = new Params(Json.parseObject(Bodies.read(req)));
+        Adapter a = doLoad(required(p, "lora_name"), required(p, "lora_path"), false);
+        send(res, Status.OK_200, record(a));
+    }
+
+    private Adapter doLoad(String name, String path, boolean replace) {
+        Path dir;
+        try {
+            dir = Path.of(path);
+        } catch (InvalidPathException e) {
+            throw ApiException.badRequest("path", "'" + path + "' is not a valid path");
+        }
+        try {
+            return registry.load(name, dir, replace);
+        } catch (AdapterRegistry.RegistryException e) {
+            throw refusal(e);
+        } catch (AdapterException e) {
+            throw new ApiException(400, "invalid_request_error", "path",
+                    "adapter_" + e.reason().name().toLowerCase(Locale.ROOT), e.getMessage());
+        }
+    }
+
+    private void unload(ServerRequest req, ServerResponse res) {
+        String name = req.path().pathParameters().get("name");
+        Adapter a = registry.get(name).orElseThrow(() -> notFound(name));
+        registry.unload(name);
+        send(res, Status.OK_200, record(a));
+    }
+
+    private void vllmUnload(ServerRequest req, ServerResponse res) {
+        String name = required(new Params(Json.parseObject(Bodies.read(req))), "lora_name");
+        Adapter a = registry.get(name).orElseThrow(() -> notFound(name));
+        registry.unload(name);
+        send(res, Status.OK_200, record(a));
+    }
+
+    private void pin(ServerRequest req, ServerResponse res, boolean pin) {
+        String name = req.path().pathParameters().get("name");
+        try {
+            send(res, Status.OK_200, record(pin ? runtime.pin(name) : runtime.unpin(name)));
+        } catch (AdapterRegistry.RegistryException e) {
+            throw refusal(e);
+        } catch (CompletionException e) {
+            throw new ApiException(507, "server_error", null, "pin_failed", "could not build the merged copy of '"
+                    + name + "': " + e.getCause().getMessage());
+        }
+    }
+
+    private static String required(Params p, String key) {
+        String v = p.string(key, null);
+        if (v == null || v.isBlank()) {
+            throw ApiException.badRequest(key, "'" + key + "' is required");
+        }
+        return v;
+    }
+
+    private static ApiException notFound(String name) {
+        return ApiException.notFound("adapter_not_found", "The adapter '" + name + "' is not loaded");
+    }
+
+    private static ApiException refusal(AdapterRegistry.RegistryException e) {
+        return switch (e.kind()) {
+            case BAD_NAME -> ApiException.badRequest("name", e.getMessage());
+            case NOT_FOUND -> ApiException.notFound("adapter_not_found", e.getMessage());
+            case EXISTS -> new ApiException(409, "invalid_request_error", "name", "adapter_exists", e.getMessage());
+            case OUTSIDE_ROOTS -> new ApiException(403, "permission_error", "path", "path_not_allowed", e.getMessage());
+            case NO_SUCH_PATH -> ApiException.badRequest("path", e.getMessage());
+            case CAPACITY -> new ApiException(507, "server_error", null, "adapter_capacity", e.getMessage());
+        };
+    }
+
+    /** The admin view of one adapter. */
+    static JsonObject record(Adapter a) {
+        AdapterConfig c = a.config();
+        Set<String> targets = new LinkedHashSet<>();
+        int layers = a.weights().layers();
+        for (Proj p : Proj.values()) {
+            for (int l = 0; l < layers; l++) {
+                if (c.targets(l, p)) {
+                    targets.add(p.shortName());
+                }
+            }
+        }
+        JsonArrayBuilder t = Json.BUILDERS.createArrayBuilder();
+        targets.forEach(t::add);
+        String state = a.removed() ? "unloading" : "ready";
+        return Json.BUILDERS.createObjectBuilder()
+                .add("name", a.name())
+                .add("path", a.path().toString())
+                .add("rank", c.r())
+                .add("alpha", c.loraAlpha())
+                .add("scale", c.useRslora() ? c.loraAlpha() / Math.sqrt(c.r()) : c.loraAlpha() / c.r())
+                .add("use_rslora", c.useRslora())
+                .add("targets", t)
+                .add("bytes", a.weights().bytes())
+                .add("state", state)
+                .add("tier", a.resident() ? "device" : "host")
+                .add("pinned", a.pinned())
+                .add("requests_in_flight", a.inFlight())
+                .add("load_seconds", a.loadSeconds())
+                .build();
+    }
+
+    private static void send(ServerResponse res, Status status, JsonObject body) {
+        res.status(status);
+        res.header(HeaderNames.CONTENT_TYPE, "application/json");
+        res.send(Json.write(body).getBytes(StandardCharsets.UTF_8));
+    }
+}

@@ -1,0 +1,38 @@
+package io.loraserve.engine;
+
+import io.loraserve.model.Sampler;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+
+/** A sink that keeps everything a request produced, completed when the request ends. */
+final class Collector implements TokenSink {
+    final List<Integer> tokens = new ArrayList<>();
+    final List<Float> logprobs = new ArrayList<>();
+    final CompletableFuture<FinishReason> finished = new CompletableFuture<>();
+    volatile long firstTokenNanos;
+
+    @Override
+    public synchronized boolean onToken(Sampler.Sample s) {
+        if (tokens.isEmpty()) {
+            firstTokenNanos = System.nanoTime();
+        }
+        tokens.add(s.token());
+        logprobs.add(s.logprob());
+        return true;
+    }
+
+    @Override
+    public void onFinish(FinishReason reason, int promptTokens, int completionTokens) {
+        finished.complete(reason);
+    }
+
+    @Override
+    public void onError(String message, boolean overloaded) {
+        finished.completeExceptionally(new IllegalStateException(message));
+    }
+
+    synchronized int[] tokenArray() {
+        return tokens.stream().mapToInt(Integer::intValue).toArray();
+    }
+}

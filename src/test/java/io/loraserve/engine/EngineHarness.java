@@ -1,0 +1,57 @@
+package io.loraserve.engine;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.loraserve.Fixtures;
+import io.loraserve.lora.Adapter;
+import io.loraserve.model.SamplingParams;
+import java.time.Duration;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicLong;
+
+/** The tiny fixture model with its three adapters in one runtime, driven without HTTP. */
+final class EngineHarness implements AutoCloseable {
+    static final List<String> ADAPTERS = List.of("attn-r4", "all-r8-rslora", "mlp-r16-layer1-bf16");
+    private static final AtomicLong IDS = new AtomicLong();
+    final ModelRuntime runtime;
+
+    EngineHarness(int maxNumSeqs, long kvCacheBytes, int maxAdapters, Duration watchdog) {
+        runtime = ModelRuntime.load(Fixtures.tinyModel(), "tiny-llama", new ModelRuntime.Settings("cpu", "float32", 0,
+                maxNumSeqs, 64, 16, kvCacheBytes, 1000, Duration.ZERO, watchdog, 1, maxAdapters, 16, 1L << 30,
+                List.of(Fixtures.shared().resolve("fixtures/adapters"))));
+        for (String a : ADAPTERS) {
+            runtime.registry().load(a, Fixtures.tinyAdapter(a), false);
+        }
+    }
+
+    EngineHarness(int maxNumSeqs) {
+        this(maxNumSeqs, 0, 4, Duration.ofSeconds(30));
+    }
+
+    String submit(Fixtures.Case c, Collector sink) {
+        return submit(c.adapter(), c.promptIds(), c.tokens().length, sink);
+    }
+
+    String submit(String adapter, int[] prompt, int maxTokens, Collector sink) {
+        String id = "t" + IDS.incrementAndGet();
+        Adapter lease = adapter == null ? null : runtime.registry().acquire(adapter);
+        runtime.engine().submit(new Request(id, prompt, lease, new SamplingParams(0, 1, -1, 0, 0, 0, 1, null, 0),
+                maxTokens, Set.of(), true, sink));
+        return id;
+    }
+
+    static void assertReference(Fixtures.Case c, Collector sink) {
+        assertEquals(FinishReason.LENGTH, sink.finished.join(), c.label());
+        assertArrayEquals(c.tokens(), sink.tokenArray(), c.label());
+        for (int i = 0; i < c.logprobs().length; i++) {
+            assertEquals(c.logprobs()[i], sink.logprobs.get(i), 1e-3, c.label() + " logprob " + i);
+        }
+    }
+
+    @Override
+    public void close() {
+        runtime.close();
+    }
+}
