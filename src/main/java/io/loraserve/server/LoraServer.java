@@ -57,6 +57,8 @@ public final class LoraServer implements AutoCloseable {
         this.runtime = rt;
         this.served = new ServedModel(name, rt.maxModelLen(), rt.config().vocab(), System.currentTimeMillis() / 1000);
         this.metrics = new Metrics(name, o.metricsAdapterLabels(), rt.engine()::stats);
+        metrics.maxLoras(rt.maxAdapters());
+        rt.registry().list().forEach(a -> metrics.adapterLoaded(a.name(), a.weights().bytes(), a.loadSeconds()));
         rt.engine().setListener(metrics);
         MetricsService metricsService = new MetricsService(metrics);
         AdapterRegistry registry = rt.registry();
