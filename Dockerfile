@@ -20,6 +20,7 @@ WORKDIR /build
 COPY pom.xml ./
 COPY .mvn .mvn
 COPY src src
+COPY loadtest loadtest
 RUN mvn -B -ntp -P${PROFILE} -DskipTests package
 
 FROM eclipse-temurin:21-jre AS jre
@@ -32,7 +33,7 @@ RUN apt-get update \
 COPY --from=jre /opt/java/openjdk /opt/java/openjdk
 ENV JAVA_HOME=/opt/java/openjdk \
     PATH=/opt/java/openjdk/bin:$PATH \
-    JAVA_TOOL_OPTIONS="--enable-native-access=ALL-UNNAMED -XX:MaxRAMPercentage=25" \
+    JAVA_TOOL_OPTIONS="-XX:MaxRAMPercentage=25" \
     LORASERVE_HOST=0.0.0.0
 WORKDIR /app
 COPY --from=build /build/target/loraserve.jar target/loraserve.jar
@@ -43,5 +44,5 @@ USER loraserve
 EXPOSE 8000 8001
 HEALTHCHECK --interval=15s --timeout=3s --start-period=120s --retries=3 \
     CMD curl -fsS http://127.0.0.1:8001/health/ready || exit 1
-ENTRYPOINT ["java", "-jar", "target/loraserve.jar"]
+ENTRYPOINT ["java", "--enable-native-access=ALL-UNNAMED", "-jar", "target/loraserve.jar"]
 CMD []

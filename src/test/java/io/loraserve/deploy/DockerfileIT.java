@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.loraserve.Fixtures;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -36,13 +35,17 @@ import org.junit.jupiter.api.io.TempDir;
  * The Dockerfile without Docker (no daemon runs where tests run). After {@code mvn verify} has
  * packaged the jar (a superset of the build stage's command), this replays the runtime stage on
  * the host: lays out its WORKDIR with its COPY lines, sets its ENV, starts its ENTRYPOINT + CMD
- * (plus {@code --model} and free ports, as a {@code docker run} would add), runs its HEALTHCHECK
+ * (plus free ports, so it never collides with another server here) with the image's default demo
+ * model and adapters, runs its HEALTHCHECK
  * and scrapes {@code /metrics}. Instructions that only change the OS image (RUN, the JRE copy)
  * are not replayed.
  */
 class DockerfileIT {
-    /** The README's build command, which the build stage must run. */
+    /** The launcher's build command ({@code ./loraserve}), which the build stage must run, with the profile. */
     private static final String BUILD_COMMAND = "mvn -B -ntp -Pcpu -DskipTests package";
+    /** The launcher's run command, which ENTRYPOINT must be. */
+    private static final List<String> RUN_COMMAND = List.of("java", "--enable-native-access=ALL-UNNAMED", "-jar",
+            "target/loraserve.jar");
     private static final Pattern READY = Pattern.compile("loraserve listening on http://\\S+:(\\d+) ");
 
     /** One instruction: its keyword and the rest of its (joined) line. */
@@ -82,6 +85,7 @@ class DockerfileIT {
         String user = runtime.one("USER");
         assertFalse(user.equals("root") || user.equals("0"), "USER " + user);
         assertEquals("8000 8001", runtime.one("EXPOSE"));
+        assertEquals(RUN_COMMAND, jsonArray(runtime.one("ENTRYPOINT")));
         assertTrue(runtime.one("HEALTHCHECK").contains("/health/ready"));
     }
 
@@ -105,8 +109,7 @@ class DockerfileIT {
         List<String> command = new ArrayList<>(jsonArray(runtime.one("ENTRYPOINT")));
         command.set(0, Path.of(System.getProperty("java.home"), "bin", command.get(0)).toString());
         command.addAll(jsonArray(runtime.one("CMD")));
-        command.addAll(List.of("--model", Fixtures.tinyModel().toString(),
-                "--port", Integer.toString(port), "--admin-port", Integer.toString(adminPort)));
+        command.addAll(List.of("--port", Integer.toString(port), "--admin-port", Integer.toString(adminPort)));
 
         ProcessBuilder pb = new ProcessBuilder(command).directory(app.toFile()).redirectErrorStream(true);
         env.forEach((k, v) -> {
@@ -131,6 +134,8 @@ class DockerfileIT {
                     HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/metrics")).GET().build(),
                     HttpResponse.BodyHandlers.ofString());
             assertTrue(metrics.body().contains("\nvllm:num_requests_waiting{"), "metrics are served");
+            assertTrue(metrics.body().contains("\nloraserve_adapter_loaded{adapter=\"code\"} 1.0"),
+                    "the demo adapters are loaded");
         } finally {
             server.destroy();
             server.waitFor(20, TimeUnit.SECONDS);
