@@ -5,6 +5,7 @@ import io.helidon.webserver.http.HttpRouting;
 import io.loraserve.engine.ModelRuntime;
 import io.loraserve.lora.AdapterException;
 import io.loraserve.lora.AdapterRegistry;
+import io.loraserve.metrics.Metrics;
 import io.loraserve.tokenizer.Tokenizer;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -19,7 +20,7 @@ import java.util.stream.Stream;
 /**
  * One running loraserve: the model runtime, the tokenizer and two HTTP listeners (public API on
  * {@code --port}, admin API on {@code --admin-port}). Owns all of them; {@link #close()} stops
- * the listeners, then the engine, then frees native memory. Tests start it on port 0.
+ * the listeners, then the engine, then frees native memory and the metrics. Tests start it on port 0.
  */
 public final class LoraServer implements AutoCloseable {
     static final String ADMIN = "admin";
@@ -28,6 +29,7 @@ public final class LoraServer implements AutoCloseable {
     private final ModelRuntime runtime;
     private final Tokenizer tokenizer;
     private final ServedModel served;
+    private final Metrics metrics;
     private final WebServer web;
     private volatile boolean draining;
 
@@ -55,6 +57,11 @@ public final class LoraServer implements AutoCloseable {
         this.tokenizer = tok;
         this.runtime = rt;
         this.served = new ServedModel(name, rt.maxModelLen(), rt.config().vocab(), System.currentTimeMillis() / 1000);
+        this.metrics = new Metrics(name, o.metricsAdapterLabels(), rt.engine()::stats);
+        metrics.maxLoras(rt.maxAdapters());
+        rt.registry().list().forEach(a -> metrics.adapterLoaded(a.name(), a.weights().bytes(), a.loadSeconds()));
+        rt.engine().setListener(metrics);
+        MetricsService metricsService = new MetricsService(metrics);
         AdapterRegistry registry = rt.registry();
         ModelResolver models = new ModelResolver(served, registry::contains, registry::names);
         HealthService health = new HealthService(this::notReadyReason);
@@ -65,9 +72,9 @@ public final class LoraServer implements AutoCloseable {
                 .port(o.port())
                 .maxPayloadSize(o.maxBodyBytes())
                 .shutdownHook(false)
-                .routing(r -> publicRouting(r, completions, new ModelsService(models), health))
+                .routing(r -> publicRouting(r, completions, new ModelsService(models), health, metricsService))
                 .putSocket(ADMIN, s -> s.host(o.host()).port(o.adminPort()).maxPayloadSize(o.maxBodyBytes())
-                        .routing(r -> adminRouting(r, admin, health, o.adminKey())))
+                        .routing(r -> adminRouting(r, admin, health, metricsService, o.adminKey())))
                 .build()
                 .start();
     }
@@ -112,18 +119,19 @@ public final class LoraServer implements AutoCloseable {
     }
 
     static void publicRouting(HttpRouting.Builder r, CompletionsService completions, ModelsService models,
-                              HealthService health) {
+                              HealthService health, MetricsService metrics) {
         ErrorHandling.register(r);
-        r.register(completions, models, health);
+        r.register(completions, models, health, metrics);
     }
 
-    static void adminRouting(HttpRouting.Builder r, AdminService admin, HealthService health, String adminKey) {
+    static void adminRouting(HttpRouting.Builder r, AdminService admin, HealthService health, MetricsService metrics,
+                             String adminKey) {
         ErrorHandling.register(r);
         if (adminKey != null) {
             BearerAuth auth = new BearerAuth(adminKey);
             r.any("/admin/*", auth).any("/v1/*", auth);
         }
-        r.register(admin, health);
+        r.register(admin, health, metrics);
     }
 
     private String notReadyReason() {
@@ -152,6 +160,11 @@ public final class LoraServer implements AutoCloseable {
         return runtime;
     }
 
+    /** Where the LoRA registry reports adapter loads, pins and tiers. */
+    public Metrics metrics() {
+        return metrics;
+    }
+
     public String readyLine(String host) {
         return "loraserve listening on http://" + host + ":" + port() + " (model " + served.name() + ", device "
                 + runtime.deviceName() + ")";
@@ -163,5 +176,6 @@ public final class LoraServer implements AutoCloseable {
         web.stop();
         runtime.close();
         tokenizer.close();
+        metrics.close();
     }
 }

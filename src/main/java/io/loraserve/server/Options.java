@@ -39,7 +39,8 @@ public record Options(
         long maxCpuAdapterBytes,
         List<Path> adapterRoots,
         Map<String, Path> adapters,
-        String adminKey) {
+        String adminKey,
+        int metricsAdapterLabels) {
 
     /** A flag: its name, value placeholder, default (null = computed) and help; repeatable flags accumulate. */
     record Flag(String name, String value, String fallback, String help, boolean repeatable) {
@@ -72,7 +73,9 @@ public record Options(
             new Flag("max-cpu-adapter-bytes", "BYTES", "1073741824", "host memory for registered adapters' weights"),
             new Flag("adapter-root", "DIR", null, "directory adapters may be loaded from; repeatable (default: the project's adapters/)", true),
             new Flag("adapter", "NAME=DIR", null, "adapter to load at start-up; repeatable (default with the demo model: everything in adapters/)", true),
-            new Flag("admin-key", "KEY", null, "require 'Authorization: Bearer KEY' on the admin API"));
+            new Flag("admin-key", "KEY", null, "require 'Authorization: Bearer KEY' on the admin API"),
+            new Flag("metrics-adapter-labels", "N", "100",
+                    "adapters that get their own 'adapter' label in /metrics; the rest share adapter=\"other\""));
 
     /** Parses {@code args} over {@code config}; {@code --help} is handled by the caller. */
     public static Options parse(String[] args, Config config) {
@@ -133,7 +136,8 @@ public record Options(
                 r.positiveLong("max-cpu-adapter-bytes"),
                 r.all("adapter-root").stream().map(Path::of).toList(),
                 r.adapters(),
-                r.has("admin-key") ? r.text("admin-key") : null);
+                r.has("admin-key") ? r.text("admin-key") : null,
+                r.nonNegative("metrics-adapter-labels"));
     }
 
     /** The {@code --help} text. */
