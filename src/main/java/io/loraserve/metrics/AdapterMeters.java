@@ -79,13 +79,6 @@ final class AdapterMeters implements AdapterSeries.State {
         e.loaded = true;
     }
 
-    void unloaded(String adapter) {
-        Entry e = entry(adapter);
-        e.loaded = false;
-        e.bytes = 0;
-        e.tier = null;
-    }
-
     void pinned(String adapter, boolean pinned) {
         entry(adapter).pinned = pinned;
     }

@@ -1,6 +1,7 @@
 package io.loraserve.metrics;
 
 import io.loraserve.engine.EngineListener;
+import io.loraserve.lora.AdapterEvents;
 import io.loraserve.engine.EngineStats;
 import io.loraserve.engine.FinishReason;
 import io.micrometer.core.instrument.DistributionSummary;
@@ -41,7 +42,7 @@ import org.bytedeco.javacpp.Pointer;
  * {@code adapter…} methods. All methods are thread-safe and cheap. Owned by the server, which
  * closes it after the engine.
  */
-public final class Metrics implements EngineListener, AutoCloseable {
+public final class Metrics implements EngineListener, AdapterEvents, AutoCloseable {
     /** A scrape: the body and its content type. */
     public record Scrape(String contentType, byte[] body) {
     }
@@ -118,26 +119,25 @@ public final class Metrics implements EngineListener, AutoCloseable {
     }
 
     /** {@code adapter} was loaded: {@code bytes} of weights, in {@code seconds}. */
+    @Override
     public void adapterLoaded(String adapter, long bytes, double seconds) {
         adapters.loaded(adapter, bytes, seconds);
         adapterLoads.record(Duration.ofNanos(Math.round(seconds * 1e9)));
     }
 
-    /** {@code adapter}'s weights were freed; it stays known and may be loaded again. */
-    public void adapterUnloaded(String adapter) {
-        adapters.unloaded(adapter);
-    }
-
+    @Override
     public void adapterPinned(String adapter, boolean pinned) {
         adapters.pinned(adapter, pinned);
     }
 
     /** Where {@code adapter}'s weights are now: one of {@link MetricNames#TIERS}. */
+    @Override
     public void adapterTier(String adapter, String tier) {
         adapters.tier(adapter, tier);
     }
 
     /** {@code adapter} left the catalogue: its series are dropped and its label is free for another. */
+    @Override
     public void adapterRemoved(String adapter) {
         adapters.removed(adapter);
     }

@@ -36,38 +36,44 @@ public final class LoraServer implements AutoCloseable {
     private LoraServer(Options o, Path modelDir, List<Path> roots, Map<String, Path> preload) {
         ModelRuntime.requireDirectory(modelDir);
         String name = o.servedModelName() != null ? o.servedModelName() : modelDir.getFileName().toString();
-        Tokenizer tok = Tokenizer.load(modelDir);
-        ModelRuntime rt;
+        this.tokenizer = Tokenizer.load(modelDir);
+        ModelRuntime rt = null;
+        Metrics m = null;
         try {
             rt = ModelRuntime.load(modelDir, name, new ModelRuntime.Settings(o.device(), o.dtype(), o.maxModelLen(),
                     o.maxNumSeqs(), o.maxNumBatchedTokens(), o.kvBlockSize(), o.kvCacheBytes(), o.maxQueuedRequests(),
                     o.requestTimeout(), o.stepWatchdog(), o.threads(), o.maxAdapters(), o.maxLoraRank(),
                     o.maxCpuAdapterBytes(), roots));
+            m = new Metrics(name, o.metricsAdapterLabels(), rt.engine()::stats);
+            m.maxLoras(rt.maxAdapters());
+            rt.registry().setEvents(m);
+            rt.engine().setListener(m);
+            AdapterRegistry registry = rt.registry();
+            preload.forEach((adapter, dir) -> preload(registry, adapter, dir));
+            this.served = new ServedModel(name, rt.maxModelLen(), rt.config().vocab(), System.currentTimeMillis() / 1000);
+            this.runtime = rt;
+            this.metrics = m;
+            this.web = startWeb(o, rt, m);
         } catch (RuntimeException e) {
-            tok.close();
+            if (rt != null) {
+                rt.close();
+            }
+            if (m != null) {
+                m.close();
+            }
+            tokenizer.close();
             throw e;
         }
-        try {
-            preload.forEach((adapter, dir) -> preload(rt.registry(), adapter, dir));
-        } catch (RuntimeException e) {
-            rt.close();
-            tok.close();
-            throw e;
-        }
-        this.tokenizer = tok;
-        this.runtime = rt;
-        this.served = new ServedModel(name, rt.maxModelLen(), rt.config().vocab(), System.currentTimeMillis() / 1000);
-        this.metrics = new Metrics(name, o.metricsAdapterLabels(), rt.engine()::stats);
-        metrics.maxLoras(rt.maxAdapters());
-        rt.registry().list().forEach(a -> metrics.adapterLoaded(a.name(), a.weights().bytes(), a.loadSeconds()));
-        rt.engine().setListener(metrics);
-        MetricsService metricsService = new MetricsService(metrics);
+    }
+
+    private WebServer startWeb(Options o, ModelRuntime rt, Metrics m) {
+        MetricsService metricsService = new MetricsService(m);
         AdapterRegistry registry = rt.registry();
         ModelResolver models = new ModelResolver(served, registry::contains, registry::names);
         HealthService health = new HealthService(this::notReadyReason);
         CompletionsService completions = new CompletionsService(rt.engine(), registry, tokenizer, models, o.maxN());
         AdminService admin = new AdminService(rt);
-        this.web = WebServer.builder()
+        return WebServer.builder()
                 .host(o.host())
                 .port(o.port())
                 .maxPayloadSize(o.maxBodyBytes())

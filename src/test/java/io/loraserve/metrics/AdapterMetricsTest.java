@@ -82,7 +82,7 @@ class AdapterMetricsTest {
         metrics.adapterLoaded("b", 100, 0.5);
         metrics.adapterLoaded("c", 200, 0.1);
         metrics.adapterLoaded("d", 300, 0.2);
-        metrics.adapterUnloaded("d");
+        metrics.adapterRemoved("d");
         String text = scrape();
         assertEquals(1, value(text, "loraserve_adapter_loaded", "adapter=\"a\""));
         assertEquals(1, value(text, "loraserve_adapter_pinned", "adapter=\"a\""));
@@ -90,7 +90,7 @@ class AdapterMetricsTest {
         assertEquals(0.25, value(text, "loraserve_adapter_last_load_seconds", "adapter=\"a\""));
         assertEquals(1, value(text, "loraserve_adapter_tier", "adapter=\"a\",tier=\"device\""));
         assertEquals(0, value(text, "loraserve_adapter_tier", "adapter=\"a\",tier=\"host\""));
-        assertEquals(1, value(text, "loraserve_adapter_loaded", "adapter=\"other\""), "c loaded, d unloaded");
+        assertEquals(1, value(text, "loraserve_adapter_loaded", "adapter=\"other\""), "c loaded, d removed");
         assertEquals(200, value(text, "loraserve_adapter_size_bytes", "adapter=\"other\""));
         assertEquals(4, value(text, "loraserve_adapter_load_duration_seconds_count", ""));
         assertFalse(text.contains("loraserve_adapter_loaded{adapter=\"base\"}"), "the base model is no adapter");
