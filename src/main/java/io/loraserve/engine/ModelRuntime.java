@@ -12,6 +12,8 @@ import io.loraserve.tensor.Devices;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.function.Function;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
@@ -92,20 +94,19 @@ public final class ModelRuntime implements AutoCloseable {
 
     /** Pins {@code name}: builds its merged copy; blocks until it serves from it. */
     public Adapter pin(String name) {
-        Adapter a = registry.acquire(name);
-        try {
-            engine.pin(a).join();
-            return a;
-        } finally {
-            a.release();
-        }
+        return onEngine(name, engine::pin);
     }
 
     /** Unpins {@code name}: frees its merged copy; blocks until done. */
     public Adapter unpin(String name) {
+        return onEngine(name, engine::unpin);
+    }
+
+    /** Runs {@code action} on the current version of {@code name}, holding a reference meanwhile. */
+    private Adapter onEngine(String name, Function<Adapter, CompletableFuture<Void>> action) {
         Adapter a = registry.acquire(name);
         try {
-            engine.unpin(a).join();
+            action.apply(a).join();
             return a;
         } finally {
             a.release();
