@@ -13,6 +13,7 @@ import io.loraserve.model.PagedKvCache;
 import io.loraserve.model.Sampler;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -52,6 +53,7 @@ public final class Engine implements AutoCloseable {
     private volatile boolean draining;
     private volatile EngineStats stats;
     private volatile long lastProgressNanos = System.nanoTime();
+    private volatile EngineListener listener = EngineListener.NONE;
     private long order;
     private long steps;
     private long generatedTokens;
@@ -72,6 +74,11 @@ public final class Engine implements AutoCloseable {
         thread.start();
     }
 
+    /** Who hears about requests and steps from now on; set before traffic arrives. */
+    public void setListener(EngineListener listener) {
+        this.listener = listener;
+    }
+
     /**
      * Queues {@code r}; throws {@link EngineBusyException} when the queue is full or draining.
      * Once accepted, the engine owns the request's adapter reference and releases it when the
@@ -79,10 +86,12 @@ public final class Engine implements AutoCloseable {
      */
     public void submit(Request r) {
         if (draining || stopping) {
+            listener.requestRejected(adapterName(r));
             throw new EngineBusyException("the server is shutting down", true);
         }
         if (queued.incrementAndGet() > config.maxQueued()) {
             queued.decrementAndGet();
+            listener.requestRejected(adapterName(r));
             throw new EngineBusyException("too many requests waiting (" + config.maxQueued()
                     + "); retry shortly", false);
         }
@@ -171,7 +180,18 @@ public final class Engine implements AutoCloseable {
                 LOG.log(Level.SEVERE, "engine loop error", e);
             }
             stats = snapshot();
+            listener.queues(byAdapter(scheduler.running()), byAdapter(scheduler.waiting()));
         }
+    }
+
+    private static Map<String, Integer> byAdapter(Iterable<Sequence> seqs) {
+        Map<String, Integer> counts = new HashMap<>();
+        seqs.forEach(s -> counts.merge(adapterName(s.request), 1, Integer::sum));
+        return counts;
+    }
+
+    private static String adapterName(Request r) {
+        return r.adapter() == null ? null : r.adapter().name();
     }
 
     private void drainInbox() {
@@ -201,10 +221,14 @@ public final class Engine implements AutoCloseable {
         List<Scheduler.Work> plan = scheduler.schedule();
         queued.set(scheduler.waitingCount());
         if (!plan.isEmpty()) {
+            long start = System.nanoTime();
+            int sampled = 0;
             for (List<Scheduler.Work> pass : passes(plan)) {
-                run(pass);
+                sampled += run(pass);
             }
             steps++;
+            listener.stepDone(plan.size(), plan.stream().mapToInt(Scheduler.Work::tokens).sum(), sampled,
+                    System.nanoTime() - start);
         }
         freeUnusedMerges();
     }
@@ -233,7 +257,8 @@ public final class Engine implements AutoCloseable {
         return passes;
     }
 
-    private void run(List<Scheduler.Work> pass) {
+    /** Runs one forward pass and samples; returns how many tokens it sampled. */
+    private int run(List<Scheduler.Work> pass) {
         float[] logits;
         ForwardBatch batch = batchOf(pass);
         Adapter pinnedAdapter = pass.get(0).seq().request.adapter();
@@ -246,11 +271,12 @@ public final class Engine implements AutoCloseable {
             LOG.log(Level.SEVERE, "forward pass failed; failing its " + pass.size() + " requests", e);
             for (Scheduler.Work w : pass) {
                 scheduler.remove(w.seq());
+                listener.requestFailed(adapterName(w.seq().request));
                 release(w.seq());
                 w.seq().request.sink().onError("the engine failed to run this request: " + e.getMessage(), false);
             }
             lastProgressNanos = System.nanoTime();
-            return;
+            return 0;
         }
         lastProgressNanos = System.nanoTime();
         int row = 0;
@@ -262,6 +288,7 @@ public final class Engine implements AutoCloseable {
                 emit(s, logits, row++ * vocab, vocab);
             }
         }
+        return row;
     }
 
     private ForwardBatch batchOf(List<Scheduler.Work> pass) {
@@ -322,6 +349,7 @@ public final class Engine implements AutoCloseable {
         generatedTokens++;
         if (s.firstTokenNanos == 0) {
             s.firstTokenNanos = System.nanoTime();
+            listener.firstToken(adapterName(r), s.firstTokenNanos - s.arrivalNanos);
         }
         boolean wantsMore = r.sink().onToken(sample);
         boolean eos = !r.ignoreEos() && model.config().eosTokenIds().contains(sample.token());
@@ -340,6 +368,8 @@ public final class Engine implements AutoCloseable {
     private void finish(Sequence s, FinishReason reason) {
         release(s);
         s.request.sink().onFinish(reason, s.promptLength, s.generated());
+        listener.requestFinished(adapterName(s.request), reason, s.promptLength, s.generated(),
+                System.nanoTime() - s.arrivalNanos, s.firstTokenNanos == 0 ? -1 : s.firstTokenNanos - s.arrivalNanos);
     }
 
     private static void release(Sequence s) {

@@ -12,6 +12,8 @@ import io.loraserve.tensor.Devices;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.function.Function;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
@@ -53,9 +55,7 @@ public final class ModelRuntime implements AutoCloseable {
      * message. {@code servedName} is the base's API name, which no adapter may take.
      */
     public static ModelRuntime load(Path dir, String servedName, Settings s) {
-        if (!Files.isDirectory(dir)) {
-            throw new ModelLoadException("model directory " + dir + " does not exist");
-        }
+        requireDirectory(dir);
         ModelConfig config = ModelConfig.load(dir);
         Device device = Devices.parse(s.device());
         ScalarType dtype = Devices.parseDtype(s.dtype());
@@ -94,20 +94,19 @@ public final class ModelRuntime implements AutoCloseable {
 
     /** Pins {@code name}: builds its merged copy; blocks until it serves from it. */
     public Adapter pin(String name) {
-        Adapter a = registry.acquire(name);
-        try {
-            engine.pin(a).join();
-            return a;
-        } finally {
-            a.release();
-        }
+        return onEngine(name, engine::pin);
     }
 
     /** Unpins {@code name}: frees its merged copy; blocks until done. */
     public Adapter unpin(String name) {
+        return onEngine(name, engine::unpin);
+    }
+
+    /** Runs {@code action} on the current version of {@code name}, holding a reference meanwhile. */
+    private Adapter onEngine(String name, Function<Adapter, CompletableFuture<Void>> action) {
         Adapter a = registry.acquire(name);
         try {
-            engine.unpin(a).join();
+            action.apply(a).join();
             return a;
         } finally {
             a.release();
@@ -116,6 +115,14 @@ public final class ModelRuntime implements AutoCloseable {
 
     public int maxAdapters() {
         return slots.slots();
+    }
+
+    /** Refuses a {@code --model} path that is not a directory, before any of its files is looked for. */
+    public static void requireDirectory(Path dir) {
+        if (!Files.isDirectory(dir)) {
+            throw new ModelLoadException("model directory " + dir + (Files.exists(dir) ? " is not a directory"
+                    : " does not exist"));
+        }
     }
 
     public ModelConfig config() {

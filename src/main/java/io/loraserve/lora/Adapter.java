@@ -21,17 +21,20 @@ public final class Adapter {
     private final AtomicInteger references = new AtomicInteger();
     private final AtomicBoolean freed = new AtomicBoolean();
     private final Runnable onFreed;
+    private final AdapterEvents events;
     private volatile boolean removed;
     private volatile boolean pinned;
     private volatile boolean resident;
 
-    Adapter(String name, Path path, AdapterWeights weights, long version, double loadSeconds, Runnable onFreed) {
+    Adapter(String name, Path path, AdapterWeights weights, long version, double loadSeconds, Runnable onFreed,
+            AdapterEvents events) {
         this.name = name;
         this.path = path;
         this.weights = weights;
         this.version = version;
         this.loadSeconds = loadSeconds;
         this.onFreed = onFreed;
+        this.events = events;
     }
 
     public String name() {
@@ -74,6 +77,9 @@ public final class Adapter {
 
     public void pinned(boolean value) {
         pinned = value;
+        if (!removed) {
+            events.adapterPinned(name, value);
+        }
     }
 
     /** Whether a device slot holds it now (set by {@link AdapterSlots}). */
@@ -83,6 +89,9 @@ public final class Adapter {
 
     void resident(boolean value) {
         resident = value;
+        if (!removed) {
+            events.adapterTier(name, value ? "device" : "host");
+        }
     }
 
     void retain() {

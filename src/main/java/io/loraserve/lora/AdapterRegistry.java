@@ -57,6 +57,7 @@ public final class AdapterRegistry implements AutoCloseable {
         return t;
     });
     private final AtomicLong versions = new AtomicLong();
+    private volatile AdapterEvents events = AdapterEvents.NONE;
     private long hostBytes;
 
     /**
@@ -108,12 +109,14 @@ public final class AdapterRegistry implements AutoCloseable {
                         + " of --max-cpu-adapter-bytes " + maxHostBytes + " are free; unload an adapter first");
             }
             long bytes = weights.bytes();
-            Adapter a = new Adapter(name, dir, weights, versions.incrementAndGet(), seconds, () -> freed(bytes));
+            Adapter a = new Adapter(name, dir, weights, versions.incrementAndGet(), seconds, () -> freed(bytes), events);
             hostBytes += bytes;
             byName.put(name, a);
             if (old != null) {
                 old.markRemoved();
             }
+            events.adapterLoaded(name, bytes, seconds);
+            events.adapterTier(name, "host");
             return a;
         }
     }
@@ -157,6 +160,11 @@ public final class AdapterRegistry implements AutoCloseable {
         return real;
     }
 
+    /** Who hears about loads, removals, pinning and tiers from now on; set before adapters load. */
+    public void setEvents(AdapterEvents events) {
+        this.events = events;
+    }
+
     /** Takes a reference on the current version of {@code name} for one request. */
     public synchronized Adapter acquire(String name) {
         Adapter a = byName.get(name);
@@ -174,6 +182,7 @@ public final class AdapterRegistry implements AutoCloseable {
             return false;
         }
         a.markRemoved();
+        events.adapterRemoved(name);
         return true;
     }
 

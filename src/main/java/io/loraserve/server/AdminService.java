@@ -152,7 +152,7 @@ final class AdminService implements HttpService {
         }
         JsonArrayBuilder t = Json.BUILDERS.createArrayBuilder();
         targets.forEach(t::add);
-        String state = a.removed() ? "unloading" : "ready";
+        String state = a.freed() ? "unloaded" : a.removed() ? "unloading" : "ready";
         return Json.BUILDERS.createObjectBuilder()
                 .add("name", a.name())
                 .add("path", a.path().toString())

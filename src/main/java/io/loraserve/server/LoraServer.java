@@ -7,6 +7,7 @@ import io.helidon.webserver.http.HttpService;
 import io.loraserve.engine.ModelRuntime;
 import io.loraserve.lora.AdapterException;
 import io.loraserve.lora.AdapterRegistry;
+import io.loraserve.metrics.Metrics;
 import io.loraserve.tokenizer.Tokenizer;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -23,8 +24,8 @@ import java.util.stream.Stream;
 /**
  * One running loraserve: the model runtime, the tokenizer and two HTTP listeners (public API on
  * {@code --port}, admin API on {@code --admin-port}). Owns all of them; {@link #close()} stops
- * the listeners, then the engine, then frees native memory, once. {@link #shutdownGracefully}
- * drains first. Tests start it on port 0.
+ * the listeners, then the engine, then frees native memory and the metrics, once.
+ * {@link #shutdownGracefully} drains first. Tests start it on port 0.
  */
 public final class LoraServer implements AutoCloseable {
     static final String ADMIN = "admin";
@@ -35,53 +36,67 @@ public final class LoraServer implements AutoCloseable {
     private final ModelRuntime runtime;
     private final Tokenizer tokenizer;
     private final ServedModel served;
+    private final Metrics metrics;
     private final WebServer web;
     private final ShutdownGate gate = new ShutdownGate();
     private final AtomicBoolean closed = new AtomicBoolean();
     private volatile boolean draining;
 
     private LoraServer(Options o, Path modelDir, List<Path> roots, Map<String, Path> preload) {
+        ModelRuntime.requireDirectory(modelDir);
         String name = o.servedModelName() != null ? o.servedModelName() : modelDir.getFileName().toString();
-        Tokenizer tok = Tokenizer.load(modelDir);
-        ModelRuntime rt;
+        this.tokenizer = Tokenizer.load(modelDir);
+        ModelRuntime rt = null;
+        Metrics m = null;
         try {
             rt = ModelRuntime.load(modelDir, name, new ModelRuntime.Settings(o.device(), o.dtype(), o.maxModelLen(),
                     o.maxNumSeqs(), o.maxNumBatchedTokens(), o.kvBlockSize(), o.kvCacheBytes(), o.maxQueuedRequests(),
                     o.requestTimeout(), o.stepWatchdog(), o.threads(), o.maxAdapters(), o.maxLoraRank(),
                     o.maxCpuAdapterBytes(), roots));
+            m = new Metrics(name, o.metricsAdapterLabels(), rt.engine()::stats);
+            m.maxLoras(rt.maxAdapters());
+            rt.registry().setEvents(m);
+            rt.engine().setListener(m);
+            AdapterRegistry registry = rt.registry();
+            preload.forEach((adapter, dir) -> preload(registry, adapter, dir));
+            this.served = new ServedModel(name, rt.maxModelLen(), rt.config().vocab(), System.currentTimeMillis() / 1000);
+            this.runtime = rt;
+            this.metrics = m;
+            this.web = startWeb(o, rt, m);
         } catch (RuntimeException e) {
-            tok.close();
+            if (rt != null) {
+                rt.close();
+            }
+            if (m != null) {
+                m.close();
+            }
+            tokenizer.close();
             throw e;
         }
-        try {
-            preload.forEach((adapter, dir) -> preload(rt.registry(), adapter, dir));
-        } catch (RuntimeException e) {
-            rt.close();
-            tok.close();
-            throw e;
-        }
-        this.tokenizer = tok;
-        this.runtime = rt;
-        this.served = new ServedModel(name, rt.maxModelLen(), rt.config().vocab(), System.currentTimeMillis() / 1000);
+    }
+
+    private WebServer startWeb(Options o, ModelRuntime rt, Metrics m) {
+        MetricsService metricsService = new MetricsService(m);
         AdapterRegistry registry = rt.registry();
         ModelResolver models = new ModelResolver(served, registry::contains, registry::names);
         HealthService health = new HealthService(this::notReadyReason);
         CompletionsService completions = new CompletionsService(rt.engine(), registry, tokenizer, models, o.maxN());
         ChatService chat = new ChatService(rt.engine(), registry, tokenizer, models, new ChatTemplate(
-                tok.chatTemplate().orElse(null), tok.bosToken().orElse(null), tok.eosToken().orElse(null)), o.maxN());
+                tokenizer.chatTemplate().orElse(null), tokenizer.bosToken().orElse(null),
+                tokenizer.eosToken().orElse(null)), o.maxN());
         AdminService admin = new AdminService(rt);
         List<Filter> filters = List.of(new AccessLog(), gate);
-        this.web = WebServer.builder()
+        return WebServer.builder()
                 .host(o.host())
                 .port(o.port())
                 .maxPayloadSize(o.maxBodyBytes())
                 .directHandlers(ErrorHandling.directHandlers(o.maxBodyBytes()))
                 .shutdownHook(false)
                 .routing(r -> publicRouting(r, filters, o.apiKey(), completions, chat, new ModelsService(models),
-                        health, new VersionService()))
+                        health, metricsService, new VersionService()))
                 .putSocket(ADMIN, s -> s.host(o.host()).port(o.adminPort()).maxPayloadSize(o.maxBodyBytes())
                         .directHandlers(ErrorHandling.directHandlers(o.maxBodyBytes()))
-                        .routing(r -> adminRouting(r, admin, health, o.adminKey())))
+                        .routing(r -> adminRouting(r, admin, health, metricsService, o.adminKey())))
                 .build()
                 .start();
     }
@@ -125,7 +140,10 @@ public final class LoraServer implements AutoCloseable {
         }
     }
 
-    /** The public API; with {@code apiKey} (non-null) every {@code /v1/} route needs it, health and version stay open. */
+    /**
+     * The public API; with {@code apiKey} (non-null) every {@code /v1/} route needs it, while health,
+     * metrics and version stay open.
+     */
     static void publicRouting(HttpRouting.Builder r, List<Filter> filters, String apiKey, HttpService... services) {
         ErrorHandling.register(r);
         filters.forEach(r::addFilter);
@@ -135,13 +153,14 @@ public final class LoraServer implements AutoCloseable {
         r.register(services);
     }
 
-    static void adminRouting(HttpRouting.Builder r, AdminService admin, HealthService health, String adminKey) {
+    static void adminRouting(HttpRouting.Builder r, AdminService admin, HealthService health, MetricsService metrics,
+                             String adminKey) {
         ErrorHandling.register(r);
         if (adminKey != null) {
             BearerAuth auth = new BearerAuth(adminKey);
             r.any("/admin/*", auth).any("/v1/*", auth);
         }
-        r.register(admin, health);
+        r.register(admin, health, metrics);
     }
 
     private String notReadyReason() {
@@ -168,6 +187,11 @@ public final class LoraServer implements AutoCloseable {
 
     public ModelRuntime runtime() {
         return runtime;
+    }
+
+    /** Where the LoRA registry reports adapter loads, pins and tiers. */
+    public Metrics metrics() {
+        return metrics;
     }
 
     public String readyLine(String host) {
@@ -206,5 +230,6 @@ public final class LoraServer implements AutoCloseable {
         web.stop();
         runtime.close();
         tokenizer.close();
+        metrics.close();
     }
 }

@@ -40,6 +40,7 @@ public record Options(
         List<Path> adapterRoots,
         Map<String, Path> adapters,
         String adminKey,
+        int metricsAdapterLabels,
         String apiKey,
         Duration shutdownGrace) {
 
@@ -75,6 +76,8 @@ public record Options(
             new Flag("adapter-root", "DIR", null, "directory adapters may be loaded from; repeatable (default: the project's adapters/)", true),
             new Flag("adapter", "NAME=DIR", null, "adapter to load at start-up; repeatable (default with the demo model: everything in adapters/)", true),
             new Flag("admin-key", "KEY", null, "require 'Authorization: Bearer KEY' on the admin API"),
+            new Flag("metrics-adapter-labels", "N", "100",
+                    "adapters that get their own 'adapter' label in /metrics; the rest share adapter=\"other\""),
             new Flag("api-key", "KEY", null, "require 'Authorization: Bearer KEY' on the public /v1/ routes"
                     + " (default: none; LORASERVE_API_KEY keeps it out of ps)"),
             new Flag("shutdown-grace", "SECONDS", "30", "on SIGTERM, how long running requests may finish before they are cancelled"));
@@ -120,7 +123,7 @@ public record Options(
                 r.text("host"),
                 r.port("port"),
                 r.port("admin-port"),
-                r.text("device"),
+                r.device("device"),
                 r.choice("dtype", "float32", "bfloat16", "float16"),
                 r.has("max-model-len") ? r.positive("max-model-len") : 0,
                 r.positive("max-num-seqs"),
@@ -139,6 +142,7 @@ public record Options(
                 r.all("adapter-root").stream().map(Path::of).toList(),
                 r.adapters(),
                 r.has("admin-key") ? r.text("admin-key") : null,
+                r.nonNegative("metrics-adapter-labels"),
                 r.has("api-key") ? r.nonEmpty("api-key") : null,
                 Duration.ofSeconds(r.nonNegative("shutdown-grace")));
     }
@@ -199,6 +203,15 @@ public record Options(
             String v = text(name);
             if (!List.of(allowed).contains(v)) {
                 throw new OptionsException("--" + name + " must be one of " + String.join(", ", allowed) + ", not '" + v + "'");
+            }
+            return v;
+        }
+
+        /** Only the syntax: whether CUDA is present is checked when the model loads. */
+        String device(String name) {
+            String v = text(name);
+            if (!v.matches("cpu|cuda|cuda:\\d{1,2}")) {
+                throw new OptionsException("--" + name + " must be cpu, cuda or cuda:N, not '" + v + "'");
             }
             return v;
         }

@@ -6,9 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import io.loraserve.Fixtures;
 import jakarta.json.JsonObject;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.Set;
-import java.util.concurrent.CompletableFuture;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -48,12 +46,6 @@ class DemoGoldenTest {
 
     @Test
     void allDemoCasesAtOnceMatchTheReference() {
-        List<Fixtures.Case> cases = Fixtures.demoCases();
-        List<CompletableFuture<TestServer.Reply>> replies = cases.stream()
-                .map(c -> CompletableFuture.supplyAsync(() -> server.post("/v1/completions", LoraGoldenTest.body(c))))
-                .toList();
-        for (int i = 0; i < cases.size(); i++) {
-            assertMatches(cases.get(i), LoraGoldenTest.firstChoice(replies.get(i).join()));
-        }
+        LoraGoldenTest.allAtOnceMatchTheReference(server, Fixtures.demoCases());
     }
 }

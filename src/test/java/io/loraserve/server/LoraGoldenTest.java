@@ -53,15 +53,19 @@ class LoraGoldenTest {
         }
     }
 
-    @Test
-    void allSixteenCasesAtOnceMatchTheReference() {
-        List<Fixtures.Case> cases = Fixtures.tinyCases();
+    /** Sends every case at once, so the engine batches them together, and checks each reply. */
+    static void allAtOnceMatchTheReference(TestServer server, List<Fixtures.Case> cases) {
         List<CompletableFuture<TestServer.Reply>> replies = cases.stream()
                 .map(c -> CompletableFuture.supplyAsync(() -> server.post("/v1/completions", body(c))))
                 .toList();
         for (int i = 0; i < cases.size(); i++) {
             assertMatches(cases.get(i), firstChoice(replies.get(i).join()));
         }
+    }
+
+    @Test
+    void allSixteenCasesAtOnceMatchTheReference() {
+        allAtOnceMatchTheReference(server, Fixtures.tinyCases());
     }
 
     @Test
@@ -72,13 +76,7 @@ class LoraGoldenTest {
             assertTrue(pin.json().getBoolean("pinned"));
         }
         try {
-            List<Fixtures.Case> cases = Fixtures.tinyCases();
-            List<CompletableFuture<TestServer.Reply>> replies = cases.stream()
-                    .map(c -> CompletableFuture.supplyAsync(() -> server.post("/v1/completions", body(c))))
-                    .toList();
-            for (int i = 0; i < cases.size(); i++) {
-                assertMatches(cases.get(i), firstChoice(replies.get(i).join()));
-            }
+            allAtOnceMatchTheReference(server, Fixtures.tinyCases());
         } finally {
             for (String a : ADAPTERS) {
                 assertEquals(200, server.adminPost("/admin/adapters/" + a + "/unpin", "").status());

@@ -1,0 +1,115 @@
+package io.loraserve.server;
+
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.helidon.config.Config;
+import io.loraserve.Fixtures;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A model directory that cannot be served stops {@link LoraServer#start} with a message that names
+ * the file at fault and what is wrong with it. Each case is a copy of the tiny fixture with one
+ * thing broken.
+ */
+class StartupRefusalsTest {
+    @TempDir
+    Path tmp;
+
+    private Path copyOfTinyModel() throws IOException {
+        Path dir = Files.createDirectory(tmp.resolve("model"));
+        try (var files = Files.list(Fixtures.tinyModel())) {
+            for (Path f : files.toList()) {
+                Files.copy(f, dir.resolve(f.getFileName()));
+            }
+        }
+        return dir;
+    }
+
+    private static void editConfig(Path dir, String from, String to) throws IOException {
+        Path config = dir.resolve("config.json");
+        String text = Files.readString(config);
+        assertTrue(text.contains(from), "fixture config has " + from);
+        Files.writeString(config, text.replace(from, to));
+    }
+
+    /** Starts a server on {@code dir}; it must fail with a message holding every one of {@code parts}. */
+    private static void assertRefused(Path dir, String... parts) {
+        Options o = Options.parse(new String[] {"--model", dir.toString(), "--port", "0", "--admin-port", "0"},
+                Config.empty());
+        RuntimeException e = assertThrows(RuntimeException.class, () -> LoraServer.start(o, dir).close());
+        for (String part : parts) {
+            assertTrue(e.getMessage().contains(part), "'" + e.getMessage() + "' should mention '" + part + "'");
+        }
+    }
+
+    @Test
+    void missingModelDirectoryIsNamed() {
+        Path missing = tmp.resolve("no-such-model");
+        assertRefused(missing, missing.toString(), "does not exist");
+    }
+
+    @Test
+    void unsupportedArchitectureIsRefused() throws IOException {
+        Path dir = copyOfTinyModel();
+        editConfig(dir, "\"LlamaForCausalLM\"", "\"GPT2LMHeadModel\"");
+        assertRefused(dir, dir.resolve("config.json").toString(), "GPT2LMHeadModel", "not supported");
+    }
+
+    @Test
+    void unimplementedRopeScalingIsRefused() throws IOException {
+        Path dir = copyOfTinyModel();
+        editConfig(dir, "\"rope_scaling\": null", "\"rope_scaling\": {\"type\": \"yarn\", \"factor\": 4.0}");
+        assertRefused(dir, dir.resolve("config.json").toString(), "rope_scaling", "yarn", "not implemented");
+    }
+
+    @Test
+    void nonSiluActivationIsRefused() throws IOException {
+        Path dir = copyOfTinyModel();
+        editConfig(dir, "\"silu\"", "\"gelu_pytorch_tanh\"");
+        assertRefused(dir, dir.resolve("config.json").toString(), "gelu_pytorch_tanh", "not supported");
+    }
+
+    @Test
+    void truncatedSafetensorsIsRefused() throws IOException {
+        Path dir = copyOfTinyModel();
+        Path weights = dir.resolve("model.safetensors");
+        try (FileChannel ch = FileChannel.open(weights, StandardOpenOption.WRITE)) {
+            ch.truncate(ch.size() * 2 / 3);
+        }
+        assertRefused(dir, weights.toString(), "truncated");
+    }
+
+    @Test
+    void lyingHeaderLengthIsRefusedWithoutAllocatingIt() throws IOException {
+        Path dir = copyOfTinyModel();
+        Path weights = dir.resolve("model.safetensors");
+        for (long lie : List.of(1L << 40, Long.MAX_VALUE, -8L, Files.size(weights))) {
+            try (FileChannel ch = FileChannel.open(weights, StandardOpenOption.WRITE)) {
+                ch.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, lie), 0);
+            }
+            // A refusal that tried to allocate a terabyte would throw OutOfMemoryError or stall instead.
+            assertTimeoutPreemptively(Duration.ofSeconds(30),
+                    () -> assertRefused(dir, weights.toString(), "header", Long.toString(lie)));
+        }
+    }
+
+    @Test
+    void pickleOnlyDirectoryIsRefusedNamingSafetensors() throws IOException {
+        Path dir = copyOfTinyModel();
+        Files.delete(dir.resolve("model.safetensors"));
+        Files.write(dir.resolve("pytorch_model.bin"), new byte[] {(byte) 0x80, 0x02, '}', 'q', 0, '.'});
+        assertRefused(dir, "pytorch_model.bin", "model.safetensors", "never loaded");
+    }
+}
