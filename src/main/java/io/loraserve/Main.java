@@ -9,6 +9,7 @@ import io.loraserve.tensor.NativeMemory;
 import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 
 /** The launcher: reads options, starts a {@link LoraServer}, prints one line when ready. */
 public final class Main {
@@ -39,7 +40,25 @@ public final class Main {
             return;
         }
         Runtime.getRuntime().addShutdownHook(new Thread(server::close, "shutdown"));
+        drainOnSigterm(server, options.shutdownGrace());
         System.out.println(server.readyLine(options.host()));
+    }
+
+    /**
+     * SIGTERM drains the server ({@link LoraServer#shutdownGracefully}) and exits 0. A shutdown
+     * hook cannot do this: hooks run beside java.util.logging's own hook, which silences every
+     * logger during the drain, and the JVM would exit 143. {@code sun.misc.Signal} is the JDK's
+     * supported handle on signals (module jdk.unsupported); javac warns about it by design.
+     * Other exits (Ctrl-C, System.exit) still close at once through the shutdown hook.
+     */
+    private static void drainOnSigterm(LoraServer server, Duration grace) {
+        sun.misc.Signal.handle(new sun.misc.Signal("TERM"), signal -> {
+            try {
+                server.shutdownGracefully(grace);
+            } finally {
+                System.exit(0);
+            }
+        });
     }
 
     /**

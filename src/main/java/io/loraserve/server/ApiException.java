@@ -1,8 +1,11 @@
 package io.loraserve.server;
 
+import java.util.Map;
+
 /**
  * An error the API reports to its client as OpenAI-style JSON:
- * {@code {"error":{"message","type","param","code"}}}. Handlers throw it; {@link ErrorHandling}
+ * {@code {"error":{"message","type","param","code"}}}, with the response headers it needs
+ * ({@code Retry-After}, {@code WWW-Authenticate}). Handlers throw it; {@link ErrorHandling}
  * writes it. Never carries a stack trace to the client.
  */
 public class ApiException extends RuntimeException {
@@ -10,13 +13,20 @@ public class ApiException extends RuntimeException {
     private final String type;
     private final String param;
     private final String code;
+    private final Map<String, String> headers;
 
     public ApiException(int status, String type, String param, String code, String message) {
+        this(status, type, param, code, message, Map.of());
+    }
+
+    public ApiException(int status, String type, String param, String code, String message,
+                        Map<String, String> headers) {
         super(message);
         this.status = status;
         this.type = type;
         this.param = param;
         this.code = code;
+        this.headers = Map.copyOf(headers);
     }
 
     /** 400 about one request parameter. */
@@ -26,6 +36,11 @@ public class ApiException extends RuntimeException {
 
     public static ApiException notFound(String code, String message) {
         return new ApiException(404, "invalid_request_error", null, code, message);
+    }
+
+    /** 5xx: the server could not complete an accepted request. */
+    public static ApiException serverError(int status, String code, String message) {
+        return new ApiException(status, "server_error", null, code, message);
     }
 
     public int status() {
@@ -42,5 +57,10 @@ public class ApiException extends RuntimeException {
 
     public String code() {
         return code;
+    }
+
+    /** Extra response headers, e.g. {@code Retry-After}. */
+    public Map<String, String> headers() {
+        return headers;
     }
 }

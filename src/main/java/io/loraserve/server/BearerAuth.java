@@ -6,10 +6,12 @@ import io.helidon.webserver.http.ServerRequest;
 import io.helidon.webserver.http.ServerResponse;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
+import java.util.Map;
 
 /**
  * A handler that lets a request through only with {@code Authorization: Bearer KEY}, compared in
- * constant time; otherwise a 401 in the OpenAI error shape.
+ * constant time; otherwise a 401 in the OpenAI error shape with {@code WWW-Authenticate: Bearer}.
+ * Guards the admin API ({@code --admin-key}) and the public {@code /v1/} routes ({@code --api-key}).
  */
 final class BearerAuth implements Handler {
     private final byte[] expected;
@@ -23,7 +25,7 @@ final class BearerAuth implements Handler {
         byte[] given = req.headers().first(HeaderNames.AUTHORIZATION).orElse("").getBytes(StandardCharsets.UTF_8);
         if (!MessageDigest.isEqual(expected, given)) {
             throw new ApiException(401, "authentication_error", null, "invalid_api_key",
-                    "missing or wrong API key: send 'Authorization: Bearer <key>'");
+                    "missing or wrong API key: send 'Authorization: Bearer <key>'", Map.of("WWW-Authenticate", "Bearer"));
         }
         res.next();
     }

@@ -6,10 +6,6 @@ import io.helidon.webserver.http.HttpService;
 import io.helidon.webserver.http.ServerRequest;
 import io.helidon.webserver.http.ServerResponse;
 import io.loraserve.engine.Engine;
-import io.loraserve.engine.EngineBusyException;
-import io.loraserve.engine.FinishReason;
-import io.loraserve.engine.Request;
-import io.loraserve.lora.Adapter;
 import io.loraserve.lora.AdapterRegistry;
 import io.loraserve.model.Sampler;
 import io.loraserve.tokenizer.Tokenizer;
@@ -19,11 +15,12 @@ import jakarta.json.JsonObjectBuilder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.UUID;
 
 /**
  * {@code POST /v1/completions}: validates, tokenizes, submits one engine request per prompt and
- * choice, waits for them on this (virtual) thread and answers in OpenAI's shape.
+ * choice, and answers in OpenAI's {@code text_completion} shape, as one JSON object or, with
+ * {@code stream}, as Server-Sent Events (see {@link ChunkStream}). With {@code echo} the prompt
+ * text leads each choice's text (in a stream: its first chunk).
  */
 public final class CompletionsService implements HttpService {
     private final Engine engine;
@@ -49,176 +46,156 @@ public final class CompletionsService implements HttpService {
         JsonObject body = Json.parseObject(Bodies.read(req));
         ServedModel base = models.base();
         CompletionRequest cr = CompletionRequest.parse(body, base.vocab(), maxN);
-        String adapter = models.resolve(cr.model(), cr.adapter());
+        GenerationOptions o = cr.options();
+        String adapter = models.resolve(o.model(), o.adapter());
+        AccessLog.Entry log = AccessLog.entry(req);
+        log.adapter = adapter;
         List<int[]> prompts = new ArrayList<>();
         for (CompletionRequest.Prompt p : cr.prompts()) {
             int[] ids = p.ids() != null ? p.ids() : tokenizer.encode(p.text());
-            if (ids.length + cr.maxTokens() > base.maxModelLen()) {
-                throw ApiException.badRequest(ids.length >= base.maxModelLen() ? "prompt" : "max_tokens",
-                        "This model's maximum context length is " + base.maxModelLen() + " tokens; the prompt has "
-                                + ids.length + " tokens and max_tokens is " + cr.maxTokens()
-                                + " (together " + (ids.length + cr.maxTokens()) + ")");
-            }
+            Generation.checkContext(ids.length, cr.maxTokens(), base.maxModelLen(), "prompt", o.maxTokensParam());
             prompts.add(ids);
         }
-        String id = "cmpl-" + UUID.randomUUID().toString().replace("-", "");
-        List<Choice> choices = new ArrayList<>();
-        try {
+        String model = adapter == null ? base.name() : adapter;
+        try (Generation g = new Generation(engine, adapters, tokenizer, "cmpl")) {
             for (int[] ids : prompts) {
-                for (int k = 0; k < cr.n(); k++) {
-                    GenerationSink sink = new GenerationSink(tokenizer.newIncrementalDecoder(ids), cr.stop());
-                    String rid = id + "-" + choices.size();
-                    Adapter lease = adapter == null ? null : acquire(adapter);
-                    try {
-                        engine.submit(new Request(rid, ids, lease, cr.sampling(), cr.maxTokens(), cr.stopTokenIds(),
-                                cr.ignoreEos(), sink));
-                    } catch (RuntimeException e) {
-                        if (lease != null) {
-                            lease.release();
-                        }
-                        throw e;
-                    }
-                    choices.add(new Choice(rid, ids, sink));
+                for (int k = 0; k < o.n(); k++) {
+                    g.submit(ids, adapter, o, cr.maxTokens());
                 }
             }
-            JsonArrayBuilder out = Json.BUILDERS.createArrayBuilder();
-            int promptTokens = 0;
-            int completionTokens = 0;
-            for (int i = 0; i < choices.size(); i++) {
-                Choice c = choices.get(i);
-                c.collect();
-                out.add(c.toJson(i, cr));
-                promptTokens += c.promptTokens;
-                completionTokens += c.completionTokens;
-            }
-            JsonObject response = Json.BUILDERS.createObjectBuilder()
-                    .add("id", id)
-                    .add("object", "text_completion")
-                    .add("created", System.currentTimeMillis() / 1000)
-                    .add("model", adapter == null ? base.name() : adapter)
-                    .add("choices", out)
-                    .add("usage", Json.BUILDERS.createObjectBuilder()
-                            .add("prompt_tokens", promptTokens)
-                            .add("completion_tokens", completionTokens)
-                            .add("total_tokens", promptTokens + completionTokens))
-                    .build();
-            res.header(HeaderNames.CONTENT_TYPE, "application/json");
-            res.send(Json.write(response).getBytes(StandardCharsets.UTF_8));
-        } catch (EngineBusyException e) {
-            throw Overload.of(e);
-        } finally {
-            for (Choice c : choices) {
-                if (!c.done) {
-                    engine.cancel(c.requestId);
-                }
+            if (o.stream()) {
+                new ChunkStream(g, "text_completion", model, o.includeUsage()).run(res, new StreamChoices(g, cr), log);
+            } else {
+                respond(res, g, cr, model, log);
             }
         }
     }
 
-    /** One reference on the adapter's current version, or 404 when it was unloaded meanwhile. */
-    private Adapter acquire(String name) {
-        try {
-            return adapters.acquire(name);
-        } catch (AdapterRegistry.RegistryException e) {
-            throw ApiException.notFound("adapter_not_found", "The adapter '" + name + "' is not loaded");
-        }
-    }
-
-    /** One choice being generated: collects its sink's events. */
-    private final class Choice {
-        final String requestId;
-        final int[] promptIds;
-        final GenerationSink sink;
-        final StringBuilder text = new StringBuilder();
-        final List<GenerationSink.Token> tokens = new ArrayList<>();
-        FinishReason finish;
-        int promptTokens;
-        int completionTokens;
-        boolean done;
-
-        Choice(String requestId, int[] promptIds, GenerationSink sink) {
-            this.requestId = requestId;
-            this.promptIds = promptIds;
-            this.sink = sink;
-        }
-
-        void collect() throws InterruptedException {
-            while (true) {
-                GenerationSink.Event e = sink.next();
-                switch (e) {
-                    case GenerationSink.Token t -> {
-                        tokens.add(t);
-                        text.append(t.delta());
-                    }
-                    case GenerationSink.Finish f -> {
-                        done = true;
-                        text.append(f.delta());
-                        finish = f.reason();
-                        promptTokens = f.promptTokens();
-                        completionTokens = f.completionTokens();
-                        if (finish == FinishReason.TIMEOUT) {
-                            throw new ApiException(504, "server_error", null, "timeout",
-                                    "the request ran longer than the server's --request-timeout");
-                        }
-                        if (finish == FinishReason.CANCELLED) {
-                            throw new ApiException(503, "server_error", null, "cancelled",
-                                    "the request was cancelled because the server is shutting down");
-                        }
-                        return;
-                    }
-                    case GenerationSink.Failure f -> {
-                        done = true;
-                        throw new ApiException(f.overloaded() ? 503 : 500, "server_error", null,
-                                f.overloaded() ? "overloaded" : "engine_error", f.message());
-                    }
-                }
-            }
-        }
-
-        JsonObject toJson(int index, CompletionRequest cr) {
-            String prefix = cr.echo() ? tokenizer.decode(promptIds) : "";
+    private void respond(ServerResponse res, Generation g, CompletionRequest cr, String model, AccessLog.Entry log)
+            throws InterruptedException {
+        JsonArrayBuilder choices = Json.BUILDERS.createArrayBuilder();
+        int promptTokens = 0;
+        int completionTokens = 0;
+        for (Generation.Choice c : g.awaitAll()) {
+            String prefix = echo(cr, c.promptIds());
             JsonObjectBuilder b = Json.BUILDERS.createObjectBuilder()
-                    .add("index", index)
-                    .add("text", prefix + text)
-                    .add("finish_reason", finish.openAiName());
-            if (cr.sampling().logprobs() >= 0) {
-                b.add("logprobs", logprobs(prefix.length()));
+                    .add("index", c.index())
+                    .add("text", prefix + c.text())
+                    .add("finish_reason", c.finish().openAiName());
+            if (cr.logprobs() >= 0) {
+                b.add("logprobs", logprobs(c.tokens(), codePoints(prefix)));
             } else {
                 b.addNull("logprobs");
             }
-            if (cr.returnTokenIds()) {
-                JsonArrayBuilder ids = Json.BUILDERS.createArrayBuilder();
-                tokens.forEach(t -> ids.add(t.id()));
-                JsonArrayBuilder pids = Json.BUILDERS.createArrayBuilder();
-                for (int id : promptIds) {
-                    pids.add(id);
-                }
-                b.add("token_ids", ids).add("prompt_token_ids", pids);
+            if (cr.options().returnTokenIds()) {
+                b.add("token_ids", ids(c.tokens().stream().mapToInt(GenerationSink.Token::id).toArray()))
+                        .add("prompt_token_ids", ids(c.promptIds()));
             }
-            return b.build();
+            choices.add(b);
+            promptTokens += c.promptTokens();
+            completionTokens += c.completionTokens();
+        }
+        log.tokens(promptTokens, completionTokens);
+        JsonObject response = Json.BUILDERS.createObjectBuilder()
+                .add("id", g.id())
+                .add("object", "text_completion")
+                .add("created", System.currentTimeMillis() / 1000)
+                .add("model", model)
+                .add("choices", choices)
+                .add("usage", Json.usage(promptTokens, completionTokens))
+                .build();
+        res.header(HeaderNames.CONTENT_TYPE, "application/json");
+        res.send(Json.write(response).getBytes(StandardCharsets.UTF_8));
+    }
+
+    /** A streamed completion's choices: the echo first, then a chunk per token that brings text, logprobs or its id. */
+    private final class StreamChoices implements ChunkStream.Choices {
+        private final Generation g;
+        private final CompletionRequest cr;
+        private final int[] offsetBase;
+
+        StreamChoices(Generation g, CompletionRequest cr) {
+            this.g = g;
+            this.cr = cr;
+            this.offsetBase = new int[g.size()];
         }
 
-        private JsonObject logprobs(int offsetBase) {
-            JsonArrayBuilder toks = Json.BUILDERS.createArrayBuilder();
-            JsonArrayBuilder lps = Json.BUILDERS.createArrayBuilder();
-            JsonArrayBuilder tops = Json.BUILDERS.createArrayBuilder();
-            JsonArrayBuilder offsets = Json.BUILDERS.createArrayBuilder();
-            for (GenerationSink.Token t : tokens) {
-                toks.add(tokenizer.tokenText(t.id()));
-                lps.add(t.logprob());
-                JsonObjectBuilder top = Json.BUILDERS.createObjectBuilder();
-                for (Sampler.Candidate c : t.top()) {
-                    top.add(tokenizer.tokenText(c.token()), c.logprob());
-                }
-                tops.add(top);
-                offsets.add(offsetBase + t.textOffset());
+        @Override
+        public Iterable<JsonObject> opening() {
+            List<JsonObject> out = new ArrayList<>();
+            for (int i = 0; cr.echo() && i < g.size(); i++) {
+                String prefix = echo(cr, g.promptIds(i));
+                offsetBase[i] = codePoints(prefix);
+                out.add(choice(i, prefix).addNull("logprobs").addNull("finish_reason").build());
             }
-            return Json.BUILDERS.createObjectBuilder()
-                    .add("tokens", toks)
-                    .add("token_logprobs", lps)
-                    .add("top_logprobs", tops)
-                    .add("text_offset", offsets)
+            return out;
+        }
+
+        @Override
+        public JsonObject token(GenerationSink.Token t) {
+            if (t.delta().isEmpty() && cr.logprobs() < 0 && !cr.options().returnTokenIds()) {
+                return null;
+            }
+            JsonObjectBuilder b = choice(t.choice(), t.delta());
+            if (cr.logprobs() >= 0) {
+                b.add("logprobs", logprobs(List.of(t), offsetBase[t.choice()]));
+            } else {
+                b.addNull("logprobs");
+            }
+            if (cr.options().returnTokenIds()) {
+                b.add("token_ids", ids(new int[] {t.id()}));
+            }
+            return b.addNull("finish_reason").build();
+        }
+
+        @Override
+        public JsonObject finish(GenerationSink.Finish f) {
+            return choice(f.choice(), f.delta()).addNull("logprobs").add("finish_reason", f.reason().openAiName())
                     .build();
         }
+
+        private JsonObjectBuilder choice(int index, String text) {
+            return Json.BUILDERS.createObjectBuilder().add("index", index).add("text", text);
+        }
+    }
+
+    private String echo(CompletionRequest cr, int[] promptIds) {
+        return cr.echo() ? tokenizer.decode(promptIds) : "";
+    }
+
+    /** OpenAI's completions logprobs: parallel lists, offsets in code points of the choice's text. */
+    private JsonObject logprobs(List<GenerationSink.Token> tokens, int offsetBase) {
+        JsonArrayBuilder toks = Json.BUILDERS.createArrayBuilder();
+        JsonArrayBuilder lps = Json.BUILDERS.createArrayBuilder();
+        JsonArrayBuilder tops = Json.BUILDERS.createArrayBuilder();
+        JsonArrayBuilder offsets = Json.BUILDERS.createArrayBuilder();
+        for (GenerationSink.Token t : tokens) {
+            toks.add(tokenizer.tokenText(t.id()));
+            lps.add(t.logprob());
+            JsonObjectBuilder top = Json.BUILDERS.createObjectBuilder();
+            for (Sampler.Candidate c : t.top()) {
+                top.add(tokenizer.tokenText(c.token()), c.logprob());
+            }
+            tops.add(top);
+            offsets.add(offsetBase + t.textOffset());
+        }
+        return Json.BUILDERS.createObjectBuilder()
+                .add("tokens", toks)
+                .add("token_logprobs", lps)
+                .add("top_logprobs", tops)
+                .add("text_offset", offsets)
+                .build();
+    }
+
+    private static JsonArrayBuilder ids(int[] ids) {
+        JsonArrayBuilder b = Json.BUILDERS.createArrayBuilder();
+        for (int id : ids) {
+            b.add(id);
+        }
+        return b;
+    }
+
+    private static int codePoints(String s) {
+        return s.codePointCount(0, s.length());
     }
 }

@@ -1,17 +1,23 @@
 package io.loraserve.server;
 
+import io.helidon.http.DirectHandler;
 import io.helidon.http.HeaderNames;
 import io.helidon.http.RequestException;
 import io.helidon.http.Status;
+import io.helidon.webserver.http.DirectHandlers;
 import io.helidon.webserver.http.HttpRouting;
+import io.helidon.webserver.http.ServerRequest;
 import io.helidon.webserver.http.ServerResponse;
 import java.nio.charset.StandardCharsets;
+import java.util.Map;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
  * The one place where exceptions become HTTP errors in OpenAI's shape. Handlers throw
  * {@link ApiException}; anything else is logged and reported as a 500 without internals.
+ * Errors Helidon detects before routing (a {@code Content-Length} over {@code --max-body-bytes},
+ * a malformed request line) get the same JSON through {@link #directHandlers}.
  */
 public final class ErrorHandling {
     private static final Logger LOG = Logger.getLogger(ErrorHandling.class.getName());
@@ -20,24 +26,59 @@ public final class ErrorHandling {
     }
 
     public static void register(HttpRouting.Builder routing) {
-        routing.error(ApiException.class, (req, res, e) -> send(res, e.status(), e.type(), e.param(), e.code(), e.getMessage()));
+        routing.error(ApiException.class, (req, res, e) -> send(req, res, e));
         routing.error(RequestException.class, (req, res, e) -> {
             int status = e.status().code();
-            send(res, status, "invalid_request_error", null, status == 413 ? "body_too_large" : null,
-                    e.getMessage() == null ? e.status().reasonPhrase() : e.getMessage());
+            send(req, res, new ApiException(status, "invalid_request_error", null, code(status),
+                    status == 413 ? tooLarge(req.listenerContext().config().maxPayloadSize())
+                            : e.getMessage() == null ? e.status().reasonPhrase() : e.getMessage()));
         });
         routing.error(Exception.class, (req, res, e) -> {
             LOG.log(Level.SEVERE, "unhandled error on " + req.prologue().method() + " " + req.path().path(), e);
-            send(res, 500, "server_error", null, "internal_error", "internal server error");
+            send(req, res, ApiException.serverError(500, "internal_error", "internal server error"));
         });
     }
 
-    static void send(ServerResponse res, int status, String type, String param, String code, String message) {
+    /** JSON bodies for errors Helidon answers itself, before any route or filter runs. */
+    public static DirectHandlers directHandlers(long maxBodyBytes) {
+        DirectHandler json = (request, event, status, headers, message) -> DirectHandler.TransportResponse.builder()
+                .status(status)
+                .headers(headers)
+                .header(HeaderNames.CONTENT_TYPE, "application/json")
+                .entity(Json.write(Json.error(status.code() == 413 ? tooLarge(maxBodyBytes)
+                        : message == null ? status.reasonPhrase() : message,
+                        status.code() >= 500 ? "server_error" : "invalid_request_error", null, code(status.code())))
+                        .getBytes(StandardCharsets.UTF_8))
+                .build();
+        DirectHandlers.Builder b = DirectHandlers.builder();
+        for (DirectHandler.EventType type : DirectHandler.EventType.values()) {
+            b.addHandler(type, json);
+        }
+        return b.build();
+    }
+
+    private static String code(int status) {
+        return switch (status) {
+            case 413 -> "body_too_large";
+            case 400 -> "invalid_request";
+            default -> null;
+        };
+    }
+
+    private static String tooLarge(long maxBodyBytes) {
+        return "the request body is larger than the server's limit of " + maxBodyBytes + " bytes (--max-body-bytes)";
+    }
+
+    private static void send(ServerRequest req, ServerResponse res, ApiException e) {
         if (res.isSent()) {
             return;
         }
-        res.status(Status.create(status));
+        res.status(Status.create(e.status()));
         res.header(HeaderNames.CONTENT_TYPE, "application/json");
-        res.send(Json.write(Json.error(message, type, param, code)).getBytes(StandardCharsets.UTF_8));
+        req.context().get(AccessLog.Entry.class).ifPresent(entry -> res.header(AccessLog.REQUEST_ID, entry.requestId));
+        for (Map.Entry<String, String> h : e.headers().entrySet()) {
+            res.header(h.getKey(), h.getValue());
+        }
+        res.send(Json.write(Json.error(e.getMessage(), e.type(), e.param(), e.code())).getBytes(StandardCharsets.UTF_8));
     }
 }

@@ -5,41 +5,48 @@ import io.loraserve.engine.TokenSink;
 import io.loraserve.model.Sampler;
 import io.loraserve.tokenizer.IncrementalDecoder;
 import java.util.List;
-import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.BlockingQueue;
 
 /**
- * Turns one sequence's tokens into text on the engine thread and hands events to the HTTP thread
- * that waits on {@link #next()}. Applies stop strings: the text is cut before the first stop
- * string and generation stops there; while streaming, the last {@code longestStop - 1}
- * characters are held back so a stop string is never half-sent.
+ * Turns one choice's tokens into text on the engine thread and hands events, tagged with the
+ * choice's index, to the queue the HTTP thread reads (shared by all choices of one API request,
+ * see {@link Generation}). Applies stop strings: the text is cut before the first stop string
+ * and generation stops there; while streaming, the last {@code longestStop - 1} characters are
+ * held back so a stop string is never half-sent.
  */
 final class GenerationSink implements TokenSink {
-    /** What the HTTP side receives, in order: tokens, then one finish or error. */
+    /** What the HTTP side receives for one choice, in order: tokens, then one finish or failure. */
     sealed interface Event permits Token, Finish, Failure {
+        int choice();
     }
 
     /** One generated token; {@code delta} is the text now safe to send (may be empty); offsets count code points. */
-    record Token(int id, String delta, float logprob, Sampler.Candidate[] top, int textOffset) implements Event {
+    record Token(int choice, int id, String delta, float logprob, Sampler.Candidate[] top, int textOffset)
+            implements Event {
     }
 
-    record Finish(FinishReason reason, String delta, int promptTokens, int completionTokens) implements Event {
+    record Finish(int choice, FinishReason reason, String delta, int promptTokens, int completionTokens)
+            implements Event {
     }
 
-    record Failure(String message, boolean overloaded) implements Event {
+    record Failure(int choice, String message, boolean overloaded) implements Event {
     }
 
+    private final int choice;
     private final IncrementalDecoder decoder;
     private final List<String> stops;
     private final int holdBack;
-    private final LinkedBlockingQueue<Event> events = new LinkedBlockingQueue<>();
+    private final BlockingQueue<Event> events;
     private final StringBuilder text = new StringBuilder();
     private int sent;
     private boolean stopped;
 
-    GenerationSink(IncrementalDecoder decoder, List<String> stops) {
+    GenerationSink(int choice, IncrementalDecoder decoder, List<String> stops, BlockingQueue<Event> events) {
+        this.choice = choice;
         this.decoder = decoder;
         this.stops = stops;
         this.holdBack = stops.stream().mapToInt(String::length).max().orElse(1) - 1;
+        this.events = events;
     }
 
     @Override
@@ -48,7 +55,7 @@ final class GenerationSink implements TokenSink {
         if (!stopped) {
             append(decoder.push(s.token()));
         }
-        events.add(new Token(s.token(), release(false), s.logprob(), s.top(), offset));
+        events.add(new Token(choice, s.token(), release(false), s.logprob(), s.top(), offset));
         return !stopped;
     }
 
@@ -57,16 +64,13 @@ final class GenerationSink implements TokenSink {
         if (!stopped) {
             append(decoder.flush());
         }
-        events.add(new Finish(stopped ? FinishReason.STOP : reason, release(true), promptTokens, completionTokens));
+        events.add(new Finish(choice, stopped ? FinishReason.STOP : reason, release(true), promptTokens,
+                completionTokens));
     }
 
     @Override
     public void onError(String message, boolean overloaded) {
-        events.add(new Failure(message, overloaded));
-    }
-
-    Event next() throws InterruptedException {
-        return events.take();
+        events.add(new Failure(choice, message, overloaded));
     }
 
     private void append(String piece) {
@@ -85,9 +89,15 @@ final class GenerationSink implements TokenSink {
         }
     }
 
-    /** The text that may be sent now: all of it when final or stopped, else all but the hold-back. */
+    /**
+     * The text that may be sent now: all of it when final or stopped, else all but the hold-back,
+     * never ending between the two halves of a surrogate pair.
+     */
     private String release(boolean last) {
         int end = last || stopped ? text.length() : Math.max(sent, text.length() - holdBack);
+        if (end > sent && end < text.length() && Character.isHighSurrogate(text.charAt(end - 1))) {
+            end--;
+        }
         String delta = text.substring(Math.min(sent, end), end);
         sent = Math.max(sent, end);
         return delta;

@@ -50,6 +50,9 @@ public final class Json {
             return s.asJsonObject();
         } catch (JsonParsingException e) {
             throw ApiException.badRequest(null, "the request body is not valid JSON: " + e.getMessage());
+        } catch (UnsupportedOperationException e) {
+            // Parsson refuses numbers longer than 1100 characters or with huge scales
+            throw ApiException.badRequest(null, "the request body holds a number too long to parse: " + e.getMessage());
         } catch (JsonException e) {
             throw ApiException.badRequest(null, "the request body is not valid JSON");
         }
@@ -85,6 +88,15 @@ public final class Json {
             writer.write(value);
         }
         return w.toString();
+    }
+
+    /** OpenAI's {@code usage} object. */
+    static JsonObject usage(int promptTokens, int completionTokens) {
+        return BUILDERS.createObjectBuilder()
+                .add("prompt_tokens", promptTokens)
+                .add("completion_tokens", completionTokens)
+                .add("total_tokens", promptTokens + completionTokens)
+                .build();
     }
 
     /** The OpenAI error body. */

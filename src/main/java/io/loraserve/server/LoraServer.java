@@ -1,7 +1,9 @@
 package io.loraserve.server;
 
 import io.helidon.webserver.WebServer;
+import io.helidon.webserver.http.Filter;
 import io.helidon.webserver.http.HttpRouting;
+import io.helidon.webserver.http.HttpService;
 import io.loraserve.engine.ModelRuntime;
 import io.loraserve.lora.AdapterException;
 import io.loraserve.lora.AdapterRegistry;
@@ -11,26 +13,33 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.logging.Logger;
 import java.util.stream.Stream;
 
 /**
  * One running loraserve: the model runtime, the tokenizer and two HTTP listeners (public API on
  * {@code --port}, admin API on {@code --admin-port}). Owns all of them; {@link #close()} stops
- * the listeners, then the engine, then frees native memory and the metrics. Tests start it on port 0.
+ * the listeners, then the engine, then frees native memory and the metrics, once.
+ * {@link #shutdownGracefully} drains first. Tests start it on port 0.
  */
 public final class LoraServer implements AutoCloseable {
     static final String ADMIN = "admin";
     private static final Logger LOG = Logger.getLogger(LoraServer.class.getName());
+    /** After the grace period, how long cancelled requests get to send their 503s. */
+    private static final Duration CANCEL_GRACE = Duration.ofSeconds(5);
 
     private final ModelRuntime runtime;
     private final Tokenizer tokenizer;
     private final ServedModel served;
     private final Metrics metrics;
     private final WebServer web;
+    private final ShutdownGate gate = new ShutdownGate();
+    private final AtomicBoolean closed = new AtomicBoolean();
     private volatile boolean draining;
 
     private LoraServer(Options o, Path modelDir, List<Path> roots, Map<String, Path> preload) {
@@ -72,14 +81,21 @@ public final class LoraServer implements AutoCloseable {
         ModelResolver models = new ModelResolver(served, registry::contains, registry::names);
         HealthService health = new HealthService(this::notReadyReason);
         CompletionsService completions = new CompletionsService(rt.engine(), registry, tokenizer, models, o.maxN());
+        ChatService chat = new ChatService(rt.engine(), registry, tokenizer, models, new ChatTemplate(
+                tokenizer.chatTemplate().orElse(null), tokenizer.bosToken().orElse(null),
+                tokenizer.eosToken().orElse(null)), o.maxN());
         AdminService admin = new AdminService(rt);
+        List<Filter> filters = List.of(new AccessLog(), gate);
         return WebServer.builder()
                 .host(o.host())
                 .port(o.port())
                 .maxPayloadSize(o.maxBodyBytes())
+                .directHandlers(ErrorHandling.directHandlers(o.maxBodyBytes()))
                 .shutdownHook(false)
-                .routing(r -> publicRouting(r, completions, new ModelsService(models), health, metricsService))
+                .routing(r -> publicRouting(r, filters, o.apiKey(), completions, chat, new ModelsService(models),
+                        health, metricsService, new VersionService()))
                 .putSocket(ADMIN, s -> s.host(o.host()).port(o.adminPort()).maxPayloadSize(o.maxBodyBytes())
+                        .directHandlers(ErrorHandling.directHandlers(o.maxBodyBytes()))
                         .routing(r -> adminRouting(r, admin, health, metricsService, o.adminKey())))
                 .build()
                 .start();
@@ -124,10 +140,17 @@ public final class LoraServer implements AutoCloseable {
         }
     }
 
-    static void publicRouting(HttpRouting.Builder r, CompletionsService completions, ModelsService models,
-                              HealthService health, MetricsService metrics) {
+    /**
+     * The public API; with {@code apiKey} (non-null) every {@code /v1/} route needs it, while health,
+     * metrics and version stay open.
+     */
+    static void publicRouting(HttpRouting.Builder r, List<Filter> filters, String apiKey, HttpService... services) {
         ErrorHandling.register(r);
-        r.register(completions, models, health, metrics);
+        filters.forEach(r::addFilter);
+        if (apiKey != null) {
+            r.any("/v1/*", new BearerAuth(apiKey));
+        }
+        r.register(services);
     }
 
     static void adminRouting(HttpRouting.Builder r, AdminService admin, HealthService health, MetricsService metrics,
@@ -176,8 +199,33 @@ public final class LoraServer implements AutoCloseable {
                 + runtime.deviceName() + ")";
     }
 
+    /**
+     * The SIGTERM path: new {@code /v1/} requests get 503 and {@code /health/ready} turns 503 at
+     * once; requests already admitted run on for up to {@code grace}; whatever still runs then is
+     * cancelled (its client gets a 503 or a stream error) and the server closes.
+     */
+    public void shutdownGracefully(Duration grace) {
+        draining = true;
+        gate.close();
+        runtime.engine().drain();
+        LOG.info(() -> "draining: " + gate.inFlight() + " requests in flight, up to " + grace.toSeconds() + " s");
+        try {
+            if (!gate.awaitIdle(grace)) {
+                LOG.warning(() -> "--shutdown-grace over: cancelling " + gate.inFlight() + " requests");
+                runtime.engine().close();
+                gate.awaitIdle(CANCEL_GRACE);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        close();
+    }
+
     @Override
     public void close() {
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
         draining = true;
         web.stop();
         runtime.close();

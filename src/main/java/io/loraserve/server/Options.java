@@ -40,7 +40,9 @@ public record Options(
         List<Path> adapterRoots,
         Map<String, Path> adapters,
         String adminKey,
-        int metricsAdapterLabels) {
+        int metricsAdapterLabels,
+        String apiKey,
+        Duration shutdownGrace) {
 
     /** A flag: its name, value placeholder, default (null = computed) and help; repeatable flags accumulate. */
     record Flag(String name, String value, String fallback, String help, boolean repeatable) {
@@ -75,7 +77,10 @@ public record Options(
             new Flag("adapter", "NAME=DIR", null, "adapter to load at start-up; repeatable (default with the demo model: everything in adapters/)", true),
             new Flag("admin-key", "KEY", null, "require 'Authorization: Bearer KEY' on the admin API"),
             new Flag("metrics-adapter-labels", "N", "100",
-                    "adapters that get their own 'adapter' label in /metrics; the rest share adapter=\"other\""));
+                    "adapters that get their own 'adapter' label in /metrics; the rest share adapter=\"other\""),
+            new Flag("api-key", "KEY", null, "require 'Authorization: Bearer KEY' on the public /v1/ routes"
+                    + " (default: none; LORASERVE_API_KEY keeps it out of ps)"),
+            new Flag("shutdown-grace", "SECONDS", "30", "on SIGTERM, how long running requests may finish before they are cancelled"));
 
     /** Parses {@code args} over {@code config}; {@code --help} is handled by the caller. */
     public static Options parse(String[] args, Config config) {
@@ -137,7 +142,9 @@ public record Options(
                 r.all("adapter-root").stream().map(Path::of).toList(),
                 r.adapters(),
                 r.has("admin-key") ? r.text("admin-key") : null,
-                r.nonNegative("metrics-adapter-labels"));
+                r.nonNegative("metrics-adapter-labels"),
+                r.has("api-key") ? r.nonEmpty("api-key") : null,
+                Duration.ofSeconds(r.nonNegative("shutdown-grace")));
     }
 
     /** The {@code --help} text. */
@@ -182,6 +189,14 @@ public record Options(
                 return v.get(v.size() - 1);
             }
             return FLAGS.stream().filter(f -> f.name().equals(name)).findFirst().orElseThrow().fallback();
+        }
+
+        String nonEmpty(String name) {
+            String v = text(name);
+            if (v.isBlank()) {
+                throw new OptionsException("--" + name + " must not be empty");
+            }
+            return v;
         }
 
         String choice(String name, String... allowed) {

@@ -1,6 +1,7 @@
 package io.loraserve.server;
 
 import io.helidon.config.Config;
+import io.loraserve.engine.EngineStats;
 import jakarta.json.JsonObject;
 import jakarta.json.JsonReader;
 import java.io.IOException;
@@ -44,13 +45,45 @@ final class TestServer implements AutoCloseable {
     /** A response: status, body text, and the body parsed when it is JSON. */
     record Reply(int status, String body, HttpResponse<String> raw) {
         JsonObject json() {
-            try (JsonReader r = jakarta.json.Json.createReader(new StringReader(body))) {
-                return r.readObject();
-            }
+            return parse(body);
         }
 
         JsonObject error() {
             return json().getJsonObject("error");
+        }
+    }
+
+    /** A streamed response: status, headers, and the payload of every {@code data:} event in order. */
+    record Stream(int status, HttpResponse<?> raw, List<String> events) {
+        /** The JSON chunks, after checking the stream ends with exactly one {@code [DONE]}. */
+        List<JsonObject> chunks() {
+            if (events.isEmpty() || !events.getLast().equals("[DONE]")) {
+                throw new AssertionError("stream does not end with data: [DONE]: " + events);
+            }
+            return events.subList(0, events.size() - 1).stream().map(TestServer::parse).toList();
+        }
+    }
+
+    /** POSTs {@code body} and reads the whole Server-Sent Events response. */
+    Stream postStream(String path, String body) {
+        try {
+            HttpResponse<java.util.stream.Stream<String>> r = CLIENT.send(HttpRequest.newBuilder(uri(server.port(), path))
+                    .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build(),
+                    HttpResponse.BodyHandlers.ofLines());
+            List<String> events = new ArrayList<>();
+            r.body().filter(line -> line.startsWith("data: ")).forEach(line -> events.add(line.substring(6)));
+            return new Stream(r.statusCode(), r, events);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
+    static JsonObject parse(String json) {
+        try (JsonReader r = jakarta.json.Json.createReader(new StringReader(json))) {
+            return r.readObject();
         }
     }
 
@@ -95,6 +128,20 @@ final class TestServer implements AutoCloseable {
             Thread.currentThread().interrupt();
             throw new IllegalStateException(e);
         }
+    }
+
+    /**
+     * Waits up to {@code limit} for the engine to hold no sequence and no KV block (its stats are a
+     * snapshot taken after each step, so they trail the last response by a step); returns them.
+     */
+    EngineStats awaitEngineIdle(Duration limit) throws InterruptedException {
+        long deadline = System.nanoTime() + limit.toNanos();
+        EngineStats s = server.runtime().engine().stats();
+        while ((s.running() + s.waiting() > 0 || s.kvBlocksUsed() > 0) && System.nanoTime() < deadline) {
+            Thread.sleep(5);
+            s = server.runtime().engine().stats();
+        }
+        return s;
     }
 
     URI uri(String path) {

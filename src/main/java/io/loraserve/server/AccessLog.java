@@ -1,0 +1,97 @@
+package io.loraserve.server;
+
+import io.helidon.http.HeaderName;
+import io.helidon.http.HeaderNames;
+import io.helidon.webserver.http.Filter;
+import io.helidon.webserver.http.FilterChain;
+import io.helidon.webserver.http.RoutingRequest;
+import io.helidon.webserver.http.RoutingResponse;
+import io.helidon.webserver.http.ServerRequest;
+import java.util.UUID;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * Request ids and the access log. Every request gets an id: the client's {@code X-Request-Id}
+ * when it is 1 to {@value #MAX_ID} visible ASCII characters, else a fresh UUID. The id is echoed
+ * in the response's {@code X-Request-Id} (error responses too, see {@link ErrorHandling}) and ends
+ * the request's one log line on logger {@code io.loraserve.access}, in {@code key=value} form:
+ *
+ * <pre>method=POST path=/v1/completions status=200 adapter=- prompt_tokens=5 completion_tokens=16 latency_ms=41 request_id=…</pre>
+ *
+ * <p>Handlers add what they know through {@link #entry(ServerRequest)}: the adapter ({@code -} for
+ * the base model), token counts ({@code -} when none were generated) and an outcome such as
+ * {@code client_gone}. Health probes log at FINE, everything else at INFO.
+ */
+final class AccessLog implements Filter {
+    static final HeaderName REQUEST_ID = HeaderNames.create("X-Request-Id");
+    static final int MAX_ID = 128;
+    private static final Logger LOG = Logger.getLogger("io.loraserve.access");
+
+    /** One request's log line in the making; written by its handler thread. */
+    static final class Entry {
+        final String requestId;
+        String adapter;
+        int promptTokens = -1;
+        int completionTokens = -1;
+        String outcome;
+
+        Entry(String requestId) {
+            this.requestId = requestId;
+        }
+
+        void tokens(int promptTokens, int completionTokens) {
+            this.promptTokens = promptTokens;
+            this.completionTokens = completionTokens;
+        }
+    }
+
+    /** The log entry of {@code req}; a detached one when the filter did not run (tests, other listeners). */
+    static Entry entry(ServerRequest req) {
+        return req.context().get(Entry.class).orElseGet(() -> new Entry(newId()));
+    }
+
+    @Override
+    public void filter(FilterChain chain, RoutingRequest req, RoutingResponse res) {
+        long start = System.nanoTime();
+        String id = req.headers().first(REQUEST_ID).filter(AccessLog::acceptable).orElseGet(AccessLog::newId);
+        Entry e = new Entry(id);
+        req.context().register(e);
+        res.header(REQUEST_ID, id);
+        int refused = 0;
+        try {
+            chain.proceed();
+        } catch (ApiException refusal) {
+            refused = refusal.status();  // from a later filter: Helidon writes it after this one returns
+            throw refusal;
+        } finally {
+            int status = refused != 0 ? refused : res.status().code();
+            String path = req.path().rawPath();
+            LOG.log(path.startsWith("/health/") ? Level.FINE : Level.INFO, () -> line(req, status, e, start));
+        }
+    }
+
+    private static String line(RoutingRequest req, int status, Entry e, long start) {
+        StringBuilder b = new StringBuilder()
+                .append("method=").append(req.prologue().method().text())
+                .append(" path=").append(req.path().rawPath())
+                .append(" status=").append(status)
+                .append(" adapter=").append(e.adapter == null ? "-" : e.adapter)
+                .append(" prompt_tokens=").append(e.promptTokens < 0 ? "-" : Integer.toString(e.promptTokens))
+                .append(" completion_tokens=").append(e.completionTokens < 0 ? "-" : Integer.toString(e.completionTokens))
+                .append(" latency_ms=").append((System.nanoTime() - start) / 1_000_000)
+                .append(" request_id=").append(e.requestId);
+        if (e.outcome != null) {
+            b.append(" outcome=").append(e.outcome);
+        }
+        return b.toString();
+    }
+
+    private static boolean acceptable(String id) {
+        return !id.isEmpty() && id.length() <= MAX_ID && id.chars().allMatch(c -> c > 0x20 && c < 0x7f);
+    }
+
+    private static String newId() {
+        return UUID.randomUUID().toString();
+    }
+}

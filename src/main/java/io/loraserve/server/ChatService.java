@@ -1,0 +1,183 @@
+package io.loraserve.server;
+
+import io.helidon.http.HeaderNames;
+import io.helidon.webserver.http.HttpRules;
+import io.helidon.webserver.http.HttpService;
+import io.helidon.webserver.http.ServerRequest;
+import io.helidon.webserver.http.ServerResponse;
+import io.loraserve.engine.Engine;
+import io.loraserve.lora.AdapterRegistry;
+import io.loraserve.model.Sampler;
+import io.loraserve.tokenizer.Tokenizer;
+import jakarta.json.JsonArrayBuilder;
+import jakarta.json.JsonObject;
+import jakarta.json.JsonObjectBuilder;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * {@code POST /v1/chat/completions}: renders the messages with the model's chat template
+ * ({@link ChatTemplate}), tokenizes the result without adding special tokens, and generates
+ * {@code n} choices with the same options and validation as completions. Answers in OpenAI's
+ * {@code chat.completion} shape or, with {@code stream}, as {@code chat.completion.chunk} events
+ * whose first chunk per choice carries {@code delta.role}. Without {@code max_tokens} /
+ * {@code max_completion_tokens} a choice may use the rest of the context, as in OpenAI's API.
+ */
+final class ChatService implements HttpService {
+    private final Engine engine;
+    private final AdapterRegistry adapters;
+    private final Tokenizer tokenizer;
+    private final ModelResolver models;
+    private final ChatTemplate template;
+    private final int maxN;
+
+    ChatService(Engine engine, AdapterRegistry adapters, Tokenizer tokenizer, ModelResolver models,
+                ChatTemplate template, int maxN) {
+        this.engine = engine;
+        this.adapters = adapters;
+        this.tokenizer = tokenizer;
+        this.models = models;
+        this.template = template;
+        this.maxN = maxN;
+    }
+
+    @Override
+    public void routing(HttpRules rules) {
+        rules.post("/v1/chat/completions", this::chat);
+    }
+
+    private void chat(ServerRequest req, ServerResponse res) throws InterruptedException {
+        JsonObject body = Json.parseObject(Bodies.read(req));
+        ServedModel base = models.base();
+        ChatRequest cr = ChatRequest.parse(body, base.vocab(), maxN);
+        GenerationOptions o = cr.options();
+        String adapter = models.resolve(o.model(), o.adapter());
+        AccessLog.Entry log = AccessLog.entry(req);
+        log.adapter = adapter;
+        int[] ids = tokenizer.encodeWithoutSpecial(template.render(cr.messages()));
+        if (ids.length == 0) {
+            throw ApiException.badRequest("messages", "the messages render to an empty prompt");
+        }
+        int maxTokens = o.maxTokens() != null ? o.maxTokens() : Math.max(1, base.maxModelLen() - ids.length);
+        Generation.checkContext(ids.length, maxTokens, base.maxModelLen(), "messages", o.maxTokensParam());
+        String model = adapter == null ? base.name() : adapter;
+        try (Generation g = new Generation(engine, adapters, tokenizer, "chatcmpl")) {
+            for (int k = 0; k < o.n(); k++) {
+                g.submit(ids, adapter, o, maxTokens);
+            }
+            if (o.stream()) {
+                new ChunkStream(g, "chat.completion.chunk", model, o.includeUsage())
+                        .run(res, new StreamChoices(g, cr), log);
+            } else {
+                respond(res, g, cr, model, log);
+            }
+        }
+    }
+
+    private void respond(ServerResponse res, Generation g, ChatRequest cr, String model, AccessLog.Entry log)
+            throws InterruptedException {
+        JsonArrayBuilder choices = Json.BUILDERS.createArrayBuilder();
+        int promptTokens = 0;
+        int completionTokens = 0;
+        for (Generation.Choice c : g.awaitAll()) {
+            JsonObjectBuilder b = Json.BUILDERS.createObjectBuilder()
+                    .add("index", c.index())
+                    .add("message", Json.BUILDERS.createObjectBuilder().add("role", "assistant").add("content", c.text())
+                            .addNull("refusal"));
+            if (cr.logprobs()) {
+                b.add("logprobs", logprobs(c.tokens()));
+            } else {
+                b.addNull("logprobs");
+            }
+            choices.add(b.add("finish_reason", c.finish().openAiName()));
+            promptTokens += c.promptTokens();
+            completionTokens += c.completionTokens();
+        }
+        log.tokens(promptTokens, completionTokens);
+        JsonObject response = Json.BUILDERS.createObjectBuilder()
+                .add("id", g.id())
+                .add("object", "chat.completion")
+                .add("created", System.currentTimeMillis() / 1000)
+                .add("model", model)
+                .add("choices", choices)
+                .add("usage", Json.usage(promptTokens, completionTokens))
+                .build();
+        res.header(HeaderNames.CONTENT_TYPE, "application/json");
+        res.send(Json.write(response).getBytes(StandardCharsets.UTF_8));
+    }
+
+    /** A streamed chat's choices: the role first, then content deltas, then an empty delta with the finish reason. */
+    private final class StreamChoices implements ChunkStream.Choices {
+        private final Generation g;
+        private final ChatRequest cr;
+
+        StreamChoices(Generation g, ChatRequest cr) {
+            this.g = g;
+            this.cr = cr;
+        }
+
+        @Override
+        public Iterable<JsonObject> opening() {
+            List<JsonObject> out = new ArrayList<>();
+            for (int i = 0; i < g.size(); i++) {
+                out.add(choice(i, Json.BUILDERS.createObjectBuilder().add("role", "assistant").add("content", ""))
+                        .addNull("logprobs").addNull("finish_reason").build());
+            }
+            return out;
+        }
+
+        @Override
+        public JsonObject token(GenerationSink.Token t) {
+            if (t.delta().isEmpty() && !cr.logprobs()) {
+                return null;
+            }
+            JsonObjectBuilder b = choice(t.choice(), Json.BUILDERS.createObjectBuilder().add("content", t.delta()));
+            if (cr.logprobs()) {
+                b.add("logprobs", logprobs(List.of(t)));
+            } else {
+                b.addNull("logprobs");
+            }
+            return b.addNull("finish_reason").build();
+        }
+
+        @Override
+        public JsonObject finish(GenerationSink.Finish f) {
+            JsonObjectBuilder delta = Json.BUILDERS.createObjectBuilder();
+            if (!f.delta().isEmpty()) {
+                delta.add("content", f.delta());
+            }
+            return choice(f.choice(), delta).addNull("logprobs").add("finish_reason", f.reason().openAiName()).build();
+        }
+
+        private JsonObjectBuilder choice(int index, JsonObjectBuilder delta) {
+            return Json.BUILDERS.createObjectBuilder().add("index", index).add("delta", delta);
+        }
+    }
+
+    /**
+     * The chat API's logprobs: one entry per token with its text, logprob, UTF-8 bytes and top
+     * alternatives. A token that holds part of a multi-byte character shows as U+FFFD, and its
+     * {@code bytes} are those of U+FFFD, not the raw token bytes.
+     */
+    private JsonObject logprobs(List<GenerationSink.Token> tokens) {
+        JsonArrayBuilder content = Json.BUILDERS.createArrayBuilder();
+        for (GenerationSink.Token t : tokens) {
+            JsonArrayBuilder top = Json.BUILDERS.createArrayBuilder();
+            for (Sampler.Candidate c : t.top()) {
+                top.add(entry(c.token(), c.logprob()));
+            }
+            content.add(entry(t.id(), t.logprob()).add("top_logprobs", top));
+        }
+        return Json.BUILDERS.createObjectBuilder().add("content", content).build();
+    }
+
+    private JsonObjectBuilder entry(int token, float logprob) {
+        String text = tokenizer.tokenText(token);
+        JsonArrayBuilder bytes = Json.BUILDERS.createArrayBuilder();
+        for (byte b : text.getBytes(StandardCharsets.UTF_8)) {
+            bytes.add(b & 0xff);
+        }
+        return Json.BUILDERS.createObjectBuilder().add("token", text).add("logprob", logprob).add("bytes", bytes);
+    }
+}

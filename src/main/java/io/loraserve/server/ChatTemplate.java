@@ -1,0 +1,133 @@
+package io.loraserve.server;
+
+import com.hubspot.jinjava.Jinjava;
+import com.hubspot.jinjava.JinjavaConfig;
+import com.hubspot.jinjava.LegacyOverrides;
+import com.hubspot.jinjava.interpret.RenderResult;
+import com.hubspot.jinjava.interpret.TemplateError;
+import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.logging.Logger;
+
+/**
+ * Renders chat messages into prompt text with the model's Jinja {@code chat_template}
+ * ({@code tokenizer_config.json}), run by Jinjava configured the way HuggingFace transformers
+ * configures Jinja2 for {@code apply_chat_template}: {@code trim_blocks}, {@code lstrip_blocks},
+ * Jinja2's operator precedence, whitespace control and loop semantics, one trailing newline of
+ * the template source dropped. Variables: {@code messages} (maps with {@code role},
+ * {@code content} and, when given, {@code name}), {@code bos_token}, {@code eos_token},
+ * {@code add_generation_prompt} (true), and the function {@code raise_exception(message)}, whose
+ * message becomes a 400 about {@code messages}.
+ *
+ * <p>A model without a template gets {@link #DEFAULT}, a plain ChatML-like format:
+ *
+ * <pre>{bos_token}&lt;|system|&gt;
+ * You are terse.
+ * &lt;|user|&gt;
+ * Hello
+ * &lt;|assistant|&gt;
+ * </pre>
+ *
+ * The rendered text holds every special token the model needs (templates write {@code bos_token}
+ * themselves), so it is tokenized without adding special tokens, as vLLM does. Message content is
+ * data: it is never evaluated as template code. Thread-safe.
+ */
+final class ChatTemplate {
+    /** One chat message; {@code name} may be null. */
+    record Message(String role, String content, String name) {
+    }
+
+    static final String DEFAULT = "{{ bos_token }}{% for message in messages %}<|{{ message.role }}|>\n"
+            + "{{ message.content }}\n{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}";
+    private static final long MAX_OUTPUT_CHARS = 16L << 20;
+    private static final Logger LOG = Logger.getLogger(ChatTemplate.class.getName());
+
+    /** Thrown by the template's {@code raise_exception}; its message is the template's. */
+    static final class Raised extends RuntimeException {
+        Raised(String message) {
+            super(message);
+        }
+    }
+
+    /** The functions templates may call besides Jinja's built-ins. */
+    public static final class Functions {
+        private Functions() {
+        }
+
+        public static String raiseException(String message) {
+            throw new Raised(message);
+        }
+    }
+
+    private final String template;
+    private final String bosToken;
+    private final String eosToken;
+    private final Jinjava jinjava;
+
+    /** {@code template} null means {@link #DEFAULT}; absent BOS/EOS tokens render as "". */
+    ChatTemplate(String template, String bosToken, String eosToken) {
+        if (template == null) {
+            LOG.info("the model has no chat_template: /v1/chat/completions uses loraserve's default template");
+        }
+        String source = template == null ? DEFAULT : template;
+        this.template = source.endsWith("\n") ? source.substring(0, source.length() - 1) : source;
+        this.bosToken = bosToken == null ? "" : bosToken;
+        this.eosToken = eosToken == null ? "" : eosToken;
+        this.jinjava = new Jinjava(JinjavaConfig.newBuilder()
+                .withTrimBlocks(true)
+                .withLstripBlocks(true)
+                .withKeepTrailingNewline(true)
+                .withNestedInterpretationEnabled(false)
+                .withFailOnUnknownTokens(false)
+                .withMaxOutputSize(MAX_OUTPUT_CHARS)
+                .withLegacyOverrides(LegacyOverrides.newBuilder()
+                        .withEvaluateMapKeys(true)
+                        .withIterateOverMapKeys(true)
+                        .withUsePyishObjectMapper(true)
+                        .withUseNaturalOperatorPrecedence(true)
+                        .withParseWhitespaceControlStrictly(true)
+                        .withUseTrimmingForNotesAndExpressions(true)
+                        .withKeepNullableLoopValues(true)
+                        .withHandleBackslashInQuotesOnly(true)
+                        .build())
+                .build());
+        jinjava.getGlobalContext().registerFunction(
+                new ELFunctionDefinition("", "raise_exception", Functions.class, "raiseException", String.class));
+    }
+
+    /** The prompt text for {@code messages}, ending with the assistant's turn opened. */
+    String render(List<Message> messages) {
+        Map<String, Object> context = new HashMap<>();
+        context.put("messages", messages.stream().map(ChatTemplate::asMap).toList());
+        context.put("bos_token", bosToken);
+        context.put("eos_token", eosToken);
+        context.put("add_generation_prompt", true);
+        RenderResult result = jinjava.renderForResult(template, context);
+        for (TemplateError e : result.getErrors()) {
+            if (e.getSeverity() != TemplateError.ErrorType.FATAL) {
+                continue;
+            }
+            for (Throwable t = e.getException(); t != null; t = t.getCause()) {
+                if (t instanceof Raised raised) {
+                    throw ApiException.badRequest("messages", "the model's chat template refused the messages: "
+                            + raised.getMessage());
+                }
+            }
+            throw ApiException.serverError(500, "chat_template_error", "the model's chat template failed: "
+                    + e.getMessage() + (e.getFieldName() == null ? "" : " (" + e.getFieldName() + ")"));
+        }
+        return result.getOutput();
+    }
+
+    private static Map<String, Object> asMap(Message m) {
+        Map<String, Object> map = new HashMap<>();
+        map.put("role", m.role());
+        map.put("content", m.content());
+        if (m.name() != null) {
+            map.put("name", m.name());
+        }
+        return map;
+    }
+}

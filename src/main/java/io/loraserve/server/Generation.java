@@ -1,0 +1,182 @@
+package io.loraserve.server;
+
+import io.loraserve.engine.Engine;
+import io.loraserve.engine.EngineBusyException;
+import io.loraserve.engine.FinishReason;
+import io.loraserve.engine.Request;
+import io.loraserve.lora.Adapter;
+import io.loraserve.lora.AdapterRegistry;
+import io.loraserve.tokenizer.Tokenizer;
+import java.util.ArrayList;
+import java.util.BitSet;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.LinkedBlockingQueue;
+
+/**
+ * The engine work of one API request: one engine request per prompt and choice, their events
+ * merged into one queue in the order the engine produced them. Choice {@code i} is the
+ * {@code i}-th submitted (prompts outer, {@code n} inner, as OpenAI numbers them).
+ *
+ * <p>Owns its engine requests until {@link #close()}, which cancels every choice that has not
+ * finished (client gone, error, or a later choice refused with 429), so no request outlives the
+ * HTTP exchange that asked for it. Each choice holds its own reference on its adapter, which the
+ * engine releases when the choice ends (or this class, when the engine refuses it). Used by one
+ * HTTP thread.
+ */
+final class Generation implements AutoCloseable {
+    /** One completed choice. */
+    record Choice(int index, int[] promptIds, String text, List<GenerationSink.Token> tokens, FinishReason finish,
+                  int promptTokens, int completionTokens) {
+    }
+
+    private final Engine engine;
+    private final AdapterRegistry adapters;
+    private final Tokenizer tokenizer;
+    private final String id;
+    private final LinkedBlockingQueue<GenerationSink.Event> events = new LinkedBlockingQueue<>();
+    private final List<String> requestIds = new ArrayList<>();
+    private final List<int[]> prompts = new ArrayList<>();
+    private final BitSet finished = new BitSet();
+
+    /** {@code kind} starts the response id, as OpenAI's: {@code cmpl}, {@code chatcmpl}. */
+    Generation(Engine engine, AdapterRegistry adapters, Tokenizer tokenizer, String kind) {
+        this.engine = engine;
+        this.adapters = adapters;
+        this.tokenizer = tokenizer;
+        this.id = kind + "-" + UUID.randomUUID().toString().replace("-", "");
+    }
+
+    /**
+     * Refuses a prompt that, with {@code maxTokens} more tokens, does not fit the context; the
+     * message states both numbers and the limit.
+     */
+    static void checkContext(int promptTokens, int maxTokens, int maxModelLen, String promptParam,
+                             String maxTokensParam) {
+        if ((long) promptTokens + maxTokens > maxModelLen) {
+            throw ApiException.badRequest(promptTokens >= maxModelLen ? promptParam : maxTokensParam,
+                    "This model's maximum context length is " + maxModelLen + " tokens, but '" + promptParam
+                            + "' has " + promptTokens + " tokens and '" + maxTokensParam + "' is " + maxTokens
+                            + " (together " + ((long) promptTokens + maxTokens) + "); lower '" + maxTokensParam
+                            + "' or shorten '" + promptParam + "'");
+        }
+    }
+
+    /**
+     * Submits one more choice on {@code adapter} (null: the base model); 404 when the adapter was
+     * unloaded meanwhile, 429 or 503 when the engine does not take it. Returns its index.
+     */
+    int submit(int[] promptIds, String adapter, GenerationOptions o, int maxTokens) {
+        int index = requestIds.size();
+        String requestId = id + "-" + index;
+        GenerationSink sink = new GenerationSink(index, tokenizer.newIncrementalDecoder(promptIds), o.stop(), events);
+        Adapter lease = adapter == null ? null : acquire(adapter);
+        try {
+            engine.submit(new Request(requestId, promptIds, lease, o.sampling(), maxTokens, o.stopTokenIds(),
+                    o.ignoreEos(), sink));
+        } catch (EngineBusyException e) {
+            release(lease);
+            throw Overload.of(e);
+        } catch (RuntimeException e) {
+            release(lease);
+            throw e;
+        }
+        requestIds.add(requestId);
+        prompts.add(promptIds);
+        return index;
+    }
+
+    private Adapter acquire(String name) {
+        try {
+            return adapters.acquire(name);
+        } catch (AdapterRegistry.RegistryException e) {
+            throw ApiException.notFound("adapter_not_found", "The adapter '" + name + "' is not loaded");
+        }
+    }
+
+    private static void release(Adapter lease) {
+        if (lease != null) {
+            lease.release();
+        }
+    }
+
+    String id() {
+        return id;
+    }
+
+    int size() {
+        return requestIds.size();
+    }
+
+    int[] promptIds(int choice) {
+        return prompts.get(choice);
+    }
+
+    /** True while some choice has not finished. */
+    boolean running() {
+        return finished.cardinality() < requestIds.size();
+    }
+
+    /** The next event of any choice; blocks until the engine produces one. */
+    GenerationSink.Event next() throws InterruptedException {
+        GenerationSink.Event e = events.take();
+        if (!(e instanceof GenerationSink.Token)) {
+            finished.set(e.choice());
+        }
+        return e;
+    }
+
+    /** Waits for every choice; throws the error of the first that did not complete. */
+    List<Choice> awaitAll() throws InterruptedException {
+        int count = size();
+        List<StringBuilder> texts = new ArrayList<>();
+        List<List<GenerationSink.Token>> tokens = new ArrayList<>();
+        Choice[] done = new Choice[count];
+        for (int i = 0; i < count; i++) {
+            texts.add(new StringBuilder());
+            tokens.add(new ArrayList<>());
+        }
+        while (running()) {
+            GenerationSink.Event e = next();
+            ApiException failure = failure(e);
+            if (failure != null) {
+                throw failure;
+            }
+            int c = e.choice();
+            switch (e) {
+                case GenerationSink.Token t -> {
+                    tokens.get(c).add(t);
+                    texts.get(c).append(t.delta());
+                }
+                case GenerationSink.Finish f -> done[c] = new Choice(c, prompts.get(c),
+                        texts.get(c).append(f.delta()).toString(), tokens.get(c), f.reason(), f.promptTokens(),
+                        f.completionTokens());
+                case GenerationSink.Failure f -> throw new IllegalStateException("unreachable: " + f);
+            }
+        }
+        return List.of(done);
+    }
+
+    /** The error a choice's last event stands for, or null when the event is not a failure. */
+    static ApiException failure(GenerationSink.Event e) {
+        return switch (e) {
+            case GenerationSink.Finish f when f.reason() == FinishReason.TIMEOUT ->
+                    ApiException.serverError(504, "timeout", "the request ran longer than the server's --request-timeout");
+            case GenerationSink.Finish f when f.reason() == FinishReason.CANCELLED ->
+                    Overload.shuttingDown("the request was cancelled because the server is shutting down");
+            case GenerationSink.Failure f -> ApiException.serverError(f.overloaded() ? 503 : 500,
+                    f.overloaded() ? "overloaded" : "engine_error", f.message());
+            default -> null;
+        };
+    }
+
+    /** Cancels every choice that has not finished; the engine frees their KV blocks within one step. */
+    @Override
+    public void close() {
+        for (int i = 0; i < requestIds.size(); i++) {
+            if (!finished.get(i)) {
+                engine.cancel(requestIds.get(i));
+            }
+        }
+    }
+}

@@ -1,0 +1,44 @@
+package io.loraserve.server;
+
+import io.helidon.http.HeaderNames;
+import io.helidon.webserver.http.HttpRules;
+import io.helidon.webserver.http.HttpService;
+import io.helidon.webserver.http.ServerRequest;
+import io.helidon.webserver.http.ServerResponse;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.util.Properties;
+
+/**
+ * {@code GET /version}: {@code {"version":"…"}}, the Maven project version, which the build
+ * writes into {@code version.properties} beside this class (resource filtering in pom.xml).
+ */
+final class VersionService implements HttpService {
+    static final String VERSION = read();
+
+    @Override
+    public void routing(HttpRules rules) {
+        rules.get("/version", this::version);
+    }
+
+    private void version(ServerRequest req, ServerResponse res) {
+        res.header(HeaderNames.CONTENT_TYPE, "application/json");
+        res.send(Json.write(Json.BUILDERS.createObjectBuilder().add("version", VERSION).build())
+                .getBytes(StandardCharsets.UTF_8));
+    }
+
+    private static String read() {
+        try (InputStream in = VersionService.class.getResourceAsStream("version.properties")) {
+            if (in == null) {
+                throw new IllegalStateException("version.properties is missing from the class path; rebuild with Maven");
+            }
+            Properties p = new Properties();
+            p.load(in);
+            return p.getProperty("version");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}
