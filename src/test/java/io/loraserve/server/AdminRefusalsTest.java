@@ -257,6 +257,18 @@ class AdminRefusalsTest {
                 "does not exist");
     }
 
+    /** Outside the roots, whether a path exists is none of the client's business: 403 either way. */
+    @Test
+    void nonexistentPathOutsideTheRootsIsForbiddenNotReportedMissing() {
+        String absolute = outside.resolve("no-such-dir").toString();
+        String relative = root.relativize(outside.resolve("no-such-dir")).toString();
+        for (String path : new String[] {absolute, relative, "/etc/no-such-dir", root + "/../no-such-dir"}) {
+            assertRefused(server.adminPost("/admin/adapters", "{\"name\":\"nowhere\",\"path\":"
+                    + BaseModelGoldenTest.quoted(path) + "}"), 403, "path_not_allowed", path,
+                    "outside every --adapter-root");
+        }
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"has space", "../up", "a/b", "-dash-first", "tiny-llama",
                             "x12345678901234567890123456789012345678901234567890123456789012345"})
