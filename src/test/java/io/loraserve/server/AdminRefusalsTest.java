@@ -287,6 +287,14 @@ class AdminRefusalsTest {
     }
 
     @Test
+    void refusedReplaceKeepsTheLoadedVersion() {
+        Path dir = plain(22).config("{'use_dora': true}").writeTo(root.resolve("replacement"));
+        assertRefused(server.adminPost("/admin/adapters", "{\"name\":\"steady\",\"replace\":true,\"path\":"
+                + BaseModelGoldenTest.quoted(dir.toString()) + "}"), 400, "adapter_unsupported_feature", "'steady'",
+                "use_dora");
+    }
+
+    @Test
     void vllmLoadRefusesABadAdapterLikeTheAdminApi() {
         Path dir = plain(21).config("{'use_dora': true}").writeTo(root.resolve("vllm-dora"));
         assertRefused(server.adminPost("/v1/load_lora_adapter", "{\"lora_name\":\"vllm-dora\",\"lora_path\":"

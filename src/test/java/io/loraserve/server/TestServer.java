@@ -14,10 +14,14 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
+import java.util.concurrent.Executors;
 
 /** A real loraserve on free ports, and a plain HTTP client for it. */
 final class TestServer implements AutoCloseable {
     private static final HttpClient CLIENT = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
+    private static final Executor ASYNC = Executors.newVirtualThreadPerTaskExecutor();
     final LoraServer server;
 
     TestServer(Path model, String... extraArgs) {
@@ -42,6 +46,11 @@ final class TestServer implements AutoCloseable {
     Reply post(String path, String body) {
         return send(HttpRequest.newBuilder(uri(server.port(), path)).header("Content-Type", "application/json")
                 .POST(HttpRequest.BodyPublishers.ofString(body)).build());
+    }
+
+    /** {@link #post} on a virtual thread of its own, so any number can wait on the engine at once. */
+    CompletableFuture<Reply> postAsync(String path, String body) {
+        return CompletableFuture.supplyAsync(() -> post(path, body), ASYNC);
     }
 
     Reply get(String path) {
