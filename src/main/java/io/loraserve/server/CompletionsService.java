@@ -64,23 +64,7 @@ public final class CompletionsService implements HttpService {
         String id = "cmpl-" + UUID.randomUUID().toString().replace("-", "");
         List<Choice> choices = new ArrayList<>();
         try {
-            for (int[] ids : prompts) {
-                for (int k = 0; k < cr.n(); k++) {
-                    GenerationSink sink = new GenerationSink(tokenizer.newIncrementalDecoder(ids), cr.stop());
-                    String rid = id + "-" + choices.size();
-                    Adapter lease = adapter == null ? null : acquire(adapter);
-                    try {
-                        engine.submit(new Request(rid, ids, lease, cr.sampling(), cr.maxTokens(), cr.stopTokenIds(),
-                                cr.ignoreEos(), sink));
-                    } catch (RuntimeException e) {
-                        if (lease != null) {
-                            lease.release();
-                        }
-                        throw e;
-                    }
-                    choices.add(new Choice(rid, ids, sink));
-                }
-            }
+            submit(id, cr, prompts, adapter, choices);
             JsonArrayBuilder out = Json.BUILDERS.createArrayBuilder();
             int promptTokens = 0;
             int completionTokens = 0;
@@ -111,6 +95,39 @@ public final class CompletionsService implements HttpService {
                 if (!c.done) {
                     engine.cancel(c.requestId);
                 }
+            }
+        }
+    }
+
+    /**
+     * Submits one engine request per prompt and choice, all on one version of {@code adapter}: the request's lease
+     * is taken once, and each choice takes its own reference on that same version, which the engine releases.
+     */
+    private void submit(String id, CompletionRequest cr, List<int[]> prompts, String adapter, List<Choice> choices) {
+        Adapter lease = adapter == null ? null : acquire(adapter);
+        try {
+            for (int[] ids : prompts) {
+                for (int k = 0; k < cr.n(); k++) {
+                    GenerationSink sink = new GenerationSink(tokenizer.newIncrementalDecoder(ids), cr.stop());
+                    String rid = id + "-" + choices.size();
+                    if (lease != null) {
+                        lease.retain();
+                    }
+                    try {
+                        engine.submit(new Request(rid, ids, lease, cr.sampling(), cr.maxTokens(), cr.stopTokenIds(),
+                                cr.ignoreEos(), sink));
+                    } catch (RuntimeException e) {
+                        if (lease != null) {
+                            lease.release();
+                        }
+                        throw e;
+                    }
+                    choices.add(new Choice(rid, ids, sink));
+                }
+            }
+        } finally {
+            if (lease != null) {
+                lease.release();
             }
         }
     }

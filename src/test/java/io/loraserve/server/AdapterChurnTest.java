@@ -20,6 +20,7 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -81,6 +82,56 @@ class AdapterChurnTest {
                     "the reader caught the churned adapter loaded at least once: " + readerSaw);
             assertEquals(STEADY.stream().sorted().toList(), server.adminGet("/admin/adapters").json().getJsonArray("data")
                     .getValuesAs(JsonObject.class).stream().map(a -> a.getString("name")).toList());
+        }
+    }
+
+    /**
+     * A request of 8 prompts × {@code n} 8 takes its 64 choices on one version of its adapter, even while the name is
+     * replaced back and forth as fast as the server allows. The two versions' first tokens for the prompt differ (50
+     * and 443), so a request straddling a replace answers both. Racy by nature: against the old per-choice
+     * acquisition its 36 requests caught a straddler in 5 of 6 runs here; correct code never fails it.
+     */
+    @Test
+    void everyChoiceOfOneRequestRunsOnTheSameVersionWhileItsNameIsReplaced() throws Exception {
+        Fixtures.Case first = casesOf("attn-r4").get(1);
+        Fixtures.Case second = casesOf("all-r8-rslora").get(1);
+        assertFalse(first.tokens()[0] == second.tokens()[0], "the versions must be told apart by their first token");
+        String prompts = String.join(",", Collections.nCopies(8, quoted(first.prompt())));
+        String request = "{\"prompt\":[" + prompts + "],\"adapter\":\"flip\",\"n\":8,\"max_tokens\":1,"
+                + "\"temperature\":0,\"return_token_ids\":true}";
+        try (TestServer server = new TestServer(Fixtures.tinyModel(), "--adapter-root",
+                Fixtures.tinyAdapter("attn-r4").getParent().toString())) {
+            server.loadAdapter("flip", Fixtures.tinyAdapter("attn-r4"));
+            AtomicBoolean stop = new AtomicBoolean();
+            List<Throwable> failures = Collections.synchronizedList(new ArrayList<>());
+            Thread flipper = Thread.ofVirtual().start(() -> guard(failures, () -> {
+                for (int i = 0; !stop.get(); i++) {
+                    String dir = Fixtures.tinyAdapter(i % 2 == 0 ? "all-r8-rslora" : "attn-r4").toString();
+                    TestServer.Reply r = server.adminPost("/admin/adapters", "{\"name\":\"flip\",\"replace\":true,"
+                            + "\"path\":" + quoted(dir) + "}");
+                    assertEquals(201, r.status(), r.body());
+                }
+            }));
+            try {
+                for (int round = 0; round < 12; round++) {
+                    List<CompletableFuture<TestServer.Reply>> replies = List.of(
+                            server.postAsync("/v1/completions", request), server.postAsync("/v1/completions", request),
+                            server.postAsync("/v1/completions", request));
+                    for (CompletableFuture<TestServer.Reply> reply : replies) {
+                        TestServer.Reply r = reply.join();
+                        assertEquals(200, r.status(), r.body());
+                        Set<Integer> firstTokens = r.json().getJsonArray("choices").getValuesAs(JsonObject.class)
+                                .stream().map(c -> c.getJsonArray("token_ids").getInt(0)).collect(Collectors.toSet());
+                        assertEquals(1, firstTokens.size(), "one request ran on two versions: " + firstTokens);
+                        assertTrue(Set.of(first.tokens()[0], second.tokens()[0]).containsAll(firstTokens),
+                                firstTokens.toString());
+                    }
+                }
+            } finally {
+                stop.set(true);
+                flipper.join();
+            }
+            assertTrue(failures.isEmpty(), () -> "flipper failed: " + failures.get(0));
         }
     }
 
