@@ -24,7 +24,9 @@ import java.util.function.Predicate;
  * first-served while the batch has room, the token budget is not spent, and the KV pool has
  * blocks for the whole prompt. Fairness: while requests of several adapters wait, an adapter
  * already running its fair share ({@code maxNumSeqs / adapters in play}) is passed over so one
- * hot adapter cannot starve the others. When the pool runs dry mid-decode the youngest running
+ * hot adapter cannot starve the others; and once a waiting request finds every device slot busy,
+ * no later request that needs a slot is admitted, so the adapters holding slots drain and the
+ * least recently used one gives its slot up (base and pinned requests still go ahead). When the pool runs dry mid-decode the youngest running
  * sequence is preempted: its blocks are freed and it goes back to the front of the queue to be
  * recomputed later, with its tokens kept. Engine thread only.
  */
@@ -123,6 +125,12 @@ final class Scheduler {
         return s.slot >= 0;
     }
 
+    /** Whether admitting {@code s} would take or extend a device slot (an unpinned adapter). */
+    private static boolean needsSlot(Sequence s) {
+        Adapter a = s.request.adapter();
+        return a != null && !a.pinned();
+    }
+
     private void preempt(Sequence s) {
         running.remove(s);
         freeBlocks(s);
@@ -140,6 +148,7 @@ final class Scheduler {
         waiting.forEach(w -> inPlay.add(key(w)));
         int share = inPlay.size() <= 1 ? Integer.MAX_VALUE : Math.max(1, config.maxNumSeqs() / inPlay.size());
         Iterator<Sequence> it = waiting.iterator();
+        boolean slotWanted = false;
         while (it.hasNext() && budget > 0 && running.size() < config.maxNumSeqs()) {
             Sequence s = it.next();
             if (perAdapter.getOrDefault(key(s), 0) >= share) {
@@ -149,8 +158,12 @@ final class Scheduler {
             if (blocks > cache.freeBlocks()) {
                 break;  // first come, first served: nobody overtakes a request waiting for memory
             }
+            if (slotWanted && needsSlot(s)) {
+                continue;  // an earlier request waits for a device slot: let the resident adapters drain
+            }
             if (!holdSlot(s)) {
-                continue;  // every device slot is busy with running adapters; others may go first
+                slotWanted = true;  // every device slot is busy with running adapters; the base may go first
+                continue;
             }
             it.remove();
             for (int i = 0; i < blocks; i++) {
