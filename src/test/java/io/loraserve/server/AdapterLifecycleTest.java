@@ -79,13 +79,22 @@ class AdapterLifecycleTest {
         return cases.stream().map(c -> server.postAsync("/v1/completions", body(c, name, maxTokens))).toList();
     }
 
-    /** Pauses the engine once {@code adapter}'s {@code n} requests are admitted and a few steps into decoding. */
+    /**
+     * Pauses the engine once {@code adapter}'s {@code n} requests have arrived, nothing waits for admission, and a few
+     * more steps have run, so they are decoding.
+     */
     private static EnginePause pauseWhileDecoding(Adapter adapter, int n) {
+        EnginePause.await(() -> adapter.inFlight() == n && engine.stats().waiting() == 0,
+                n + " requests on " + adapter.name() + " are admitted");
         long steps = engine.stats().steps();
-        EnginePause.await(() -> engine.stats().steps() >= steps + 3 && engine.stats().running() >= n,
-                n + " requests on " + adapter.name() + " decode");
+        EnginePause.await(() -> engine.stats().steps() >= steps + 3, "three more steps");
         EnginePause pause = new EnginePause(engine);
-        assertEquals(n, adapter.inFlight(), "the requests on " + adapter.name() + " are still running");
+        try {
+            assertEquals(n, adapter.inFlight(), "the requests on " + adapter.name() + " are still running");
+        } catch (AssertionError e) {
+            pause.close();
+            throw e;
+        }
         return pause;
     }
 
