@@ -7,6 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.loraserve.Fixtures;
+import io.loraserve.engine.Engine;
+import io.loraserve.lora.Adapter;
 import jakarta.json.JsonObject;
 import java.util.ArrayList;
 import java.util.List;
@@ -77,6 +79,48 @@ class OneDeviceSlotTest {
                     "waiting for the slot");
             int meanwhile = served.get() - before;
             assertTrue(meanwhile <= 24, meanwhile + " attn-r4 requests were served while all-r8-rslora waited");
+        } finally {
+            stop.set(true);
+            for (Thread c : clients) {
+                c.join();
+            }
+        }
+    }
+
+    /**
+     * A request that started on a pinned adapter (no slot needed) needs the slot once the adapter is unpinned; while
+     * six clients keep attn-r4 busy it must get it as soon as the attn-r4 requests running then have finished.
+     */
+    @Test
+    void aRunningRequestWhoseAdapterIsUnpinnedIsNotStarvedOfTheSlot() throws InterruptedException {
+        Fixtures.Case hot = casesOf("attn-r4").get(0);
+        Fixtures.Case unpinned = casesOf("mlp-r16-layer1-bf16").get(1);
+        Engine engine = server.server.runtime().engine();
+        Adapter adapter = server.server.runtime().registry().get("mlp-r16-layer1-bf16").orElseThrow();
+        assertEquals(200, server.adminPost("/admin/adapters/mlp-r16-layer1-bf16/pin", "").status());
+        AtomicBoolean stop = new AtomicBoolean();
+        AtomicInteger served = new AtomicInteger();
+        List<Thread> clients = new ArrayList<>();
+        for (int i = 0; i < 6; i++) {
+            clients.add(Thread.ofVirtual().start(() -> {
+                while (!stop.get()) {
+                    assertEquals(200, server.post("/v1/completions", body(hot, "attn-r4", 24)).status());
+                    served.incrementAndGet();
+                }
+            }));
+        }
+        try {
+            EnginePause.await(() -> served.get() >= 12, "the busy adapter is being served");
+            CompletableFuture<TestServer.Reply> reply = server.postAsync("/v1/completions",
+                    body(unpinned, "mlp-r16-layer1-bf16", 64));
+            EnginePause.await(() -> adapter.inFlight() == 1, "the pinned adapter's request arrives");
+            long steps = engine.stats().steps();
+            EnginePause.await(() -> engine.stats().steps() >= steps + 3, "it decodes pinned");
+            assertEquals(200, server.adminPost("/admin/adapters/mlp-r16-layer1-bf16/unpin", "").status());
+            int before = served.get();
+            assertStartsWithReference(unpinned, reply.join(), "unpinned mid-generation");
+            int meanwhile = served.get() - before;
+            assertTrue(meanwhile <= 24, meanwhile + " attn-r4 requests were served while the unpinned one waited");
         } finally {
             stop.set(true);
             for (Thread c : clients) {
