@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.loraserve.Fixtures;
+import java.net.http.HttpRequest;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -82,6 +83,18 @@ class AdminKeyAndCapacityTest {
         TestServer.Reply completion = server.post("/v1/completions",
                 "{\"prompt\":\"Hello\",\"adapter\":\"big\",\"max_tokens\":2,\"temperature\":0}");
         assertEquals(200, completion.status(), completion.body());
+    }
+
+    @Test
+    void thePublicPortServesNoAdminRoute() {
+        for (Route route : ROUTES) {
+            TestServer.Reply r = TestServer.send(HttpRequest.newBuilder(server.uri(route.path()))
+                    .header("Content-Type", "application/json")
+                    .method(route.method(), route.body() == null ? HttpRequest.BodyPublishers.noBody()
+                            : HttpRequest.BodyPublishers.ofString(route.body()))
+                    .header("Authorization", "Bearer " + KEY).build());
+            assertEquals(404, r.status(), "public " + route + ": " + r.body());
+        }
     }
 
     @Test
