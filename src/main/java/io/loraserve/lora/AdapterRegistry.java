@@ -148,7 +148,8 @@ public final class AdapterRegistry implements AutoCloseable {
             if (!underRoot(wouldLeadTo(p))) {
                 throw outsideRoots(path);
             }
-            throw new RegistryException(RegistryException.Kind.NO_SUCH_PATH, "adapter path " + path + " does not exist");
+            throw new RegistryException(RegistryException.Kind.NO_SUCH_PATH,
+                    "adapter path " + path + " does not exist");
         }
         if (!underRoot(real)) {
             throw outsideRoots(path);

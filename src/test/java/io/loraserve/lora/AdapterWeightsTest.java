@@ -90,7 +90,8 @@ class AdapterWeightsTest {
     @Test
     void regexTargetAdaptsExactlyTheModulesItFullyMatches() {
         PeftDir files = new PeftDir(tiny, 3)
-                .config("{'target_modules': 'model\\\\.layers\\\\.1\\\\.self_attn\\\\.(q|k)_proj|.*\\\\.0\\\\.mlp\\\\.down_proj'}")
+                .config("{'target_modules': 'model\\\\.layers\\\\.1\\\\.self_attn\\\\.(q|k)_proj"
+                        + "|.*\\\\.0\\\\.mlp\\\\.down_proj'}")
                 .lora(1, Proj.Q, 4).lora(1, Proj.K, 4).lora(0, Proj.DOWN, 4);
         try (AdapterWeights w = load(files)) {
             assertAdapts(w, List.of(EnumSet.of(Proj.DOWN), EnumSet.of(Proj.Q, Proj.K)));

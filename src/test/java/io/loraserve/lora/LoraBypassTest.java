@@ -54,7 +54,7 @@ class LoraBypassTest {
     @TempDir
     Path dir;
 
-    /** What one module of one adapter must compute: its own rank, scale, A {@code [rank, in]}, B {@code [out, rank]}. */
+    /** What one module of one adapter must compute: its rank, scale, A {@code [rank, in]}, B {@code [out, rank]}. */
     private record Lora(int rank, double scale, float[] a, float[] b) {}
 
     /** An adapter as written: {@code modules[layer][proj]}, null where it must not act. */
@@ -259,7 +259,7 @@ class LoraBypassTest {
         return group.stream().anyMatch(p -> w.modules()[layer][p.ordinal()] != null);
     }
 
-    /** The fused group's base GEMM {@code x·Wᵀ}, then the bypass into each projection's column view, as the model does. */
+    /** The fused group's base GEMM {@code x·Wᵀ}, then the bypass into each projection's columns, like the model. */
     private static float[] bypassed(ModelConfig c, LayerWeights layer, LoraBypass bypass, int l, List<Proj> group,
             float[] x, int tokens) {
         int in = c.inFeatures(group.get(0));

@@ -80,8 +80,9 @@ class AdapterChurnTest {
             assertTrue(cycles.get() >= MIN_CHURN_CYCLES, "churn cycles: " + cycles.get());
             assertTrue(readerSaw.contains("attn-r4") || readerSaw.contains("all-r8-rslora"),
                     "the reader caught the churned adapter loaded at least once: " + readerSaw);
-            assertEquals(STEADY.stream().sorted().toList(), server.adminGet("/admin/adapters").json().getJsonArray("data")
-                    .getValuesAs(JsonObject.class).stream().map(a -> a.getString("name")).toList());
+            List<JsonObject> left = server.adminGet("/admin/adapters").json().getJsonArray("data")
+                    .getValuesAs(JsonObject.class);
+            assertEquals(STEADY.stream().sorted().toList(), left.stream().map(a -> a.getString("name")).toList());
         }
     }
 

@@ -193,8 +193,8 @@ class AdapterLifecycleTest {
     @Test
     void unknownAdapterIsNotFound() {
         Fixtures.Case c = casesOf(null).get(0);
-        for (String body : new String[] {body(c, "nobody", 4),
-                                         body(c, "nobody", 4).replace("{\"prompt\"", "{\"model\":\"tiny-llama\",\"prompt\"")}) {
+        String withBase = body(c, "nobody", 4).replace("{\"prompt\"", "{\"model\":\"tiny-llama\",\"prompt\"");
+        for (String body : new String[] {body(c, "nobody", 4), withBase}) {
             TestServer.Reply r = server.post("/v1/completions", body);
             assertEquals(404, r.status(), r.body());
             assertEquals("adapter_not_found", r.error().getString("code"));
