@@ -20,11 +20,14 @@ import java.util.function.Predicate;
  *
  * <p>Rules: running sequences go first, oldest first (a decode costs one token; a prompt being
  * prefilled takes what is left of the step's token budget, so a long prompt is split into chunks
- * and decodes are never stalled by it). Then waiting requests are admitted first-come
- * first-served while the batch has room, the token budget is not spent, and the KV pool has
- * blocks for the whole prompt. Fairness: while requests of several adapters wait, an adapter
- * already running its fair share ({@code maxNumSeqs / adapters in play}) is passed over so one
- * hot adapter cannot starve the others. When the pool runs dry mid-decode the youngest running
+ * and decodes are never stalled by it). Then waiting requests are admitted first-come first-served
+ * while the batch has room, the token budget is not spent, and the KV pool has blocks for the
+ * whole prompt. Fairness: while requests of several adapters wait, an adapter already running its
+ * fair share ({@code maxNumSeqs / adapters in play}) is passed over so one hot adapter cannot
+ * starve the others; and once a waiting request finds every device slot busy, no later request
+ * that needs a slot is admitted (nor any while a running sequence, unpinned meanwhile, waits for
+ * one), so the adapters holding slots drain and the least recently used one gives its slot up;
+ * base and pinned requests still go ahead. When the pool runs dry mid-decode the youngest running
  * sequence is preempted: its blocks are freed and it goes back to the front of the queue to be
  * recomputed later, with its tokens kept. Engine thread only.
  */
@@ -38,6 +41,8 @@ final class Scheduler {
     private final AdapterSlots slots;
     private final Deque<Sequence> waiting = new ArrayDeque<>();
     private final List<Sequence> running = new ArrayList<>();
+    /** Set during {@link #schedule} once a running or waiting sequence found every device slot busy. */
+    private boolean slotWanted;
     private long preemptions;
 
     Scheduler(EngineConfig config, PagedKvCache cache, AdapterSlots slots) {
@@ -77,11 +82,13 @@ final class Scheduler {
     List<Work> schedule() {
         List<Work> plan = new ArrayList<>();
         int budget = config.maxBatchedTokens();
+        slotWanted = false;
         running.sort((a, b) -> Long.compare(a.admittedOrder, b.admittedOrder));
         for (int i = 0; i < running.size() && budget > 0; i++) {
             Sequence s = running.get(i);
             if (!holdSlot(s)) {
-                continue;  // its adapter waits for a device slot; it keeps its KV blocks
+                slotWanted = true;
+                continue;  // its adapter (unpinned meanwhile) waits for a device slot; it keeps its KV blocks
             }
             int n = Math.min(s.pending(), budget);
             if (!reserve(s, s.computed + n)) {
@@ -123,6 +130,12 @@ final class Scheduler {
         return s.slot >= 0;
     }
 
+    /** Whether admitting {@code s} would take or extend a device slot (an unpinned adapter). */
+    private static boolean needsSlot(Sequence s) {
+        Adapter a = s.request.adapter();
+        return a != null && !a.pinned();
+    }
+
     private void preempt(Sequence s) {
         running.remove(s);
         freeBlocks(s);
@@ -149,8 +162,12 @@ final class Scheduler {
             if (blocks > cache.freeBlocks()) {
                 break;  // first come, first served: nobody overtakes a request waiting for memory
             }
+            if (slotWanted && needsSlot(s)) {
+                continue;  // an earlier request waits for a device slot: let the resident adapters drain
+            }
             if (!holdSlot(s)) {
-                continue;  // every device slot is busy with running adapters; others may go first
+                slotWanted = true;  // every device slot is busy with running adapters; the base may go first
+                continue;
             }
             it.remove();
             for (int i = 0; i < blocks; i++) {

@@ -7,10 +7,11 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * One loaded version of a named adapter: its host weights and the requests using it.
  *
- * <p>Semantics: every request that runs on an adapter holds one reference from
- * {@link AdapterRegistry#acquire} until {@link #release()}. Unloading or replacing the name
- * only marks this version removed; its host weights are freed when the last reference goes,
- * so a running request always finishes on the weights it started with.
+ * <p>Semantics: every request that runs on an adapter holds one reference, from
+ * {@link AdapterRegistry#acquire} (or {@link #retain()} by a holder) until {@link #release()}.
+ * Unloading or replacing the name only marks this version removed; its host weights are freed
+ * when the last reference goes, so a running request always finishes on the weights it started
+ * with.
  */
 public final class Adapter {
     private final String name;
@@ -94,7 +95,14 @@ public final class Adapter {
         }
     }
 
-    void retain() {
+    /**
+     * Takes one more reference on this version, e.g. for another choice of the same request. Only a holder of a
+     * reference may call it, so the version cannot have been freed.
+     */
+    public void retain() {
+        if (freed.get()) {
+            throw new IllegalStateException("adapter '" + name + "' version " + version + " was already freed");
+        }
         references.incrementAndGet();
     }
 

@@ -142,16 +142,20 @@ public final class AdapterRegistry implements AutoCloseable {
 
     /** The real directory of {@code path}, which must lie under a root; relative paths are taken from the first root. */
     Path resolve(Path path) {
-        Path p = path.isAbsolute() || roots.isEmpty() ? path : roots.get(0).resolve(path);
+        Path p = (path.isAbsolute() || roots.isEmpty() ? path : roots.get(0).resolve(path)).toAbsolutePath();
         Path real;
         try {
             real = p.toRealPath();
         } catch (IOException e) {
-            throw new RegistryException(RegistryException.Kind.NO_SUCH_PATH, "adapter path " + path + " does not exist");
+            // Outside the roots, whether a path exists is not the client's business: judge where it would lead.
+            if (!underRoot(wouldLeadTo(p))) {
+                throw outsideRoots(path);
+            }
+            throw new RegistryException(RegistryException.Kind.NO_SUCH_PATH,
+                    "adapter path " + path + " does not exist");
         }
-        if (roots.stream().noneMatch(real::startsWith)) {
-            throw new RegistryException(RegistryException.Kind.OUTSIDE_ROOTS, "adapter path " + path
-                    + " is outside every --adapter-root; nothing was loaded");
+        if (!underRoot(real)) {
+            throw outsideRoots(path);
         }
         if (!Files.isDirectory(real)) {
             throw new RegistryException(RegistryException.Kind.NO_SUCH_PATH, "adapter path " + path
@@ -163,6 +167,34 @@ public final class AdapterRegistry implements AutoCloseable {
     /** Who hears about loads, removals, pinning and tiers from now on; set before adapters load. */
     public void setEvents(AdapterEvents events) {
         this.events = events;
+    }
+
+    private boolean underRoot(Path real) {
+        return roots.stream().anyMatch(real::startsWith);
+    }
+
+    /**
+     * Where a path that does not exist would lead: the real path of its deepest existing ancestor (symlinks
+     * resolved), then the rest of it with {@code ..} applied; nothing in that rest exists to be a symlink.
+     */
+    private static Path wouldLeadTo(Path absolute) {
+        Path existing = absolute;
+        while (existing != null && !Files.exists(existing)) {
+            existing = existing.getParent();
+        }
+        if (existing == null) {
+            return absolute.normalize();
+        }
+        try {
+            return existing.toRealPath().resolve(existing.relativize(absolute)).normalize();
+        } catch (IOException e) {
+            return absolute.normalize();
+        }
+    }
+
+    private static RegistryException outsideRoots(Path path) {
+        return new RegistryException(RegistryException.Kind.OUTSIDE_ROOTS, "adapter path " + path
+                + " is outside every --adapter-root; nothing was loaded");
     }
 
     /** Takes a reference on the current version of {@code name} for one request. */

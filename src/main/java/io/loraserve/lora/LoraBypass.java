@@ -3,7 +3,9 @@ package io.loraserve.lora;
 import io.loraserve.model.Bypass;
 import io.loraserve.model.Fused;
 import io.loraserve.tensor.Tensors;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.TreeMap;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Tensor;
 
@@ -13,7 +15,7 @@ import org.bytedeco.pytorch.Tensor;
  * layout; scale is folded into Bt). Tokens outside every segment (the base model) get nothing.
  *
  * <p>Two ways to compute the same sum, chosen once per pass: with one or two segments, a GEMM
- * pair per segment; with more, the segments' tokens are gathered into a zero-padded
+ * pair per segment; with more, each slot's tokens are gathered into a padded
  * {@code [slots, maxRows, in]} block over the contiguous range of slots they use, and two
  * {@code bmm} calls do every adapter at once (SGMV-style), so the number of native calls does not
  * grow with the number of adapters. Step lifetime: the index tensors are built once per pass
@@ -37,14 +39,26 @@ public final class LoraBypass implements Bypass {
     private final Tensor validRows;   // [adapter tokens] padded position of each adapter token
     private final Tensor tokenRows;   // [adapter tokens] its batch row
 
-    /** {@code segments} must be sorted by slot, each slot at most once. */
+    /** {@code segments} in any order; one slot may have several. */
     public LoraBypass(AdapterSlots slots, List<Segment> segments, Device device) {
+        this(slots, segments, device, segments.size() >= BATCHED_FROM);
+    }
+
+    /** Fixes the computation instead of choosing it by the number of segments (tests compare both). */
+    LoraBypass(AdapterSlots slots, List<Segment> segments, Device device, boolean batched) {
         this.slots = slots;
         this.segments = segments;
-        this.firstSlot = segments.get(0).slot();
-        this.slotRange = segments.get(segments.size() - 1).slot() - firstSlot + 1;
-        this.maxRows = segments.stream().mapToInt(Segment::rows).max().orElseThrow();
-        this.batched = segments.size() >= BATCHED_FROM;
+        this.batched = batched;
+        TreeMap<Integer, List<Integer>> rowsBySlot = new TreeMap<>();
+        for (Segment s : segments) {
+            List<Integer> rows = rowsBySlot.computeIfAbsent(s.slot(), k -> new ArrayList<>());
+            for (int i = 0; i < s.rows(); i++) {
+                rows.add(s.start() + i);
+            }
+        }
+        this.firstSlot = rowsBySlot.firstKey();
+        this.slotRange = rowsBySlot.lastKey() - firstSlot + 1;
+        this.maxRows = rowsBySlot.values().stream().mapToInt(List::size).max().orElseThrow();
         if (!batched) {
             gatherRows = validRows = tokenRows = null;
             return;
@@ -55,12 +69,12 @@ public final class LoraBypass implements Bypass {
         long[] valid = new long[tokens];
         long[] rows = new long[tokens];
         int v = 0;
-        for (Segment s : segments) {
-            int base = (s.slot() - firstSlot) * maxRows;
-            for (int i = 0; i < s.rows(); i++) {
-                gather[base + i] = s.start() + i;
+        for (var e : rowsBySlot.entrySet()) {
+            int base = (e.getKey() - firstSlot) * maxRows;
+            for (int i = 0; i < e.getValue().size(); i++) {
+                gather[base + i] = e.getValue().get(i);
                 valid[v] = base + i;
-                rows[v++] = s.start() + i;
+                rows[v++] = e.getValue().get(i);
             }
         }
         gatherRows = Tensors.newLongs(gather, device, gather.length);

@@ -20,9 +20,11 @@ import java.util.concurrent.LinkedBlockingQueue;
  *
  * <p>Owns its engine requests until {@link #close()}, which cancels every choice that has not
  * finished (client gone, error, or a later choice refused with 429), so no request outlives the
- * HTTP exchange that asked for it. Each choice holds its own reference on its adapter, which the
- * engine releases when the choice ends (or this class, when the engine refuses it). Used by one
- * HTTP thread.
+ * HTTP exchange that asked for it. Every choice runs on the same version of its adapter, even if
+ * the adapter is replaced meanwhile: the first choice takes a reference on the current version,
+ * which this object holds until {@link #close()}, and each choice takes its own reference on that
+ * version, which the engine releases when the choice ends (or this class, when the engine refuses
+ * it). Used by one HTTP thread.
  */
 final class Generation implements AutoCloseable {
     /** One completed choice. */
@@ -38,6 +40,7 @@ final class Generation implements AutoCloseable {
     private final List<String> requestIds = new ArrayList<>();
     private final List<int[]> prompts = new ArrayList<>();
     private final BitSet finished = new BitSet();
+    private Adapter version;
 
     /** {@code kind} starts the response id, as OpenAI's: {@code cmpl}, {@code chatcmpl}. */
     Generation(Engine engine, AdapterRegistry adapters, Tokenizer tokenizer, String kind) {
@@ -70,7 +73,7 @@ final class Generation implements AutoCloseable {
         int index = requestIds.size();
         String requestId = id + "-" + index;
         GenerationSink sink = new GenerationSink(index, tokenizer.newIncrementalDecoder(promptIds), o.stop(), events);
-        Adapter lease = adapter == null ? null : acquire(adapter);
+        Adapter lease = lease(adapter);
         try {
             engine.submit(new Request(requestId, promptIds, lease, o.sampling(), maxTokens, o.stopTokenIds(),
                     o.ignoreEos(), sink));
@@ -86,12 +89,20 @@ final class Generation implements AutoCloseable {
         return index;
     }
 
-    private Adapter acquire(String name) {
-        try {
-            return adapters.acquire(name);
-        } catch (AdapterRegistry.RegistryException e) {
-            throw ApiException.notFound("adapter_not_found", "The adapter '" + name + "' is not loaded");
+    /** One more reference on the version of {@code name} this request runs on; null for the base model. */
+    private Adapter lease(String name) {
+        if (name == null) {
+            return null;
         }
+        if (version == null) {
+            try {
+                version = adapters.acquire(name);
+            } catch (AdapterRegistry.RegistryException e) {
+                throw ApiException.notFound("adapter_not_found", "The adapter '" + name + "' is not loaded");
+            }
+        }
+        version.retain();
+        return version;
     }
 
     private static void release(Adapter lease) {
@@ -178,5 +189,7 @@ final class Generation implements AutoCloseable {
                 engine.cancel(requestIds.get(i));
             }
         }
+        release(version);
+        version = null;
     }
 }

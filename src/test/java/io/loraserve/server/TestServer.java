@@ -15,10 +15,14 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
+import java.util.concurrent.Executors;
 
 /** A real loraserve on free ports, and a plain HTTP client for it. */
 final class TestServer implements AutoCloseable {
     private static final HttpClient CLIENT = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
+    private static final Executor ASYNC = Executors.newVirtualThreadPerTaskExecutor();
     final LoraServer server;
 
     TestServer(Path model, String... extraArgs) {
@@ -92,6 +96,11 @@ final class TestServer implements AutoCloseable {
                 .POST(HttpRequest.BodyPublishers.ofString(body)).build());
     }
 
+    /** {@link #post} on a virtual thread of its own, so any number can wait on the engine at once. */
+    CompletableFuture<Reply> postAsync(String path, String body) {
+        return CompletableFuture.supplyAsync(() -> post(path, body), ASYNC);
+    }
+
     Reply get(String path) {
         return send(HttpRequest.newBuilder(uri(server.port(), path)).GET().build());
     }
@@ -109,10 +118,28 @@ final class TestServer implements AutoCloseable {
         return send(HttpRequest.newBuilder(uri(server.adminPort(), path)).DELETE().build());
     }
 
+    /** An admin request with {@code headers} (name, value, …); a null body sends none. */
+    Reply admin(String method, String path, String body, String... headers) {
+        HttpRequest.Builder b = HttpRequest.newBuilder(uri(server.adminPort(), path)).method(method,
+                body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body));
+        if (body != null) {
+            b.header("Content-Type", "application/json");
+        }
+        if (headers.length > 0) {
+            b.headers(headers);
+        }
+        return send(b.build());
+    }
+
+    /** POST /admin/adapters for {@code name} and {@code dir}, whatever the answer. */
+    Reply postAdapter(String name, Path dir) {
+        return adminPost("/admin/adapters", "{\"name\":" + BaseModelGoldenTest.quoted(name) + ",\"path\":"
+                + BaseModelGoldenTest.quoted(dir.toString()) + "}");
+    }
+
     /** Loads a fixture adapter through the admin API and checks it was created. */
     void loadAdapter(String name, Path dir) {
-        Reply r = adminPost("/admin/adapters", "{\"name\":\"" + name + "\",\"path\":" + jakarta.json.Json.createValue(
-                dir.toString()) + "}");
+        Reply r = postAdapter(name, dir);
         if (r.status() != 201) {
             throw new AssertionError("loading " + name + ": " + r.status() + " " + r.body());
         }
