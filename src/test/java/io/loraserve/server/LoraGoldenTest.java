@@ -57,7 +57,7 @@ class LoraGoldenTest {
     void allSixteenCasesAtOnceMatchTheReference() {
         List<Fixtures.Case> cases = Fixtures.tinyCases();
         List<CompletableFuture<TestServer.Reply>> replies = cases.stream()
-                .map(c -> CompletableFuture.supplyAsync(() -> server.post("/v1/completions", body(c))))
+                .map(c -> server.postAsync("/v1/completions", body(c)))
                 .toList();
         for (int i = 0; i < cases.size(); i++) {
             assertMatches(cases.get(i), firstChoice(replies.get(i).join()));
@@ -74,7 +74,7 @@ class LoraGoldenTest {
         try {
             List<Fixtures.Case> cases = Fixtures.tinyCases();
             List<CompletableFuture<TestServer.Reply>> replies = cases.stream()
-                    .map(c -> CompletableFuture.supplyAsync(() -> server.post("/v1/completions", body(c))))
+                    .map(c -> server.postAsync("/v1/completions", body(c)))
                     .toList();
             for (int i = 0; i < cases.size(); i++) {
                 assertMatches(cases.get(i), firstChoice(replies.get(i).join()));
