@@ -45,7 +45,13 @@ final class AdminService implements HttpService {
                 .post("/admin/adapters/{name}/pin", (req, res) -> pin(req, res, true))
                 .post("/admin/adapters/{name}/unpin", (req, res) -> pin(req, res, false))
                 .post("/v1/load_lora_adapter", this::vllmLoad)
-                .post("/v1/unload_lora_adapter", this::vllmUnload);
+                .post("/v1/unload_lora_adapter", this::vllmUnload)
+                .any("/admin/adapters", ErrorHandling.methodNotAllowed("GET", "POST"))
+                .any("/admin/adapters/{name}", ErrorHandling.methodNotAllowed("GET", "DELETE"))
+                .any("/admin/adapters/{name}/pin", ErrorHandling.methodNotAllowed("POST"))
+                .any("/admin/adapters/{name}/unpin", ErrorHandling.methodNotAllowed("POST"))
+                .any("/v1/load_lora_adapter", ErrorHandling.methodNotAllowed("POST"))
+                .any("/v1/unload_lora_adapter", ErrorHandling.methodNotAllowed("POST"));
     }
 
     private void list(ServerRequest req, ServerResponse res) {

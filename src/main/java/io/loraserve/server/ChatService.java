@@ -44,7 +44,8 @@ final class ChatService implements HttpService {
 
     @Override
     public void routing(HttpRules rules) {
-        rules.post("/v1/chat/completions", this::chat);
+        rules.post("/v1/chat/completions", this::chat)
+                .any("/v1/chat/completions", ErrorHandling.methodNotAllowed("POST"));
     }
 
     private void chat(ServerRequest req, ServerResponse res) throws InterruptedException {

@@ -39,7 +39,8 @@ public final class CompletionsService implements HttpService {
 
     @Override
     public void routing(HttpRules rules) {
-        rules.post("/v1/completions", this::completions);
+        rules.post("/v1/completions", this::completions)
+                .any("/v1/completions", ErrorHandling.methodNotAllowed("POST"));
     }
 
     private void completions(ServerRequest req, ServerResponse res) throws InterruptedException {

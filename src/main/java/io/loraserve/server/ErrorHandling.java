@@ -2,6 +2,7 @@ package io.loraserve.server;
 
 import io.helidon.http.DirectHandler;
 import io.helidon.http.HeaderNames;
+import io.helidon.http.HttpException;
 import io.helidon.http.RequestException;
 import io.helidon.http.Status;
 import io.helidon.webserver.http.DirectHandlers;
@@ -33,6 +34,12 @@ public final class ErrorHandling {
                     status == 413 ? tooLarge(req.listenerContext().config().maxPayloadSize())
                             : e.getMessage() == null ? e.status().reasonPhrase() : e.getMessage()));
         });
+        routing.error(HttpException.class, (req, res, e) -> {
+            int status = e.status().code();
+            send(req, res, new ApiException(status, status >= 500 ? "server_error" : "invalid_request_error", null,
+                    code(status), status == 404 ? noRoute(req.prologue().method().text(), req.path().path())
+                            : e.getMessage() == null ? e.status().reasonPhrase() : e.getMessage()));
+        });
         routing.error(Exception.class, (req, res, e) -> {
             LOG.log(Level.SEVERE, "unhandled error on " + req.prologue().method() + " " + req.path().path(), e);
             send(req, res, ApiException.serverError(500, "internal_error", "internal server error"));
@@ -46,6 +53,7 @@ public final class ErrorHandling {
                 .headers(headers)
                 .header(HeaderNames.CONTENT_TYPE, "application/json")
                 .entity(Json.write(Json.error(status.code() == 413 ? tooLarge(maxBodyBytes)
+                        : status.code() == 404 ? noRoute(request.method(), request.path())
                         : message == null ? status.reasonPhrase() : message,
                         status.code() >= 500 ? "server_error" : "invalid_request_error", null, code(status.code())))
                         .getBytes(StandardCharsets.UTF_8))
@@ -57,8 +65,26 @@ public final class ErrorHandling {
         return b.build();
     }
 
+    /**
+     * A handler for a route's other methods: 405 with {@code Allow}. Register it with {@code any}
+     * after the route's real methods, so a wrong method is told what the route takes, not 404.
+     */
+    static io.helidon.webserver.http.Handler methodNotAllowed(String... allowed) {
+        String allow = String.join(", ", allowed);
+        return (req, res) -> {
+            throw new ApiException(405, "invalid_request_error", null, "method_not_allowed",
+                    req.prologue().method().text() + " is not allowed on " + req.path().path() + "; use " + allow,
+                    Map.of("Allow", allow));
+        };
+    }
+
+    private static String noRoute(String method, String path) {
+        return "no route " + method + " " + path + " on this port";
+    }
+
     private static String code(int status) {
         return switch (status) {
+            case 404 -> "not_found";
             case 413 -> "body_too_large";
             case 400 -> "invalid_request";
             default -> null;

@@ -21,10 +21,9 @@ import java.util.concurrent.LinkedBlockingQueue;
  * <p>Owns its engine requests until {@link #close()}, which cancels every choice that has not
  * finished (client gone, error, or a later choice refused with 429), so no request outlives the
  * HTTP exchange that asked for it. Every choice runs on the same version of its adapter, even if
- * the adapter is replaced meanwhile: the first choice takes a reference on the current version,
- * which this object holds until {@link #close()}, and each choice takes its own reference on that
- * version, which the engine releases when the choice ends (or this class, when the engine refuses
- * it). Used by one HTTP thread.
+ * the adapter is replaced meanwhile: the first choice takes its reference on the current version
+ * from the registry, each later one takes another on that same version; the engine releases each
+ * when its choice ends (or this class, when the engine refuses it). Used by one HTTP thread.
  */
 final class Generation implements AutoCloseable {
     /** One completed choice. */
@@ -89,20 +88,22 @@ final class Generation implements AutoCloseable {
         return index;
     }
 
-    /** One more reference on the version of {@code name} this request runs on; null for the base model. */
+    /** A reference for one more choice on the version of {@code name} this request runs on; null for the base. */
     private Adapter lease(String name) {
         if (name == null) {
             return null;
         }
-        if (version == null) {
-            try {
+        try {
+            if (version == null) {
                 version = adapters.acquire(name);
-            } catch (AdapterRegistry.RegistryException e) {
-                throw ApiException.notFound("adapter_not_found", "The adapter '" + name + "' is not loaded");
+            } else {
+                version.retain();
             }
+            return version;
+        } catch (AdapterRegistry.RegistryException | IllegalStateException e) {
+            // not loaded, or unloaded and freed after the earlier choices of this request ended already
+            throw ApiException.notFound("adapter_not_found", "The adapter '" + name + "' is not loaded");
         }
-        version.retain();
-        return version;
     }
 
     private static void release(Adapter lease) {
@@ -189,7 +190,5 @@ final class Generation implements AutoCloseable {
                 engine.cancel(requestIds.get(i));
             }
         }
-        release(version);
-        version = null;
     }
 }

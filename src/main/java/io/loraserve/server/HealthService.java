@@ -25,6 +25,8 @@ final class HealthService implements HttpService {
     public void routing(HttpRules rules) {
         rules.get("/health/live", (req, res) -> send(res, 200, "UP", null));
         rules.get("/health/ready", this::ready);
+        rules.any("/health/live", ErrorHandling.methodNotAllowed("GET"));
+        rules.any("/health/ready", ErrorHandling.methodNotAllowed("GET"));
     }
 
     private void ready(ServerRequest req, ServerResponse res) {

@@ -21,7 +21,8 @@ final class MetricsService implements HttpService {
 
     @Override
     public void routing(HttpRules rules) {
-        rules.get("/metrics", this::scrape);
+        rules.get("/metrics", this::scrape)
+                .any("/metrics", ErrorHandling.methodNotAllowed("GET"));
     }
 
     private void scrape(ServerRequest req, ServerResponse res) {

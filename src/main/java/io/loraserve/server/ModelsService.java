@@ -19,7 +19,8 @@ final class ModelsService implements HttpService {
 
     @Override
     public void routing(HttpRules rules) {
-        rules.get("/v1/models", this::list);
+        rules.get("/v1/models", this::list)
+                .any("/v1/models", ErrorHandling.methodNotAllowed("GET"));
     }
 
     private void list(ServerRequest req, ServerResponse res) {

@@ -20,7 +20,8 @@ final class VersionService implements HttpService {
 
     @Override
     public void routing(HttpRules rules) {
-        rules.get("/version", this::version);
+        rules.get("/version", this::version)
+                .any("/version", ErrorHandling.methodNotAllowed("GET"));
     }
 
     private void version(ServerRequest req, ServerResponse res) {

@@ -120,9 +120,18 @@ class SchedulingTest {
     }
 
     @Test
-    void oneHotAdapterCannotStarveAnother() {
+    void oneHotAdapterCannotStarveAnother() throws InterruptedException {
         try (EngineHarness h = new EngineHarness(4)) {
             int[] prompt = Fixtures.tinyCases().get(0).promptIds();
+            // Hold the engine while all thirteen requests queue, so its first admission sees every one.
+            java.util.concurrent.CountDownLatch queued = new java.util.concurrent.CountDownLatch(1);
+            h.runtime.engine().execute(() -> {
+                try {
+                    queued.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
             List<Collector> hot = new ArrayList<>();
             for (int i = 0; i < 12; i++) {
                 Collector s = new Collector();
@@ -131,6 +140,7 @@ class SchedulingTest {
             }
             Collector cold = new Collector();
             h.submit("all-r8-rslora", prompt, 24, cold);
+            queued.countDown();
             cold.finished.join();
             hot.forEach(s -> s.finished.join());
             long hotStartedAfterCold = hot.stream().filter(s -> s.firstTokenNanos > cold.firstTokenNanos).count();

@@ -79,8 +79,7 @@ class BaseModelGoldenTest {
     @Test
     void fourConcurrentRequestsMatchTheirSoloReferences() {
         List<CompletableFuture<TestServer.Reply>> replies = cases.stream()
-                .map(c -> CompletableFuture.supplyAsync(
-                        () -> server.post("/v1/completions", body(quoted(c.prompt()), c.tokens().length))))
+                .map(c -> server.postAsync("/v1/completions", body(quoted(c.prompt()), c.tokens().length)))
                 .toList();
         for (int i = 0; i < cases.size(); i++) {
             TestServer.Reply r = replies.get(i).join();

@@ -56,7 +56,7 @@ class LoraGoldenTest {
     /** Sends every case at once, so the engine batches them together, and checks each reply. */
     static void allAtOnceMatchTheReference(TestServer server, List<Fixtures.Case> cases) {
         List<CompletableFuture<TestServer.Reply>> replies = cases.stream()
-                .map(c -> CompletableFuture.supplyAsync(() -> server.post("/v1/completions", body(c))))
+                .map(c -> server.postAsync("/v1/completions", body(c)))
                 .toList();
         for (int i = 0; i < cases.size(); i++) {
             assertMatches(cases.get(i), firstChoice(replies.get(i).join()));
