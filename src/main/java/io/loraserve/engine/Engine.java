@@ -2,7 +2,6 @@ package io.loraserve.engine;
 
 import io.loraserve.lora.Adapter;
 import io.loraserve.lora.AdapterSlots;
-import io.loraserve.lora.LoraBypass;
 import io.loraserve.lora.MergedWeights;
 import io.loraserve.model.Bypass;
 import io.loraserve.model.ForwardBatch;
@@ -12,10 +11,8 @@ import io.loraserve.model.LlamaWeights;
 import io.loraserve.model.PagedKvCache;
 import io.loraserve.model.Sampler;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.HashMap;
 import java.util.IdentityHashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -223,7 +220,7 @@ public final class Engine implements AutoCloseable {
         if (!plan.isEmpty()) {
             long start = System.nanoTime();
             int sampled = 0;
-            for (List<Scheduler.Work> pass : passes(plan)) {
+            for (List<Scheduler.Work> pass : Passes.of(plan, merged::containsKey)) {
                 sampled += run(pass);
             }
             steps++;
@@ -233,39 +230,15 @@ public final class Engine implements AutoCloseable {
         freeUnusedMerges();
     }
 
-    /**
-     * Splits a step into forward passes: one for the base and every unpinned adapter (ordered by
-     * slot, so each adapter's tokens form one segment of the bypass), and one per pinned adapter.
-     */
-    private List<List<Scheduler.Work>> passes(List<Scheduler.Work> plan) {
-        Map<Adapter, List<Scheduler.Work>> pinned = new LinkedHashMap<>();
-        List<Scheduler.Work> shared = new ArrayList<>();
-        for (Scheduler.Work w : plan) {
-            Adapter a = w.seq().request.adapter();
-            if (a != null && merged.containsKey(a)) {
-                pinned.computeIfAbsent(a, k -> new ArrayList<>()).add(w);
-            } else {
-                shared.add(w);
-            }
-        }
-        shared.sort(Comparator.comparingInt((Scheduler.Work w) -> w.seq().slot));
-        List<List<Scheduler.Work>> passes = new ArrayList<>();
-        if (!shared.isEmpty()) {
-            passes.add(shared);
-        }
-        passes.addAll(pinned.values());
-        return passes;
-    }
-
     /** Runs one forward pass and samples; returns how many tokens it sampled. */
     private int run(List<Scheduler.Work> pass) {
         float[] logits;
-        ForwardBatch batch = batchOf(pass);
+        ForwardBatch batch = Passes.batch(pass);
         Adapter pinnedAdapter = pass.get(0).seq().request.adapter();
         MergedWeights m = pinnedAdapter == null ? null : merged.get(pinnedAdapter);
         List<LayerWeights> layers = m != null ? m.layers() : weights.layers();
         try (PointerScope scope = new PointerScope()) {
-            Bypass bypass = m != null ? Bypass.NONE : bypassOf(pass);
+            Bypass bypass = m != null ? Bypass.NONE : Passes.bypass(pass, slots, model.device());
             logits = model.forward(batch, weights, layers, bypass, cache);
         } catch (RuntimeException | OutOfMemoryError e) {
             LOG.log(Level.SEVERE, "forward pass failed; failing its " + pass.size() + " requests", e);
@@ -289,44 +262,6 @@ public final class Engine implements AutoCloseable {
             }
         }
         return row;
-    }
-
-    private ForwardBatch batchOf(List<Scheduler.Work> pass) {
-        int total = pass.stream().mapToInt(Scheduler.Work::tokens).sum();
-        long[] tokens = new long[total];
-        long[] positions = new long[total];
-        List<ForwardBatch.Span> spans = new ArrayList<>(pass.size());
-        int t = 0;
-        for (Scheduler.Work w : pass) {
-            Sequence s = w.seq();
-            int start = t;
-            for (int i = 0; i < w.tokens(); i++) {
-                tokens[t] = s.token(s.computed + i);
-                positions[t++] = s.computed + i;
-            }
-            int context = s.computed + w.tokens();
-            spans.add(new ForwardBatch.Span(start, w.tokens(), s.blockTable(), context, context == s.length()));
-        }
-        return new ForwardBatch(tokens, positions, spans);
-    }
-
-    /** Segments of consecutive tokens on one adapter slot; base tokens (slot -1) get none. */
-    private Bypass bypassOf(List<Scheduler.Work> pass) {
-        List<LoraBypass.Segment> segments = new ArrayList<>();
-        int start = 0;
-        for (Scheduler.Work w : pass) {
-            int slot = w.seq().slot;
-            int last = segments.size() - 1;
-            if (slot >= 0 && last >= 0 && segments.get(last).slot() == slot
-                    && segments.get(last).start() + segments.get(last).rows() == start) {
-                LoraBypass.Segment prev = segments.get(last);
-                segments.set(last, new LoraBypass.Segment(slot, prev.start(), prev.rows() + w.tokens()));
-            } else if (slot >= 0) {
-                segments.add(new LoraBypass.Segment(slot, start, w.tokens()));
-            }
-            start += w.tokens();
-        }
-        return segments.isEmpty() ? Bypass.NONE : new LoraBypass(slots, segments, model.device());
     }
 
     /** Merged copies of adapters that were unloaded and have no request left. */

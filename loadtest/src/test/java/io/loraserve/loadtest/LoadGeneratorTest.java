@@ -1,0 +1,74 @@
+package io.loraserve.loadtest;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.helidon.config.Config;
+import io.loraserve.server.LoraServer;
+import io.loraserve.server.Options;
+import java.nio.file.Path;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** The load generator against a real server: every request streams to the end and is measured. */
+class LoadGeneratorTest {
+    private static LoraServer server;
+
+    @BeforeAll
+    static void start() {
+        Path shared = Path.of(System.getProperty("loraserve.shared", "../shared")).toAbsolutePath();
+        Path adapters = shared.resolve("fixtures/adapters");
+        server = LoraServer.start(Options.parse(new String[] {"--model", shared.resolve("fixtures/tiny-llama").toString(),
+                "--port", "0", "--admin-port", "0", "--adapter-root", adapters.toString(),
+                "--adapter", "attn-r4=" + adapters.resolve("attn-r4"),
+                "--adapter", "all-r8-rslora=" + adapters.resolve("all-r8-rslora")}, Config.empty()),
+                Path.of("").toAbsolutePath());
+    }
+
+    @AfterAll
+    static void stop() {
+        server.close();
+    }
+
+    private static LoadGenerator.Settings settings(String... extra) {
+        String[] base = {"--url", "http://127.0.0.1:" + server.port(), "--requests", "24", "--max-tokens", "6",
+            "--prompt-tokens", "8", "--vocab", "512", "--adapters", "attn-r4,all-r8-rslora", "--duration", "120"};
+        String[] all = new String[base.length + extra.length];
+        System.arraycopy(base, 0, all, 0, base.length);
+        System.arraycopy(extra, 0, all, base.length, extra.length);
+        return LoadGenerator.Settings.parse(all);
+    }
+
+    @SuppressWarnings("unchecked")
+    private static void assertComplete(Map<String, Object> report) {
+        assertEquals(24, report.get("requests_ok"), report.toString());
+        assertTrue(((Map<String, Object>) report.get("errors_by_status")).isEmpty(), report.toString());
+        for (String k : new String[] {"ttft_ms", "tpot_ms", "e2e_ms"}) {
+            Map<String, Object> p = (Map<String, Object>) report.get(k);
+            double p50 = (Double) p.get("p50");
+            double p99 = (Double) p.get("p99");
+            // Tokens of this toy model can share one network read, so a TPOT may be measured as 0.
+            assertTrue((k.equals("tpot_ms") ? p50 >= 0 : p50 > 0) && p99 >= p50, k + " " + p);
+        }
+        assertTrue((Double) report.get("output_tokens_per_s") > 0, report.toString());
+    }
+
+    @Test
+    void closedLoopClientsMeasureEveryRequest() throws InterruptedException {
+        assertComplete(new LoadGenerator(settings("--clients", "4")).run());
+    }
+
+    @Test
+    void openLoopPoissonArrivalsMeasureEveryRequest() throws InterruptedException {
+        assertComplete(new LoadGenerator(settings("--rate", "40")).run());
+    }
+
+    @Test
+    void zipfPutsMostWeightOnTheFirstAdapter() {
+        double[] cdf = LoadGenerator.zipfCdf(4, 1.0);
+        assertEquals(1.0, cdf[3], 1e-12);
+        assertEquals(1 / (1 + 0.5 + 1.0 / 3 + 0.25), cdf[0], 1e-12);
+    }
+}

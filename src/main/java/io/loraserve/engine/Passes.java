@@ -1,0 +1,85 @@
+package io.loraserve.engine;
+
+import io.loraserve.lora.Adapter;
+import io.loraserve.lora.AdapterSlots;
+import io.loraserve.lora.LoraBypass;
+import io.loraserve.model.Bypass;
+import io.loraserve.model.ForwardBatch;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Predicate;
+import org.bytedeco.pytorch.Device;
+
+/**
+ * Turns one step's work into forward passes: one for the base model and every unpinned adapter,
+ * its sequences ordered by adapter slot so each adapter's tokens form one segment of the bypass,
+ * and one per pinned adapter (run on its merged weights, no bypass). Builds each pass's batch and
+ * bypass. Engine thread only; allocates only step temporaries.
+ */
+final class Passes {
+    private Passes() {
+    }
+
+    /** Splits {@code plan}; {@code pinned} says which adapters run from a merged copy. */
+    static List<List<Scheduler.Work>> of(List<Scheduler.Work> plan, Predicate<Adapter> pinned) {
+        Map<Adapter, List<Scheduler.Work>> merged = new LinkedHashMap<>();
+        List<Scheduler.Work> shared = new ArrayList<>();
+        for (Scheduler.Work w : plan) {
+            Adapter a = w.seq().request.adapter();
+            if (a != null && pinned.test(a)) {
+                merged.computeIfAbsent(a, k -> new ArrayList<>()).add(w);
+            } else {
+                shared.add(w);
+            }
+        }
+        shared.sort(Comparator.comparingInt((Scheduler.Work w) -> w.seq().slot));
+        List<List<Scheduler.Work>> passes = new ArrayList<>();
+        if (!shared.isEmpty()) {
+            passes.add(shared);
+        }
+        passes.addAll(merged.values());
+        return passes;
+    }
+
+    /** The tokens each sequence computes in this pass, and what its attention sees. */
+    static ForwardBatch batch(List<Scheduler.Work> pass) {
+        int total = pass.stream().mapToInt(Scheduler.Work::tokens).sum();
+        long[] tokens = new long[total];
+        long[] positions = new long[total];
+        List<ForwardBatch.Span> spans = new ArrayList<>(pass.size());
+        int t = 0;
+        for (Scheduler.Work w : pass) {
+            Sequence s = w.seq();
+            int start = t;
+            for (int i = 0; i < w.tokens(); i++) {
+                tokens[t] = s.token(s.computed + i);
+                positions[t++] = s.computed + i;
+            }
+            int context = s.computed + w.tokens();
+            spans.add(new ForwardBatch.Span(start, w.tokens(), s.blockTable(), context, context == s.length()));
+        }
+        return new ForwardBatch(tokens, positions, spans);
+    }
+
+    /** The bypass of a slot-ordered pass: one segment per run of tokens on one slot; base tokens (slot -1) none. */
+    static Bypass bypass(List<Scheduler.Work> pass, AdapterSlots slots, Device device) {
+        List<LoraBypass.Segment> segments = new ArrayList<>();
+        int start = 0;
+        for (Scheduler.Work w : pass) {
+            int slot = w.seq().slot;
+            int last = segments.size() - 1;
+            if (slot >= 0 && last >= 0 && segments.get(last).slot() == slot
+                    && segments.get(last).start() + segments.get(last).rows() == start) {
+                LoraBypass.Segment prev = segments.get(last);
+                segments.set(last, new LoraBypass.Segment(slot, prev.start(), prev.rows() + w.tokens()));
+            } else if (slot >= 0) {
+                segments.add(new LoraBypass.Segment(slot, start, w.tokens()));
+            }
+            start += w.tokens();
+        }
+        return segments.isEmpty() ? Bypass.NONE : new LoraBypass(slots, segments, device);
+    }
+}
