@@ -8,10 +8,12 @@ import io.loraserve.model.LlamaWeights;
 import io.loraserve.model.ModelConfig;
 import io.loraserve.model.ModelLoadException;
 import io.loraserve.model.PagedKvCache;
+import io.loraserve.tensor.DeviceMemory;
 import io.loraserve.tensor.Devices;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.function.Function;
 import org.bytedeco.pytorch.Device;
@@ -135,6 +137,11 @@ public final class ModelRuntime implements AutoCloseable {
 
     public int maxModelLen() {
         return engine.maxModelLen();
+    }
+
+    /** The device's memory counters when it is a CUDA device. */
+    public Optional<DeviceMemory> deviceMemory() {
+        return DeviceMemory.of(model.device());
     }
 
     public String deviceName() {

@@ -86,6 +86,11 @@ public final class MetricNames {
     public static final Def NATIVE_PHYSICAL = new Def("loraserve.native.physical",
             "Resident memory of the process as JavaCPP measures it (Pointer.physicalBytes): heap, native tensors, code");
 
+    public static final Def DEVICE_MEMORY = new Def("loraserve.device.memory",
+            "CUDA device memory from libtorch's caching allocator: kind=allocated (live tensors) or reserved"
+                    + " (held from the driver); only when serving on CUDA");
+    public static final String KIND = "kind";
+
     // vLLM-compatible, exported verbatim for the Gateway API Inference Extension's endpoint picker.
     public static final String VLLM_MODEL_NAME = "model_name";
     public static final Def VLLM_WAITING = new Def("vllm:num_requests_waiting", "Number of requests waiting to be processed");

@@ -2,6 +2,7 @@ package io.loraserve.metrics;
 
 import io.loraserve.engine.EngineListener;
 import io.loraserve.lora.AdapterEvents;
+import io.loraserve.tensor.DeviceMemory;
 import io.loraserve.engine.EngineStats;
 import io.loraserve.engine.FinishReason;
 import io.micrometer.core.instrument.DistributionSummary;
@@ -28,6 +29,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.Optional;
 import java.util.function.Supplier;
 import java.util.function.ToIntFunction;
 import org.bytedeco.javacpp.Pointer;
@@ -63,8 +65,9 @@ public final class Metrics implements EngineListener, AdapterEvents, AutoCloseab
      * @param modelName     the served model's name (the vLLM gauges' {@code model_name})
      * @param adapterLabels how many adapters get their own {@code adapter} label; others share {@code other}
      * @param engine        the engine's counters, read at each scrape
+     * @param device        the CUDA device's memory counters; empty on CPU (no device-memory gauges)
      */
-    public Metrics(String modelName, int adapterLabels, Supplier<EngineStats> engine) {
+    public Metrics(String modelName, int adapterLabels, Supplier<EngineStats> engine, Optional<DeviceMemory> device) {
         new JvmMemoryMetrics().bindTo(registry);
         gc.bindTo(registry);
         new JvmThreadMetrics().bindTo(registry);
@@ -75,6 +78,12 @@ public final class Metrics implements EngineListener, AdapterEvents, AutoCloseab
         new FileDescriptorMetrics().bindTo(registry);
         Gauge.builder(MetricNames.NATIVE_PHYSICAL.name(), Pointer::physicalBytes)
                 .description(MetricNames.NATIVE_PHYSICAL.help()).baseUnit("bytes").register(registry);
+        device.ifPresent(d -> {
+            Gauge.builder(MetricNames.DEVICE_MEMORY.name(), d, DeviceMemory::allocatedBytes).tag(MetricNames.KIND, "allocated")
+                    .description(MetricNames.DEVICE_MEMORY.help()).baseUnit("bytes").register(registry);
+            Gauge.builder(MetricNames.DEVICE_MEMORY.name(), d, DeviceMemory::reservedBytes).tag(MetricNames.KIND, "reserved")
+                    .description(MetricNames.DEVICE_MEMORY.help()).baseUnit("bytes").register(registry);
+        });
 
         adapters = new AdapterMeters(registry, adapterLabels);
         batchSize = DistributionSummary.builder(MetricNames.BATCH_SIZE.name()).description(MetricNames.BATCH_SIZE.help())

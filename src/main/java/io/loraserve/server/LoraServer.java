@@ -53,7 +53,7 @@ public final class LoraServer implements AutoCloseable {
                     o.maxNumSeqs(), o.maxNumBatchedTokens(), o.kvBlockSize(), o.kvCacheBytes(), o.maxQueuedRequests(),
                     o.requestTimeout(), o.stepWatchdog(), o.threads(), o.maxAdapters(), o.maxLoraRank(),
                     o.maxCpuAdapterBytes(), roots));
-            m = new Metrics(name, o.metricsAdapterLabels(), rt.engine()::stats);
+            m = new Metrics(name, o.metricsAdapterLabels(), rt.engine()::stats, rt.deviceMemory());
             m.maxLoras(rt.maxAdapters());
             rt.registry().setEvents(m);
             rt.engine().setListener(m);

@@ -10,6 +10,7 @@ import io.loraserve.engine.FinishReason;
 import java.nio.charset.StandardCharsets;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.Optional;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
@@ -17,7 +18,7 @@ import org.junit.jupiter.api.Test;
 
 /** Per-adapter series: the label cap, removal, catalogue state and the vLLM adapter lists. */
 class AdapterMetricsTest {
-    private final Metrics metrics = new Metrics("m", 2, () -> new EngineStats(3, 1, 30, 120, 7, 0, 11));
+    private final Metrics metrics = new Metrics("m", 2, () -> new EngineStats(3, 1, 30, 120, 7, 0, 11), Optional.empty());
 
     @AfterEach
     void close() {

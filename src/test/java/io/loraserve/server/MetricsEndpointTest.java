@@ -1,6 +1,7 @@
 package io.loraserve.server;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.loraserve.Fixtures;
@@ -56,6 +57,13 @@ class MetricsEndpointTest {
         assertTrue(value(text, "loraserve_engine_step_seconds_count") >= 4, "steps counted");
         assertTrue(value(text, "loraserve_native_physical_bytes") > 0, "native memory reported");
         assertTrue(text.contains("\njvm_memory_used_bytes{"), "JVM binders registered");
+    }
+
+    @Test
+    void aCpuServerExportsNativeMemoryButNoDeviceMemory() {
+        String text = server.get("/metrics").body();
+        assertTrue(text.lines().anyMatch(l -> l.startsWith("loraserve_native_physical_bytes ")), text);
+        assertFalse(text.contains("loraserve_device_memory"), "device memory is a CUDA-only gauge");
     }
 
     @Test
