@@ -4,6 +4,7 @@ import io.loraserve.model.ModelConfig;
 import io.loraserve.model.Proj;
 import io.loraserve.tensor.SafeTensorsException;
 import io.loraserve.tensor.SafeTensorsFile;
+import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -11,6 +12,7 @@ import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
@@ -68,14 +70,14 @@ public final class AdapterWeights implements AutoCloseable {
         Tensor[][] b = new Tensor[layers][Proj.values().length];
         List<Tensor> loaded = new ArrayList<>();
         long bytes = 0;
-        try {
+        try (SafeTensorsFile.Reader reader = st.reader()) {
             for (int l = 0; l < layers; l++) {
                 for (Proj p : Proj.values()) {
                     if (!config.targets(l, p)) {
                         continue;
                     }
-                    a[l][p.ordinal()] = read(name, st, key(l, p, "A"), loaded);
-                    b[l][p.ordinal()] = read(name, st, key(l, p, "B"), loaded);
+                    a[l][p.ordinal()] = read(name, reader, key(l, p, "A"), loaded);
+                    b[l][p.ordinal()] = read(name, reader, key(l, p, "B"), loaded);
                     bytes += 4L * (a[l][p.ordinal()].numel() + b[l][p.ordinal()].numel());
                 }
             }
@@ -140,20 +142,35 @@ public final class AdapterWeights implements AutoCloseable {
                 + " (was the adapter trained for another base model?)");
     }
 
-    private static Tensor read(String name, SafeTensorsFile st, String key, List<Tensor> loaded) {
+    private static Tensor read(String name, SafeTensorsFile.Reader reader, String key, List<Tensor> loaded) {
         Tensor t;
         try {
-            t = st.newTensor(key, ScalarType.Float, new Device(torch.DeviceType.CPU));
+            t = reader.newTensor(key, ScalarType.Float, new Device(torch.DeviceType.CPU));
         } catch (SafeTensorsException e) {
             throw new AdapterException(name, AdapterException.Reason.WEIGHTS_UNREADABLE, e.getMessage(), e);
         }
         loaded.add(t);
-        try (Tensor finite = t.isfinite(); Tensor all = finite.all()) {
-            if (!all.item_bool()) {
-                throw new AdapterException(name, AdapterException.Reason.NON_FINITE, key + " holds NaN or infinity");
-            }
+        if (!allFinite(t)) {
+            throw new AdapterException(name, AdapterException.Reason.NON_FINITE, key + " holds NaN or infinity");
         }
         return t;
+    }
+
+    /**
+     * Scans a contiguous float32 CPU tensor in plain Java: no libtorch op, so loading never takes
+     * the intra-op thread pool away from the engine.
+     */
+    private static boolean allFinite(Tensor t) {
+        long n = t.numel();
+        try (FloatPointer p = t.data_ptr_float()) {
+            FloatBuffer values = p.capacity(n).asBuffer();
+            for (int i = 0; i < n; i++) {
+                if (!Float.isFinite(values.get(i))) {
+                    return false;
+                }
+            }
+        }
+        return true;
     }
 
     static String key(int layer, Proj p, String ab) {

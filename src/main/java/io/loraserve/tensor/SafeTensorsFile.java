@@ -187,29 +187,62 @@ public final class SafeTensorsFile {
      * The caller owns the returned tensor (lifetime as the caller's comment says).
      */
     public Tensor newTensor(String name, ScalarType dtype, Device device) {
-        Entry e = entry(name);
-        ScalarType stored = scalarType(file, e);
-        // Host staging tensor in the stored dtype; freed here unless it is already the result.
-        Tensor host = Tensors.newEmpty(stored, new Device(torch.DeviceType.CPU), e.shape());
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-            BytePointer dst = new BytePointer(host.data_ptr());
-            long length = e.end() - e.begin();
-            for (long done = 0; done < length; ) {
-                int n = (int) Math.min(READ_CHUNK, length - done);
-                ByteBuffer window = dst.position(done).limit(done + n).asBuffer();
-                readFully(ch, window, dataStart + e.begin() + done);
-                done += n;
+        try (Reader r = reader()) {
+            return r.newTensor(name, dtype, device);
+        }
+    }
+
+    /** Opens the file once for reading several tensors; close it when done. */
+    public Reader reader() {
+        try {
+            return new Reader(FileChannel.open(file, StandardOpenOption.READ));
+        } catch (IOException e) {
+            throw new SafeTensorsException(file, "cannot read: " + e.getMessage(), e);
+        }
+    }
+
+    /** One open channel on the file; reads tensors straight into libtorch memory. Not thread-safe. */
+    public final class Reader implements AutoCloseable {
+        private final FileChannel channel;
+
+        private Reader(FileChannel channel) {
+            this.channel = channel;
+        }
+
+        /** Like {@link SafeTensorsFile#newTensor}: the caller owns the tensor. */
+        public Tensor newTensor(String name, ScalarType dtype, Device device) {
+            Entry e = entry(name);
+            ScalarType stored = scalarType(file, e);
+            // Host staging tensor in the stored dtype; freed here unless it is already the result.
+            Tensor host = Tensors.newEmpty(stored, new Device(torch.DeviceType.CPU), e.shape());
+            try (BytePointer dst = new BytePointer(host.data_ptr())) {
+                long length = e.end() - e.begin();
+                for (long done = 0; done < length; ) {
+                    int n = (int) Math.min(READ_CHUNK, length - done);
+                    ByteBuffer window = dst.position(done).limit(done + n).asBuffer();
+                    readFully(channel, window, dataStart + e.begin() + done);
+                    done += n;
+                }
+            } catch (IOException ex) {
+                host.close();
+                throw new SafeTensorsException(file, "cannot read tensor " + name + ": " + ex.getMessage(), ex);
             }
-        } catch (IOException ex) {
+            if (stored == dtype && device.is_cpu()) {
+                return host;
+            }
+            Tensor converted = host.to(device, dtype, false, true, new org.bytedeco.pytorch.MemoryFormatOptional());
             host.close();
-            throw new SafeTensorsException(file, "cannot read tensor " + name + ": " + ex.getMessage(), ex);
+            return converted;
         }
-        if (stored == dtype && device.is_cpu()) {
-            return host;
+
+        @Override
+        public void close() {
+            try {
+                channel.close();
+            } catch (IOException e) {
+                throw new SafeTensorsException(file, "cannot close: " + e.getMessage(), e);
+            }
         }
-        Tensor converted = host.to(device, dtype, false, true, new org.bytedeco.pytorch.MemoryFormatOptional());
-        host.close();
-        return converted;
     }
 
     private static void readFully(FileChannel ch, ByteBuffer buf, long position) throws IOException {
