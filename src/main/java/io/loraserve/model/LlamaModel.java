@@ -149,18 +149,15 @@ public final class LlamaModel implements AutoCloseable {
 
     private Tensor attention(List<AttentionGroup> groups, Tensor q, Tensor kPool, Tensor vPool, int t) {
         int heads = config.heads();
-        int kvHeads = config.kvHeads();
         int hd = config.headDim();
         Tensor out = groups.size() == 1 ? null : Tensors.newEmpty(dtype, device, t, (long) heads * hd);
         for (AttentionGroup g : groups) {
             Tensor qg = q.index_select(0, g.queryRows())
                     .view(g.seqs(), g.maxQuery(), heads, hd).transpose(1, 2);      // [seqs, heads, maxQ, hd]
-            Tensor kg = kPool.index_select(0, g.contextSlots())
-                    .view(g.seqs(), g.maxContext(), kvHeads, hd).transpose(1, 2);  // [seqs, kvHeads, maxC, hd]
-            Tensor vg = vPool.index_select(0, g.contextSlots())
-                    .view(g.seqs(), g.maxContext(), kvHeads, hd).transpose(1, 2);
+            Tensor kg = perHead(kPool.index_select(0, g.contextSlots()), g);   // [seqs, heads, maxC, hd]
+            Tensor vg = perHead(vPool.index_select(0, g.contextSlots()), g);
             Tensor og = torch.scaled_dot_product_attention(qg, kg, vg, new TensorOptional(g.mask()), 0.0, false,
-                    new DoubleOptional(attnScale), true);                           // [seqs, heads, maxQ, hd]
+                    new DoubleOptional(attnScale), false);                          // [seqs, heads, maxQ, hd]
             Tensor rows = og.transpose(1, 2).reshape(g.seqs() * g.maxQuery(), (long) heads * hd)
                     .index_select(0, g.validRows());                                // [tokensOfGroup, heads*hd]
             if (out == null) {
@@ -169,6 +166,24 @@ public final class LlamaModel implements AutoCloseable {
             out.index_copy_(0, g.tokenRows(), rows);
         }
         return out;
+    }
+
+    /**
+     * Gathered keys or values {@code [seqs*maxC, kvHeads, hd]} as {@code [seqs, heads, maxC, hd]},
+     * each KV head repeated for its {@code heads/kvHeads} query heads (HF's {@code repeat_kv}: query
+     * head h reads KV head {@code h / group}). Materialising the repeat and calling SDPA without
+     * {@code enable_gqa} measured 2.7x faster on CPU at 32 sequences (0.62 vs 1.65 ms a layer).
+     */
+    private Tensor perHead(Tensor gathered, AttentionGroup g) {
+        int kvHeads = config.kvHeads();
+        int group = config.heads() / kvHeads;
+        int hd = config.headDim();
+        Tensor t = gathered.view(g.seqs(), g.maxContext(), kvHeads, hd);                      // [seqs, maxC, kvHeads, hd]
+        if (group > 1) {
+            t = t.unsqueeze(3).expand(g.seqs(), g.maxContext(), kvHeads, group, hd)
+                    .reshape(g.seqs(), g.maxContext(), (long) kvHeads * group, hd);          // [seqs, maxC, heads, hd]
+        }
+        return t.transpose(1, 2);
     }
 
     private static long[] slotMapping(ForwardBatch batch, int blockSize) {
