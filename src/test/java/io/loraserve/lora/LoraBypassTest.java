@@ -162,19 +162,23 @@ class LoraBypassTest {
                 segments.add(new LoraBypass.Segment(slot, start, prompts.get(k + 1).length));
                 start += prompts.get(k + 1).length;
             }
-            float[] mixed = forward(llama, base, base.layers(), new LoraBypass(slots, segments, CPU), cache, prompts);
-            for (int s = 0; s < sequences; s++) {
-                float[] alone;
-                if (s == 0) {
-                    alone = forward(llama, base, base.layers(), Bypass.NONE, cache, List.of(prompts.get(0)));
-                } else {
-                    try (MergedWeights m = MergedWeights.build(c, base, weights.get(s - 1))) {
-                        alone = forward(llama, base, m.layers(), Bypass.NONE, cache, List.of(prompts.get(s)));
+            for (boolean batched : new boolean[] {false, true}) {
+                float[] mixed = forward(llama, base, base.layers(), new LoraBypass(slots, segments, CPU, batched), cache,
+                        prompts);
+                for (int s = 0; s < sequences; s++) {
+                    float[] alone;
+                    if (s == 0) {
+                        alone = forward(llama, base, base.layers(), Bypass.NONE, cache, List.of(prompts.get(0)));
+                    } else {
+                        try (MergedWeights m = MergedWeights.build(c, base, weights.get(s - 1))) {
+                            alone = forward(llama, base, m.layers(), Bypass.NONE, cache, List.of(prompts.get(s)));
+                        }
                     }
-                }
-                for (int v = 0; v < c.vocab(); v++) {
-                    assertEquals(alone[v], mixed[s * c.vocab() + v], 1e-4 * (1 + Math.abs(alone[v])),
-                            "seed " + seed + " sequence " + s + " logit " + v);
+                    for (int v = 0; v < c.vocab(); v++) {
+                        assertEquals(alone[v], mixed[s * c.vocab() + v], 1e-4 * (1 + Math.abs(alone[v])),
+                                "seed " + seed + (batched ? " batched" : " per-segment") + " sequence " + s
+                                        + " logit " + v);
+                    }
                 }
             }
         } finally {

@@ -30,25 +30,27 @@ public final class Benchmark {
 
     /** What to run. */
     record Settings(SyntheticModel.Shape shape, Path work, int adapters, int rank, int promptTokens, int decodeTokens,
-                    int repeats, int threads, boolean json) {
+                    int repeats, int threads, boolean json, java.util.Set<String> only) {
         static Settings parse(String[] args) {
             boolean quick = List.of(args).contains("--quick");
             boolean json = List.of(args).contains("--json");
             Path work = Path.of("target/bench");
             int threads = Runtime.getRuntime().availableProcessors();
+            java.util.Set<String> only = java.util.Set.of("B1", "B2", "B3", "B4", "B7");
             for (int i = 0; i < args.length; i++) {
                 switch (args[i]) {
                     case "--quick", "--json" -> { }
                     case "--work" -> work = Path.of(args[++i]);
                     case "--threads" -> threads = Integer.parseInt(args[++i]);
+                    case "--only" -> only = java.util.Set.of(args[++i].toUpperCase(Locale.ROOT).split(","));
                     default -> throw new IllegalArgumentException("unknown argument " + args[i]
-                            + " (usage: Benchmark [--quick] [--json] [--work DIR] [--threads N])");
+                            + " (usage: Benchmark [--quick] [--json] [--work DIR] [--threads N] [--only B1,B3,...])");
                 }
             }
             return quick
-                    ? new Settings(SyntheticModel.Shape.TINY, work.resolve("tiny"), 32, 8, 16, 16, 1, threads, json)
+                    ? new Settings(SyntheticModel.Shape.TINY, work.resolve("tiny"), 32, 8, 16, 16, 1, threads, json, only)
                     : new Settings(SyntheticModel.Shape.SMOLLM_135M, work.resolve("smollm"), 32, 16, 32, 64, 3, threads,
-                    json);
+                    json, only);
         }
     }
 
@@ -79,11 +81,21 @@ public final class Benchmark {
                 rt.registry().load("a" + i, adapterDir.resolve("a" + i), false);
             }
             driver.runTogether(jobs(32, i -> "a" + (i % 8), 4));  // warm-up
-            multiAdapterVsBase(driver);
-            batchedVsSequential(driver);
-            pinnedVsBase(rt, driver);
-            hotLoad(rt, driver, adapterDir);
-            gemmEfficiency();
+            if (s.only().contains("B1") || s.only().contains("B7")) {
+                multiAdapterVsBase(driver);
+            }
+            if (s.only().contains("B2")) {
+                batchedVsSequential(driver);
+            }
+            if (s.only().contains("B3")) {
+                pinnedVsBase(rt, driver);
+            }
+            if (s.only().contains("B4")) {
+                hotLoad(rt, driver, adapterDir);
+            }
+            if (s.only().contains("B7")) {
+                gemmEfficiency();
+            }
         }
         return results;
     }
