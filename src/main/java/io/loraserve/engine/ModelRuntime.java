@@ -64,7 +64,8 @@ public final class ModelRuntime implements AutoCloseable {
         torch.set_num_threads(s.threads());
         int maxModelLen = s.maxModelLen() == 0 ? config.maxPositions() : s.maxModelLen();
         if (maxModelLen > config.maxPositions()) {
-            throw new ModelLoadException("--max-model-len " + maxModelLen + " exceeds the model's max_position_embeddings "
+            throw new ModelLoadException("--max-model-len " + maxModelLen
+                    + " exceeds the model's max_position_embeddings "
                     + config.maxPositions());
         }
         long perBlock = PagedKvCache.bytesPerBlock(config, s.kvBlockSize(), dtype);

@@ -31,8 +31,10 @@ final class Sequence {
         this.request = request;
         this.admittedOrder = order;
         this.arrivalNanos = arrivalNanos;
-        this.rng = request.sampling().seed() == null ? new SplittableRandom() : new SplittableRandom(request.sampling().seed());
-        this.tokens = Arrays.copyOf(request.promptIds(), request.promptIds().length + Math.min(request.maxTokens(), 4096));
+        Long seed = request.sampling().seed();
+        this.rng = seed == null ? new SplittableRandom() : new SplittableRandom(seed);
+        int prompt = request.promptIds().length;
+        this.tokens = Arrays.copyOf(request.promptIds(), prompt + Math.min(request.maxTokens(), 4096));
         this.length = request.promptIds().length;
         this.promptLength = length;
     }

@@ -48,7 +48,8 @@ public final class Benchmark {
                 }
             }
             return quick
-                    ? new Settings(SyntheticModel.Shape.TINY, work.resolve("tiny"), 32, 8, 16, 16, 1, threads, json, only)
+                    ? new Settings(SyntheticModel.Shape.TINY, work.resolve("tiny"), 32, 8, 16, 16, 1, threads, json,
+                    only)
                     : new Settings(SyntheticModel.Shape.SMOLLM_135M, work.resolve("smollm"), 32, 16, 32, 64, 3, threads,
                     json, only);
         }
@@ -132,7 +133,8 @@ public final class Benchmark {
         double base = 0;
         double multi = 0;
         for (int r = 0; r < s.repeats(); r++) {
-            base = Math.max(base, EngineDriver.decodeTokensPerSecond(d.runTogether(jobs(32, i -> null, s.decodeTokens()))));
+            base = Math.max(base,
+                    EngineDriver.decodeTokensPerSecond(d.runTogether(jobs(32, i -> null, s.decodeTokens()))));
             multi = Math.max(multi, EngineDriver.decodeTokensPerSecond(
                     d.runTogether(jobs(32, i -> "a" + (i % 8), s.decodeTokens()))));
         }
@@ -148,7 +150,8 @@ public final class Benchmark {
         double batched = EngineDriver.endToEndTokensPerSecond(d.runTogether(jobs));
         double sequential = EngineDriver.endToEndTokensPerSecond(d.runOneByOne(jobs));
         ratio("B2", "batched_vs_sequential", batched / sequential, ">= 4",
-                "tok/s, 32 adapters in one batch / one adapter at a time (" + fmt(batched) + " / " + fmt(sequential) + ")");
+                "tok/s, 32 adapters in one batch / one adapter at a time (" + fmt(batched) + " / "
+                        + fmt(sequential) + ")");
     }
 
     /** B3: one stream on a pinned (merged) adapter vs one stream on the base. */
@@ -269,7 +272,8 @@ public final class Benchmark {
 
     private void print() {
         System.out.println("loraserve benchmark: " + s.shape().name() + ", " + s.adapters() + " adapters r" + s.rank()
-                + ", prompt " + s.promptTokens() + " + " + s.decodeTokens() + " tokens; machine " + results.get("machine"));
+                + ", prompt " + s.promptTokens() + " + " + s.decodeTokens() + " tokens; machine "
+                + results.get("machine"));
         table.forEach(System.out::println);
         if (s.json()) {
             System.out.println(Json.of(results));

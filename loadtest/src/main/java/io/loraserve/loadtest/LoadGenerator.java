@@ -207,7 +207,8 @@ public final class LoadGenerator {
         try {
             while (!Thread.currentThread().isInterrupted()) {
                 Thread.sleep(1000);
-                System.err.printf(Locale.ROOT, "\r%5.0fs  started %d  done %d  errors %d", (System.nanoTime() - start) / 1e9,
+                System.err.printf(Locale.ROOT, "\r%5.0fs  started %d  done %d  errors %d",
+                        (System.nanoTime() - start) / 1e9,
                         Math.min(started.get(), s.requests()), samples.size(), errors());
             }
         } catch (InterruptedException e) {

@@ -77,7 +77,8 @@ public final class SyntheticModel {
             }
         }
         w.add("model.norm.weight", ones(shape.hidden()), shape.hidden());
-        w.add("lm_head.weight", normal(rng, (long) shape.vocab() * shape.hidden(), 0.02), shape.vocab(), shape.hidden());
+        w.add("lm_head.weight", normal(rng, (long) shape.vocab() * shape.hidden(), 0.02),
+                shape.vocab(), shape.hidden());
         w.write(dir.resolve("model.safetensors"));
     }
 

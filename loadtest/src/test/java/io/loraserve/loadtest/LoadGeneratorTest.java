@@ -20,7 +20,8 @@ class LoadGeneratorTest {
     static void start() {
         Path shared = Path.of(System.getProperty("loraserve.shared", "../shared")).toAbsolutePath();
         Path adapters = shared.resolve("fixtures/adapters");
-        server = LoraServer.start(Options.parse(new String[] {"--model", shared.resolve("fixtures/tiny-llama").toString(),
+        server = LoraServer.start(Options.parse(new String[] {
+            "--model", shared.resolve("fixtures/tiny-llama").toString(),
                 "--port", "0", "--admin-port", "0", "--adapter-root", adapters.toString(),
                 "--adapter", "attn-r4=" + adapters.resolve("attn-r4"),
                 "--adapter", "all-r8-rslora=" + adapters.resolve("all-r8-rslora")}, Config.empty()),
