@@ -5,8 +5,6 @@ import io.helidon.webserver.http.HttpRules;
 import io.helidon.webserver.http.HttpService;
 import io.helidon.webserver.http.ServerRequest;
 import io.helidon.webserver.http.ServerResponse;
-import io.loraserve.engine.Engine;
-import io.loraserve.lora.AdapterRegistry;
 import io.loraserve.model.Sampler;
 import io.loraserve.tokenizer.Tokenizer;
 import jakarta.json.JsonArrayBuilder;
@@ -25,21 +23,14 @@ import java.util.List;
  * {@code max_completion_tokens} a choice may use the rest of the context, as in OpenAI's API.
  */
 final class ChatService implements HttpService {
-    private final Engine engine;
-    private final AdapterRegistry adapters;
+    private final GenerationBackend backend;
     private final Tokenizer tokenizer;
-    private final ModelResolver models;
     private final ChatTemplate template;
-    private final int maxN;
 
-    ChatService(Engine engine, AdapterRegistry adapters, Tokenizer tokenizer, ModelResolver models,
-                ChatTemplate template, int maxN) {
-        this.engine = engine;
-        this.adapters = adapters;
-        this.tokenizer = tokenizer;
-        this.models = models;
+    ChatService(GenerationBackend backend, ChatTemplate template) {
+        this.backend = backend;
+        this.tokenizer = backend.tokenizer();
         this.template = template;
-        this.maxN = maxN;
     }
 
     @Override
@@ -50,12 +41,11 @@ final class ChatService implements HttpService {
 
     private void chat(ServerRequest req, ServerResponse res) throws InterruptedException {
         JsonObject body = Json.parseObject(Bodies.read(req));
-        ServedModel base = models.base();
-        ChatRequest cr = ChatRequest.parse(body, base.vocab(), maxN);
+        ServedModel base = backend.base();
+        ChatRequest cr = ChatRequest.parse(body, base.vocab(), backend.maxN());
         GenerationOptions o = cr.options();
-        String adapter = models.resolve(o.model(), o.adapter());
         AccessLog.Entry log = AccessLog.entry(req);
-        log.adapter = adapter;
+        String adapter = backend.resolve(o, log);
         int[] ids = tokenizer.encodeWithoutSpecial(template.render(cr.messages()));
         if (ids.length == 0) {
             throw ApiException.badRequest("messages", "the messages render to an empty prompt");
@@ -63,7 +53,7 @@ final class ChatService implements HttpService {
         int maxTokens = o.maxTokens() != null ? o.maxTokens() : Math.max(1, base.maxModelLen() - ids.length);
         Generation.checkContext(ids.length, maxTokens, base.maxModelLen(), "messages", o.maxTokensParam());
         String model = adapter == null ? base.name() : adapter;
-        try (Generation g = new Generation(engine, adapters, tokenizer, "chatcmpl")) {
+        try (Generation g = backend.newGeneration("chatcmpl")) {
             for (int k = 0; k < o.n(); k++) {
                 g.submit(ids, adapter, o, maxTokens);
             }

@@ -5,8 +5,6 @@ import io.helidon.webserver.http.HttpRules;
 import io.helidon.webserver.http.HttpService;
 import io.helidon.webserver.http.ServerRequest;
 import io.helidon.webserver.http.ServerResponse;
-import io.loraserve.engine.Engine;
-import io.loraserve.lora.AdapterRegistry;
 import io.loraserve.model.Sampler;
 import io.loraserve.tokenizer.Tokenizer;
 import jakarta.json.JsonArrayBuilder;
@@ -23,18 +21,12 @@ import java.util.List;
  * text leads each choice's text (in a stream: its first chunk).
  */
 public final class CompletionsService implements HttpService {
-    private final Engine engine;
-    private final AdapterRegistry adapters;
+    private final GenerationBackend backend;
     private final Tokenizer tokenizer;
-    private final ModelResolver models;
-    private final int maxN;
 
-    CompletionsService(Engine engine, AdapterRegistry adapters, Tokenizer tokenizer, ModelResolver models, int maxN) {
-        this.engine = engine;
-        this.adapters = adapters;
-        this.tokenizer = tokenizer;
-        this.models = models;
-        this.maxN = maxN;
+    CompletionsService(GenerationBackend backend) {
+        this.backend = backend;
+        this.tokenizer = backend.tokenizer();
     }
 
     @Override
@@ -45,12 +37,11 @@ public final class CompletionsService implements HttpService {
 
     private void completions(ServerRequest req, ServerResponse res) throws InterruptedException {
         JsonObject body = Json.parseObject(Bodies.read(req));
-        ServedModel base = models.base();
-        CompletionRequest cr = CompletionRequest.parse(body, base.vocab(), maxN);
+        ServedModel base = backend.base();
+        CompletionRequest cr = CompletionRequest.parse(body, base.vocab(), backend.maxN());
         GenerationOptions o = cr.options();
-        String adapter = models.resolve(o.model(), o.adapter());
         AccessLog.Entry log = AccessLog.entry(req);
-        log.adapter = adapter;
+        String adapter = backend.resolve(o, log);
         List<int[]> prompts = new ArrayList<>();
         for (CompletionRequest.Prompt p : cr.prompts()) {
             int[] ids = p.ids() != null ? p.ids() : tokenizer.encode(p.text());
@@ -58,7 +49,7 @@ public final class CompletionsService implements HttpService {
             prompts.add(ids);
         }
         String model = adapter == null ? base.name() : adapter;
-        try (Generation g = new Generation(engine, adapters, tokenizer, "cmpl")) {
+        try (Generation g = backend.newGeneration("cmpl")) {
             for (int[] ids : prompts) {
                 for (int k = 0; k < o.n(); k++) {
                     g.submit(ids, adapter, o, cr.maxTokens());

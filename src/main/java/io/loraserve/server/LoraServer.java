@@ -80,10 +80,10 @@ public final class LoraServer implements AutoCloseable {
         AdapterRegistry registry = rt.registry();
         ModelResolver models = new ModelResolver(served, registry::contains, registry::names);
         HealthService health = new HealthService(this::notReadyReason);
-        CompletionsService completions = new CompletionsService(rt.engine(), registry, tokenizer, models, o.maxN());
-        ChatService chat = new ChatService(rt.engine(), registry, tokenizer, models, new ChatTemplate(
-                tokenizer.chatTemplate().orElse(null), tokenizer.bosToken().orElse(null),
-                tokenizer.eosToken().orElse(null)), o.maxN());
+        GenerationBackend backend = new GenerationBackend(rt.engine(), registry, tokenizer, models, o.maxN());
+        CompletionsService completions = new CompletionsService(backend);
+        ChatService chat = new ChatService(backend, new ChatTemplate(tokenizer.chatTemplate().orElse(null),
+                tokenizer.bosToken().orElse(null), tokenizer.eosToken().orElse(null)));
         AdminService admin = new AdminService(rt);
         List<Filter> filters = List.of(new AccessLog(), gate);
         return WebServer.builder()
