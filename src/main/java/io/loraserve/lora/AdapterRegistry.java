@@ -27,6 +27,8 @@ import java.util.regex.Pattern;
  */
 public final class AdapterRegistry implements AutoCloseable {
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");
+    /** Names /metrics uses for the base model and for adapters past the label cap. */
+    private static final List<String> RESERVED = List.of("base", "other");
 
     /** Why a registry operation was refused; the API maps it to a status. */
     public static final class RegistryException extends RuntimeException {
@@ -79,10 +81,10 @@ public final class AdapterRegistry implements AutoCloseable {
      * @throws AdapterException  for an adapter that does not fit the base model
      */
     public Adapter load(String name, Path path, boolean replace) {
-        if (name == null || !NAME.matcher(name).matches() || name.equals(baseName)) {
+        if (name == null || !NAME.matcher(name).matches() || name.equals(baseName) || RESERVED.contains(name)) {
             throw new RegistryException(RegistryException.Kind.BAD_NAME, "adapter name '" + name + "' must be 1-64"
                     + " letters, digits, '.', '_' or '-', start with a letter or digit, and differ from the base"
-                    + " model's name");
+                    + " model's name and from " + String.join(", ", RESERVED) + " (metric labels of their own)");
         }
         Path dir = resolve(path);
         synchronized (this) {

@@ -17,13 +17,16 @@ final class BearerAuth implements Handler {
     private final byte[] expected;
 
     BearerAuth(String key) {
-        this.expected = ("Bearer " + key).getBytes(StandardCharsets.UTF_8);
+        this.expected = key.getBytes(StandardCharsets.UTF_8);
     }
 
     @Override
     public void handle(ServerRequest req, ServerResponse res) {
-        byte[] given = req.headers().first(HeaderNames.AUTHORIZATION).orElse("").getBytes(StandardCharsets.UTF_8);
-        if (!MessageDigest.isEqual(expected, given)) {
+        String header = req.headers().first(HeaderNames.AUTHORIZATION).orElse("");
+        // The scheme name is case-insensitive (RFC 7235); the key itself is compared in constant time.
+        boolean bearer = header.regionMatches(true, 0, "Bearer ", 0, 7);
+        byte[] given = (bearer ? header.substring(7) : "").getBytes(StandardCharsets.UTF_8);
+        if (!bearer | !MessageDigest.isEqual(expected, given)) {
             throw new ApiException(401, "authentication_error", null, "invalid_api_key",
                     "missing or wrong API key: send 'Authorization: Bearer <key>'", Map.of("WWW-Authenticate", "Bearer"));
         }

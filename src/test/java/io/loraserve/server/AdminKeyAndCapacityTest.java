@@ -55,7 +55,7 @@ class AdminKeyAndCapacityTest {
             new Route("POST", "/v1/unload_lora_adapter", "{\"lora_name\":\"big\"}"));
 
     @ParameterizedTest
-    @ValueSource(strings = {"", "Bearer wrong-key", "Bearer s3cret-ke", "Bearer s3cret-key2", "bearer s3cret-key",
+    @ValueSource(strings = {"", "Bearer wrong-key", "Bearer s3cret-ke", "Bearer s3cret-key2", "Bearer",
                             "Basic czNjcmV0LWtleQ==", "s3cret-key"})
     void everyAdminRouteWithoutTheRightBearerKeyIs401AndChangesNothing(String authorization) {
         String listing = server.admin("GET", "/admin/adapters", null, AUTH).body();
@@ -74,6 +74,8 @@ class AdminKeyAndCapacityTest {
         assertEquals(200, server.admin("GET", "/admin/adapters", null, AUTH).status());
         assertEquals(200, server.admin("POST", "/admin/adapters/big/pin", "", AUTH).status());
         assertEquals(200, server.admin("POST", "/admin/adapters/big/unpin", "", AUTH).status());
+        assertEquals(200, server.admin("GET", "/admin/adapters", null, "Authorization", "bearer s3cret-key").status(),
+                "the scheme name is case-insensitive (RFC 7235)");
     }
 
     @Test

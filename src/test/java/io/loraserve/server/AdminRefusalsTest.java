@@ -270,7 +270,7 @@ class AdminRefusalsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"has space", "../up", "a/b", "-dash-first", "tiny-llama",
+    @ValueSource(strings = {"has space", "../up", "a/b", "-dash-first", "tiny-llama", "base", "other",
                             "x12345678901234567890123456789012345678901234567890123456789012345"})
     void badAdapterNameIsRefused(String name) {
         Path dir = root.resolve("steady");

@@ -35,6 +35,7 @@ class ApiKeyTest {
     @Test
     void rightBearerKeyIsServed() {
         assertEquals(200, completion("Bearer " + KEY).status());
+        assertEquals(200, completion("bearer " + KEY).status(), "the scheme name is case-insensitive");
     }
 
     @Test
