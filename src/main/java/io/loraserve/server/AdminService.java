@@ -85,8 +85,10 @@ final class AdminService implements HttpService {
         } catch (InvalidPathException e) {
             throw ApiException.badRequest("path", "'" + path + "' is not a valid path");
         }
+        boolean wasPinned = replace && registry.get(name).map(Adapter::pinned).orElse(false);
         try {
-            return registry.load(name, dir, replace);
+            Adapter loaded = registry.load(name, dir, replace);
+            return wasPinned ? runtime.pin(name) : loaded;  // a replaced pinned adapter stays pinned
         } catch (AdapterRegistry.RegistryException e) {
             throw refusal(e);
         } catch (AdapterException e) {

@@ -99,6 +99,22 @@ class AdapterLifecycleTest {
     }
 
     @Test
+    void replacingAPinnedAdapterKeepsItPinnedOnTheNewWeights() {
+        server.loadAdapter("pinswap", Fixtures.tinyAdapter("attn-r4"));
+        assertEquals(200, server.adminPost("/admin/adapters/pinswap/pin", "").status());
+        TestServer.Reply r = server.adminPost("/admin/adapters", "{\"name\":\"pinswap\",\"replace\":true,\"path\":"
+                + quoted(Fixtures.tinyAdapter("all-r8-rslora").toString()) + "}");
+        assertEquals(201, r.status(), r.body());
+        assertTrue(r.json().getBoolean("pinned"), "the new version is pinned too: " + r.body());
+        assertTrue(registry.get("pinswap").orElseThrow().pinned());
+        for (Fixtures.Case c : casesOf("all-r8-rslora")) {
+            TestServer.Reply reply = server.post("/v1/completions", body(c, "pinswap", c.tokens().length));
+            BaseModelGoldenTest.assertMatches(c, LoraGoldenTest.firstChoice(reply));
+        }
+        assertEquals(200, server.adminDelete("/admin/adapters/pinswap").status());
+    }
+
+    @Test
     void replaceWhileRequestsRunKeepsThemOnTheOldWeightsAndGivesNewRequestsTheNew() {
         server.loadAdapter("swap", Fixtures.tinyAdapter("attn-r4"));
         Adapter old = registry.get("swap").orElseThrow();
