@@ -30,6 +30,12 @@ final class ModelResolver {
 
     /** The adapter to run, or null for the base model. */
     String resolve(String model, String adapter) {
+        for (String[] field : new String[][] {{"model", model}, {"adapter", adapter}}) {
+            if (field[1] != null && field[1].isBlank()) {
+                throw ApiException.badRequest(field[0], "'" + field[0] + "' must not be empty; leave it out for the"
+                        + " base model");
+            }
+        }
         String fromModel = null;
         if (model != null && !model.equals(base.name())) {
             if (!adapterReady.test(model)) {

@@ -144,6 +144,8 @@ class ValidationTest {
                 cmpl("stop token id out of vocabulary", "\"stop_token_ids\":[600]", 400, "stop_token_ids", "[0, 512)"),
                 // models and adapters
                 cmpl("unknown adapter", "\"adapter\":\"nope\"", 404, null, "nope"),
+                cmpl("empty adapter", "\"adapter\":\"\"", 400, "adapter", "must not be empty"),
+                cmpl("empty model", "\"model\":\"\"", 400, "model", "must not be empty"),
                 cmpl("unknown model", "\"model\":\"nope\"", 404, null, "nope"),
                 // the body as a whole
                 new Row("not JSON", CMPL, "prompt=hello", 400, null, "JSON"),
