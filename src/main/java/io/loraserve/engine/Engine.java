@@ -231,6 +231,7 @@ public final class Engine implements AutoCloseable {
     }
 
     /** Runs one forward pass and samples; returns how many tokens it sampled. */
+    @SuppressWarnings("try")  // the PointerScope owns the temporaries; the body need not name it
     private int run(List<Scheduler.Work> pass) {
         float[] logits;
         ForwardBatch batch = Passes.batch(pass);

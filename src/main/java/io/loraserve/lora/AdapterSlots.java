@@ -107,6 +107,7 @@ public final class AdapterSlots implements AutoCloseable {
         return best;
     }
 
+    @SuppressWarnings("try")  // the PointerScope owns the temporaries; the body need not name it
     private void upload(int slot, Adapter adapter) {
         if (occupant[slot] != null) {
             evict(slot);

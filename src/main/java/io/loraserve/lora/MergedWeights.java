@@ -40,6 +40,7 @@ public final class MergedWeights implements AutoCloseable {
     }
 
     /** The fused matrix holding {@code projs}: a merged copy if any is targeted, else the base's. */
+    @SuppressWarnings("try")  // the PointerScope owns the temporaries; the body need not name it
     private Tensor merge(ModelConfig c, LayerWeights base, AdapterWeights w, int layer, Proj... projs) {
         Tensor baseMatrix = base.matrixOf(projs[0]);
         boolean any = false;

@@ -207,6 +207,7 @@ public final class Benchmark {
     }
 
     /** B7: achieved decode FLOP/s of the base run over a libtorch matmul peak measured now. */
+    @SuppressWarnings("try")  // the PointerScope owns the temporaries; the body need not name it
     private void gemmEfficiency() {
         double baseTokensPerS = (Double) results.get("base_decode_tokens_per_s");
         double achieved = 2.0 * s.shape().matmulParams() * baseTokensPerS;
