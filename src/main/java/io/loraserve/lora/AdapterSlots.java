@@ -5,6 +5,7 @@ import io.loraserve.model.LayerWeights;
 import io.loraserve.model.ModelConfig;
 import io.loraserve.model.Proj;
 import io.loraserve.tensor.Tensors;
+import java.util.List;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Scalar;
@@ -31,6 +32,8 @@ public final class AdapterSlots implements AutoCloseable {
     private final Tensor[][] a;          // [layer][group] -> [slots, projs*R, in]
     private final Tensor[][] bt;         // [layer][group] -> [slots, projs*R, groupOut]
     private final boolean[][][] active;  // [slot][layer][group]: the adapter targets something in it
+    private final Tensor[][][] aT;       // [slot][layer][group] -> view [in, projs*R] of A, while resident
+    private final Tensor[][][] btOf;     // [slot][layer][group] -> view [projs*R, groupOut] of Bt, while resident
     private final Adapter[] occupant;
     private final int[] running;
     private final long[] lastUsed;
@@ -50,6 +53,8 @@ public final class AdapterSlots implements AutoCloseable {
             }
         }
         this.active = new boolean[slots][layers][GROUPS];
+        this.aT = new Tensor[slots][layers][GROUPS];
+        this.btOf = new Tensor[slots][layers][GROUPS];
         this.occupant = new Adapter[slots];
         this.running = new int[slots];
         this.lastUsed = new long[slots];
@@ -140,6 +145,14 @@ public final class AdapterSlots implements AutoCloseable {
                 }
             }
         }
+        // Views of this slot, kept while the adapter is resident (outside the upload's scope), so a
+        // step does not rebuild them for every segment: lifetime until evict().
+        for (int l = 0; l < config.layers(); l++) {
+            for (Fused g : Fused.values()) {
+                aT[slot][l][g.ordinal()] = unscoped(a[l][g.ordinal()].select(0, slot).t());  // [in, projs*R]
+                btOf[slot][l][g.ordinal()] = unscoped(bt[l][g.ordinal()].select(0, slot));   // [projs*R, groupOut]
+            }
+        }
         occupant[slot] = adapter;
         adapter.resident(true);
     }
@@ -147,6 +160,7 @@ public final class AdapterSlots implements AutoCloseable {
     private void evict(int slot) {
         Adapter old = occupant[slot];
         occupant[slot] = null;
+        closeViews(slot);
         if (old != null) {
             old.resident(false);
         }
@@ -155,6 +169,42 @@ public final class AdapterSlots implements AutoCloseable {
     /** Whether the adapter in {@code slot} adds anything to {@code g} of {@code layer}. */
     boolean active(int slot, int layer, Fused g) {
         return active[slot][layer][g.ordinal()];
+    }
+
+    /**
+     * Keeps {@code t} out of any caller's PointerScope: this class closes it on eviction. Inside a
+     * scope the scope holds the only reference, so it is retained before the scope lets go of it.
+     */
+    private static Tensor unscoped(Tensor t) {
+        PointerScope scope = PointerScope.getInnerScope();
+        if (scope != null) {
+            t.retainReference();
+            scope.detach(t);
+        }
+        return t;
+    }
+
+    private void closeViews(int slot) {
+        for (Tensor[][] views : List.of(aT[slot], btOf[slot])) {
+            for (Tensor[] row : views) {
+                for (int i = 0; i < row.length; i++) {
+                    if (row[i] != null) {
+                        row[i].close();
+                        row[i] = null;
+                    }
+                }
+            }
+        }
+    }
+
+    /** Slot {@code slot}'s A of this group, transposed: [in, projs*R] (a view; only while resident). */
+    Tensor aT(int slot, int layer, Fused g) {
+        return aT[slot][layer][g.ordinal()];
+    }
+
+    /** Slot {@code slot}'s scale·Bᵀ of this group: [projs*R, groupOut] (a view; only while resident). */
+    Tensor bt(int slot, int layer, Fused g) {
+        return btOf[slot][layer][g.ordinal()];
     }
 
     /** [slots, projs*R, in] */
@@ -173,6 +223,9 @@ public final class AdapterSlots implements AutoCloseable {
 
     @Override
     public void close() {
+        for (int slot = 0; slot < occupant.length; slot++) {
+            closeViews(slot);
+        }
         for (int l = 0; l < a.length; l++) {
             for (int i = 0; i < GROUPS; i++) {
                 a[l][i].close();

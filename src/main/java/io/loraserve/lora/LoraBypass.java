@@ -98,9 +98,8 @@ public final class LoraBypass implements Bypass {
             if (!slots.active(s.slot(), layer, group)) {
                 continue;
             }
-            Tensor a = slots.a(layer, group).select(0, s.slot());                    // [projs*R, in]
-            Tensor xa = x.narrow(0, s.start(), s.rows()).mm(a.t());                  // [rows, projs*R]
-            out.narrow(0, s.start(), s.rows()).addmm_(xa, slots.bt(layer, group).select(0, s.slot()));
+            Tensor xa = x.narrow(0, s.start(), s.rows()).mm(slots.aT(s.slot(), layer, group));  // [rows, projs*R]
+            out.narrow(0, s.start(), s.rows()).addmm_(xa, slots.bt(s.slot(), layer, group));
         }
     }
 
