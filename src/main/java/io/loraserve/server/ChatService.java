@@ -54,9 +54,7 @@ final class ChatService implements HttpService {
         Generation.checkContext(ids.length, maxTokens, base.maxModelLen(), "messages", o.maxTokensParam());
         String model = adapter == null ? base.name() : adapter;
         try (Generation g = backend.newGeneration("chatcmpl")) {
-            for (int k = 0; k < o.n(); k++) {
-                g.submit(ids, adapter, o, maxTokens);
-            }
+            g.submitAll(List.of(ids), o.n(), adapter, o, maxTokens);
             if (o.stream()) {
                 new ChunkStream(g, "chat.completion.chunk", model, o.includeUsage())
                         .run(res, new StreamChoices(g, cr), log);

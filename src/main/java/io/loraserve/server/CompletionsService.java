@@ -50,11 +50,7 @@ public final class CompletionsService implements HttpService {
         }
         String model = adapter == null ? base.name() : adapter;
         try (Generation g = backend.newGeneration("cmpl")) {
-            for (int[] ids : prompts) {
-                for (int k = 0; k < o.n(); k++) {
-                    g.submit(ids, adapter, o, cr.maxTokens());
-                }
-            }
+            g.submitAll(prompts, o.n(), adapter, o, cr.maxTokens());
             if (o.stream()) {
                 new ChunkStream(g, "text_completion", model, o.includeUsage()).run(res, new StreamChoices(g, cr), log);
             } else {

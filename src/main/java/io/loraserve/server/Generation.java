@@ -21,9 +21,7 @@ import java.util.concurrent.LinkedBlockingQueue;
  * <p>Owns its engine requests until {@link #close()}, which cancels every choice that has not
  * finished (client gone, error, or a later choice refused with 429), so no request outlives the
  * HTTP exchange that asked for it. Every choice runs on the same version of its adapter, even if
- * the adapter is replaced meanwhile: the first choice takes its reference on the current version
- * from the registry, each later one takes another on that same version; the engine releases each
- * when its choice ends (or this class, when the engine refuses it). Used by one HTTP thread.
+ * the adapter is replaced meanwhile (see {@link #submitAll}). Used by one HTTP thread.
  */
 final class Generation implements AutoCloseable {
     /** One completed choice. */
@@ -39,7 +37,6 @@ final class Generation implements AutoCloseable {
     private final List<String> requestIds = new ArrayList<>();
     private final List<int[]> prompts = new ArrayList<>();
     private final BitSet finished = new BitSet();
-    private Adapter version;
 
     /** {@code kind} starts the response id, as OpenAI's: {@code cmpl}, {@code chatcmpl}. */
     Generation(Engine engine, AdapterRegistry adapters, Tokenizer tokenizer, String kind) {
@@ -65,43 +62,50 @@ final class Generation implements AutoCloseable {
     }
 
     /**
-     * Submits one more choice on {@code adapter} (null: the base model); 404 when the adapter was
-     * unloaded meanwhile, 429 or 503 when the engine does not take it. Returns its index.
+     * Submits {@code n} choices for each prompt on {@code adapter} (null: the base model), prompts
+     * outer; 404 when the adapter is not loaded, 429 or 503 when the engine does not take a choice.
+     * While submitting it holds one reference of its own on the adapter's current version, so every
+     * choice gets that version even if the name is replaced meanwhile; the reference is dropped once
+     * all are submitted, leaving one per running choice (which the engine releases).
      */
-    int submit(int[] promptIds, String adapter, GenerationOptions o, int maxTokens) {
+    void submitAll(List<int[]> promptIds, int n, String adapter, GenerationOptions o, int maxTokens) {
+        Adapter version = adapter == null ? null : acquire(adapter);
+        try {
+            for (int[] ids : promptIds) {
+                for (int k = 0; k < n; k++) {
+                    submit(ids, version, o, maxTokens);
+                }
+            }
+        } finally {
+            release(version);
+        }
+    }
+
+    private void submit(int[] promptIds, Adapter version, GenerationOptions o, int maxTokens) {
         int index = requestIds.size();
         String requestId = id + "-" + index;
         GenerationSink sink = new GenerationSink(index, tokenizer.newIncrementalDecoder(promptIds), o.stop(), events);
-        Adapter lease = lease(adapter);
+        if (version != null) {
+            version.retain();  // the choice's own reference; the engine releases it when the choice ends
+        }
         try {
-            engine.submit(new Request(requestId, promptIds, lease, o.sampling(), maxTokens, o.stopTokenIds(),
+            engine.submit(new Request(requestId, promptIds, version, o.sampling(), maxTokens, o.stopTokenIds(),
                     o.ignoreEos(), sink));
         } catch (EngineBusyException e) {
-            release(lease);
+            release(version);
             throw Overload.of(e);
         } catch (RuntimeException e) {
-            release(lease);
+            release(version);
             throw e;
         }
         requestIds.add(requestId);
         prompts.add(promptIds);
-        return index;
     }
 
-    /** A reference for one more choice on the version of {@code name} this request runs on; null for the base. */
-    private Adapter lease(String name) {
-        if (name == null) {
-            return null;
-        }
+    private Adapter acquire(String name) {
         try {
-            if (version == null) {
-                version = adapters.acquire(name);
-            } else {
-                version.retain();
-            }
-            return version;
-        } catch (AdapterRegistry.RegistryException | IllegalStateException e) {
-            // not loaded, or unloaded and freed after the earlier choices of this request ended already
+            return adapters.acquire(name);
+        } catch (AdapterRegistry.RegistryException e) {
             throw ApiException.notFound("adapter_not_found", "The adapter '" + name + "' is not loaded");
         }
     }
