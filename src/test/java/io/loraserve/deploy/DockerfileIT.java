@@ -119,8 +119,24 @@ class DockerfileIT {
         });
         Process server = pb.start();
         try {
-            CompletableFuture<String> ready = CompletableFuture.supplyAsync(() -> readyLine(server));
-            String line = ready.get(120, TimeUnit.SECONDS);
+            // Read on a thread of its own: the common pool may be one busy thread on a 2-core machine.
+            StringBuilder output = new StringBuilder();
+            CompletableFuture<String> ready = new CompletableFuture<>();
+            Thread.ofVirtual().start(() -> {
+                try {
+                    ready.complete(readyLine(server, output));
+                } catch (RuntimeException | Error e) {
+                    ready.completeExceptionally(e);
+                }
+            });
+            String line;
+            try {
+                line = ready.get(120, TimeUnit.SECONDS);
+            } catch (java.util.concurrent.TimeoutException e) {
+                synchronized (output) {
+                    throw new AssertionError("no ready line within 120 s; the server printed:\n" + output, e);
+                }
+            }
             assertNotNull(line, "the server printed its ready line");
             assertEquals(port, Integer.parseInt(READY.matcher(line).results().findFirst().orElseThrow().group(1)));
 
@@ -171,16 +187,24 @@ class DockerfileIT {
         }
     }
 
-    private static String readyLine(Process server) {
-        try (BufferedReader r = new BufferedReader(new InputStreamReader(server.getInputStream(), StandardCharsets.UTF_8))) {
-            StringBuilder log = new StringBuilder();
+    /**
+     * Reads the server's output up to its ready line, then hands the reader to a drain thread,
+     * which owns and closes it. (Closing it here raced with the drain thread's blocking read:
+     * close() waited for the reader's lock while the server had nothing more to print.)
+     */
+    private static String readyLine(Process server, StringBuilder log) {
+        BufferedReader r = new BufferedReader(new InputStreamReader(server.getInputStream(), StandardCharsets.UTF_8));
+        try {
             for (String line; (line = r.readLine()) != null; ) {
                 if (READY.matcher(line).find()) {
                     Thread.ofVirtual().start(() -> drain(r));
                     return line;
                 }
-                log.append(line).append('\n');
+                synchronized (log) {
+                    log.append(line).append('\n');
+                }
             }
+            r.close();
             throw new AssertionError("the server exited before it was ready:\n" + log);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
@@ -188,7 +212,7 @@ class DockerfileIT {
     }
 
     private static void drain(BufferedReader r) {
-        try {
+        try (r) {
             while (r.readLine() != null) {
                 // keep the pipe empty so the server never blocks on its log
             }
