@@ -1,6 +1,5 @@
 package io.loraserve.server;
 
-import io.helidon.http.HeaderNames;
 import io.helidon.webserver.http.HttpRules;
 import io.helidon.webserver.http.HttpService;
 import io.helidon.webserver.http.ServerRequest;
@@ -84,16 +83,7 @@ final class ChatService implements HttpService {
             completionTokens += c.completionTokens();
         }
         log.tokens(promptTokens, completionTokens);
-        JsonObject response = Json.BUILDERS.createObjectBuilder()
-                .add("id", g.id())
-                .add("object", "chat.completion")
-                .add("created", System.currentTimeMillis() / 1000)
-                .add("model", model)
-                .add("choices", choices)
-                .add("usage", Json.usage(promptTokens, completionTokens))
-                .build();
-        res.header(HeaderNames.CONTENT_TYPE, "application/json");
-        res.send(Json.write(response).getBytes(StandardCharsets.UTF_8));
+        g.sendResponse(res, "chat.completion", model, choices, promptTokens, completionTokens);
     }
 
     /** A streamed chat's choices: the role first, then content deltas, then an empty delta with the finish reason. */

@@ -1,6 +1,5 @@
 package io.loraserve.server;
 
-import io.helidon.http.HeaderNames;
 import io.helidon.webserver.http.HttpRules;
 import io.helidon.webserver.http.HttpService;
 import io.helidon.webserver.http.ServerRequest;
@@ -10,7 +9,6 @@ import io.loraserve.tokenizer.Tokenizer;
 import jakarta.json.JsonArrayBuilder;
 import jakarta.json.JsonObject;
 import jakarta.json.JsonObjectBuilder;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -84,16 +82,7 @@ public final class CompletionsService implements HttpService {
             completionTokens += c.completionTokens();
         }
         log.tokens(promptTokens, completionTokens);
-        JsonObject response = Json.BUILDERS.createObjectBuilder()
-                .add("id", g.id())
-                .add("object", "text_completion")
-                .add("created", System.currentTimeMillis() / 1000)
-                .add("model", model)
-                .add("choices", choices)
-                .add("usage", Json.usage(promptTokens, completionTokens))
-                .build();
-        res.header(HeaderNames.CONTENT_TYPE, "application/json");
-        res.send(Json.write(response).getBytes(StandardCharsets.UTF_8));
+        g.sendResponse(res, "text_completion", model, choices, promptTokens, completionTokens);
     }
 
     /** A streamed completion's choices: the echo first, then a chunk per token that brings text, logprobs or its id. */

@@ -1,5 +1,7 @@
 package io.loraserve.server;
 
+import io.helidon.http.HeaderNames;
+import io.helidon.webserver.http.ServerResponse;
 import io.loraserve.engine.Engine;
 import io.loraserve.engine.EngineBusyException;
 import io.loraserve.engine.FinishReason;
@@ -7,6 +9,9 @@ import io.loraserve.engine.Request;
 import io.loraserve.lora.Adapter;
 import io.loraserve.lora.AdapterRegistry;
 import io.loraserve.tokenizer.Tokenizer;
+import jakarta.json.JsonArrayBuilder;
+import jakarta.json.JsonObject;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.List;
@@ -118,6 +123,21 @@ final class Generation implements AutoCloseable {
 
     String id() {
         return id;
+    }
+
+    /** Sends the non-streaming answer: OpenAI's envelope ({@code object} kind, usage totals) around {@code choices}. */
+    void sendResponse(ServerResponse res, String object, String model, JsonArrayBuilder choices, int promptTokens,
+                      int completionTokens) {
+        JsonObject response = Json.BUILDERS.createObjectBuilder()
+                .add("id", id)
+                .add("object", object)
+                .add("created", System.currentTimeMillis() / 1000)
+                .add("model", model)
+                .add("choices", choices)
+                .add("usage", Json.usage(promptTokens, completionTokens))
+                .build();
+        res.header(HeaderNames.CONTENT_TYPE, "application/json");
+        res.send(Json.write(response).getBytes(StandardCharsets.UTF_8));
     }
 
     int size() {
