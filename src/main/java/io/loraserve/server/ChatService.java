@@ -52,7 +52,7 @@ final class ChatService implements HttpService {
         int maxTokens = o.maxTokens() != null ? o.maxTokens() : Math.max(1, base.maxModelLen() - ids.length);
         Generation.checkContext(ids.length, maxTokens, base.maxModelLen(), "messages", o.maxTokensParam());
         String model = adapter == null ? base.name() : adapter;
-        try (Generation g = backend.newGeneration("chatcmpl")) {
+        try (Generation g = backend.newGeneration(req, "chatcmpl")) {
             g.submitAll(List.of(ids), o.n(), adapter, o, maxTokens);
             if (o.stream()) {
                 new ChunkStream(g, "chat.completion.chunk", model, o.includeUsage())

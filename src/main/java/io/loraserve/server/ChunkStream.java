@@ -15,7 +15,8 @@ import jakarta.json.JsonObjectBuilder;
  * as OpenAI's do), then {@code data: [DONE]}. A choice that fails mid-stream (timeout, engine
  * error, shutdown) produces {@code data: {"error":{…}}} and ends the stream, as vLLM does.
  *
- * <p>A client that goes away is noticed at the next write ({@link SseStream.ClientGoneException}).
+ * <p>A client that goes away is noticed at the next write, or while the stream waits for an event
+ * ({@link ClientGoneException} from either).
  */
 final class ChunkStream {
     /** One API's choice objects. A method may return null to send nothing for that event. */
@@ -50,7 +51,7 @@ final class ChunkStream {
     void run(ServerResponse res, Choices choices, AccessLog.Entry log) throws InterruptedException {
         try {
             write(res, choices, log);
-        } catch (SseStream.ClientGoneException e) {
+        } catch (ClientGoneException e) {
             log.outcome = "client_gone";
         }
     }

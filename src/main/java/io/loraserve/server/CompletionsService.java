@@ -47,7 +47,7 @@ public final class CompletionsService implements HttpService {
             prompts.add(ids);
         }
         String model = adapter == null ? base.name() : adapter;
-        try (Generation g = backend.newGeneration("cmpl")) {
+        try (Generation g = backend.newGeneration(req, "cmpl")) {
             g.submitAll(prompts, o.n(), adapter, o, cr.maxTokens());
             if (o.stream()) {
                 new ChunkStream(g, "text_completion", model, o.includeUsage()).run(res, new StreamChoices(g, cr), log);

@@ -17,6 +17,7 @@ import java.util.BitSet;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
 
 /**
  * The engine work of one API request: one engine request per prompt and choice, their events
@@ -26,9 +27,15 @@ import java.util.concurrent.LinkedBlockingQueue;
  * <p>Owns its engine requests until {@link #close()}, which cancels every choice that has not
  * finished (client gone, error, or a later choice refused with 429), so no request outlives the
  * HTTP exchange that asked for it. Every choice runs on the same version of its adapter, even if
- * the adapter is replaced meanwhile (see {@link #submitAll}). Used by one HTTP thread.
+ * the adapter is replaced meanwhile (see {@link #submitAll}). While it waits for events it asks
+ * every {@value #PROBE_MILLIS} ms whether the client is still connected, so a client that leaves
+ * is noticed even when nothing is being written (a non-streaming request, or a stream still
+ * waiting for its first token). Used by one HTTP thread, the request's handler.
  */
 final class Generation implements AutoCloseable {
+    /** How often a waiting handler asks whether its client is still connected. */
+    static final long PROBE_MILLIS = 50;
+
     /** One completed choice. */
     record Choice(int index, int[] promptIds, String text, List<GenerationSink.Token> tokens, FinishReason finish,
                   int promptTokens, int completionTokens) {
@@ -37,17 +44,20 @@ final class Generation implements AutoCloseable {
     private final Engine engine;
     private final AdapterRegistry adapters;
     private final Tokenizer tokenizer;
+    private final ClientConnection client;
     private final String id;
     private final LinkedBlockingQueue<GenerationSink.Event> events = new LinkedBlockingQueue<>();
     private final List<String> requestIds = new ArrayList<>();
     private final List<int[]> prompts = new ArrayList<>();
     private final BitSet finished = new BitSet();
+    private long nextProbe = System.nanoTime();
 
     /** {@code kind} starts the response id, as OpenAI's: {@code cmpl}, {@code chatcmpl}. */
-    Generation(Engine engine, AdapterRegistry adapters, Tokenizer tokenizer, String kind) {
+    Generation(Engine engine, AdapterRegistry adapters, Tokenizer tokenizer, ClientConnection client, String kind) {
         this.engine = engine;
         this.adapters = adapters;
         this.tokenizer = tokenizer;
+        this.client = client;
         this.id = kind + "-" + UUID.randomUUID().toString().replace("-", "");
     }
 
@@ -153,17 +163,45 @@ final class Generation implements AutoCloseable {
         return finished.cardinality() < requestIds.size();
     }
 
-    /** The next event of any choice; blocks until the engine produces one. */
+    /**
+     * The next event of any choice; blocks until the engine produces one.
+     *
+     * @throws ClientGoneException when the client closed its connection meanwhile
+     */
     GenerationSink.Event next() throws InterruptedException {
-        GenerationSink.Event e = events.take();
-        if (!(e instanceof GenerationSink.Token)) {
-            finished.set(e.choice());
+        while (true) {
+            long wait = nextProbe - System.nanoTime();
+            GenerationSink.Event e = wait > 0 ? events.poll(wait, TimeUnit.NANOSECONDS) : events.poll();
+            if (e != null && !(e instanceof GenerationSink.Token)) {
+                finished.set(e.choice());
+            }
+            if (System.nanoTime() - nextProbe >= 0) {
+                if (client.gone()) {
+                    throw new ClientGoneException(null);
+                }
+                nextProbe = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(PROBE_MILLIS);
+            }
+            if (e != null) {
+                return e;
+            }
         }
-        return e;
     }
 
-    /** Waits for every choice; throws the error of the first that did not complete. */
+    /**
+     * Waits for every choice; throws the error of the first that did not complete, or 499 when
+     * the client closed its connection meanwhile (nginx's "client closed request": nobody reads it,
+     * the access log does).
+     */
     List<Choice> awaitAll() throws InterruptedException {
+        try {
+            return collect();
+        } catch (ClientGoneException e) {
+            throw new ApiException(499, "invalid_request_error", null, "client_closed_request",
+                    "the client closed the connection before the response was ready");
+        }
+    }
+
+    private List<Choice> collect() throws InterruptedException {
         int count = size();
         List<StringBuilder> texts = new ArrayList<>();
         List<List<GenerationSink.Token>> tokens = new ArrayList<>();

@@ -1,5 +1,6 @@
 package io.loraserve.server;
 
+import io.helidon.webserver.http.ServerRequest;
 import io.loraserve.engine.Engine;
 import io.loraserve.lora.AdapterRegistry;
 import io.loraserve.tokenizer.Tokenizer;
@@ -22,8 +23,8 @@ record GenerationBackend(Engine engine, AdapterRegistry adapters, Tokenizer toke
         return adapter;
     }
 
-    /** A new set of engine requests for one API request; {@code kind} starts its id. */
-    Generation newGeneration(String kind) {
-        return new Generation(engine, adapters, tokenizer, kind);
+    /** A new set of engine requests for the API request {@code req}; {@code kind} starts its id. */
+    Generation newGeneration(ServerRequest req, String kind) {
+        return new Generation(engine, adapters, tokenizer, ClientConnection.of(req), kind);
     }
 }

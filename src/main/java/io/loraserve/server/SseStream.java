@@ -15,17 +15,9 @@ import java.nio.charset.StandardCharsets;
  *
  * <p>A failed write means the client has gone (Helidon reports a closed or reset socket as an
  * {@link UncheckedIOException}): it surfaces as {@link ClientGoneException} so the caller can
- * cancel the generation. A client that closes is noticed at the next write, which is why a
- * stream writes one event per generated token.
+ * cancel the generation.
  */
 final class SseStream implements AutoCloseable {
-    /** The client closed the connection while the response was being written. */
-    static final class ClientGoneException extends RuntimeException {
-        ClientGoneException(Throwable cause) {
-            super("client closed the connection", cause);
-        }
-    }
-
     private final OutputStream out;
 
     /** Starts a 200 event-stream response on {@code res}. */
