@@ -76,24 +76,37 @@ public final class Engine implements AutoCloseable {
         this.listener = listener;
     }
 
-    /**
-     * Queues {@code r}; throws {@link EngineBusyException} when the queue is full or draining.
-     * Once accepted, the engine owns the request's adapter reference and releases it when the
-     * request ends, however it ends; a refused request's reference stays with the caller.
-     */
+    /** Queues {@code r}: {@link #submitAll} of one. */
     public void submit(Request r) {
+        submitAll(List.of(r));
+    }
+
+    /**
+     * Queues every request of {@code rs} or none: throws {@link EngineBusyException} when they do
+     * not all fit in the queue or the engine is draining, so one API request's choices are never
+     * refused halfway. Once accepted, the engine owns each request's adapter reference and
+     * releases it when the request ends, however it ends; refused requests' references stay with
+     * the caller.
+     */
+    public void submitAll(List<Request> rs) {
         if (draining || stopping) {
-            listener.requestRejected(adapterName(r));
+            rs.forEach(r -> listener.requestRejected(adapterName(r)));
             throw new EngineBusyException("the server is shutting down", true);
         }
-        if (queued.incrementAndGet() > config.maxQueued()) {
-            queued.decrementAndGet();
-            listener.requestRejected(adapterName(r));
+        if (queued.addAndGet(rs.size()) > config.maxQueued()) {
+            queued.addAndGet(-rs.size());
+            rs.forEach(r -> listener.requestRejected(adapterName(r)));
             throw new EngineBusyException("too many requests waiting (" + config.maxQueued()
                     + "); retry shortly", false);
         }
+        List<Request> batch = List.copyOf(rs);
         long arrival = System.nanoTime();
-        inbox.add(() -> scheduler.enqueue(new Sequence(r, order++, arrival)));
+        inbox.add(() -> batch.forEach(r -> scheduler.enqueue(new Sequence(r, order++, arrival))));
+    }
+
+    /** How many requests may wait for admission at once ({@code --max-queued-requests}). */
+    public int maxQueued() {
+        return config.maxQueued();
     }
 
     /** Ends request {@code id} within one step and frees its KV blocks; unknown ids are ignored. */

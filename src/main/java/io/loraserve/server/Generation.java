@@ -25,8 +25,8 @@ import java.util.concurrent.TimeUnit;
  * {@code i}-th submitted (prompts outer, {@code n} inner, as OpenAI numbers them).
  *
  * <p>Owns its engine requests until {@link #close()}, which cancels every choice that has not
- * finished (client gone, error, or a later choice refused with 429), so no request outlives the
- * HTTP exchange that asked for it. Every choice runs on the same version of its adapter, even if
+ * finished (client gone, or another choice failed), so no request outlives the HTTP exchange that
+ * asked for it. Every choice runs on the same version of its adapter, even if
  * the adapter is replaced meanwhile (see {@link #submitAll}). While it waits for events it asks
  * every {@value #PROBE_MILLIS} ms whether the client is still connected, so a client that leaves
  * is noticed even when nothing is being written (a non-streaming request, or a stream still
@@ -78,43 +78,46 @@ final class Generation implements AutoCloseable {
 
     /**
      * Submits {@code n} choices for each prompt on {@code adapter} (null: the base model), prompts
-     * outer; 404 when the adapter is not loaded, 429 or 503 when the engine does not take a choice.
-     * While submitting it holds one reference of its own on the adapter's current version, so every
-     * choice gets that version even if the name is replaced meanwhile; the reference is dropped once
-     * all are submitted, leaving one per running choice (which the engine releases).
+     * outer, all at once or none: 404 when the adapter is not loaded, 400 when there are more choices
+     * than the queue holds, 429 or 503 when the engine does not take them. Every choice gets a
+     * reference of its own on the adapter's current version (the engine releases it when the choice
+     * ends), so all run on that version even if the name is replaced meanwhile.
      */
     void submitAll(List<int[]> promptIds, int n, String adapter, GenerationOptions o, int maxTokens) {
+        long choices = (long) promptIds.size() * n;
+        if (choices > engine.maxQueued()) {
+            throw ApiException.badRequest("n", "the request asks for " + choices + " choices (" + promptIds.size()
+                    + " prompts x n=" + n + "), more than the server queues at once (" + engine.maxQueued()
+                    + ", --max-queued-requests); lower 'n' or send fewer prompts");
+        }
         Adapter version = adapter == null ? null : acquire(adapter);
+        int held = 1;  // references on version held here for the choices; accepted ones pass to the engine
         try {
+            List<Request> requests = new ArrayList<>();
             for (int[] ids : promptIds) {
                 for (int k = 0; k < n; k++) {
-                    submit(ids, version, o, maxTokens);
+                    GenerationSink sink = new GenerationSink(requests.size(), tokenizer.newIncrementalDecoder(ids),
+                            o.stop(), events);
+                    requests.add(new Request(id + "-" + requests.size(), ids, version, o.sampling(), maxTokens,
+                            o.stopTokenIds(), o.ignoreEos(), sink));
                 }
             }
-        } finally {
-            release(version);
-        }
-    }
-
-    private void submit(int[] promptIds, Adapter version, GenerationOptions o, int maxTokens) {
-        int index = requestIds.size();
-        String requestId = id + "-" + index;
-        GenerationSink sink = new GenerationSink(index, tokenizer.newIncrementalDecoder(promptIds), o.stop(), events);
-        if (version != null) {
-            version.retain();  // the choice's own reference; the engine releases it when the choice ends
-        }
-        try {
-            engine.submit(new Request(requestId, promptIds, version, o.sampling(), maxTokens, o.stopTokenIds(),
-                    o.ignoreEos(), sink));
+            for (; held < requests.size(); held++) {
+                retain(version);
+            }
+            engine.submitAll(requests);
+            held = 0;
+            for (Request r : requests) {
+                requestIds.add(r.id());
+                prompts.add(r.promptIds());
+            }
         } catch (EngineBusyException e) {
-            release(version);
             throw Overload.of(e);
-        } catch (RuntimeException e) {
-            release(version);
-            throw e;
+        } finally {
+            for (; held > 0; held--) {
+                release(version);
+            }
         }
-        requestIds.add(requestId);
-        prompts.add(promptIds);
     }
 
     private Adapter acquire(String name) {
@@ -122,6 +125,12 @@ final class Generation implements AutoCloseable {
             return adapters.acquire(name);
         } catch (AdapterRegistry.RegistryException e) {
             throw ApiException.notFound("adapter_not_found", "The adapter '" + name + "' is not loaded");
+        }
+    }
+
+    private static void retain(Adapter lease) {
+        if (lease != null) {
+            lease.retain();
         }
     }
 

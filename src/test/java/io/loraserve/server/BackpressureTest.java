@@ -71,6 +71,40 @@ class BackpressureTest {
     }
 
     /**
+     * A request's choices are queued all at once or not at all. With A running and B's one choice
+     * waiting, C's two choices do not fit the queue of two: C gets 429 and none of its choices was
+     * ever queued (the engine counts both as rejected and cancels nothing); A and B are untouched.
+     * A request whose choices could never fit the queue is a 400 naming both numbers.
+     */
+    @Test
+    void aRequestIsQueuedWholeOrNotAtAll() throws Exception {
+        Fixtures.Case c = Fixtures.tinyCases().getFirst();
+        try (TestServer server = new TestServer(Fixtures.tinyModel(), "--max-num-seqs", "1", "--max-queued-requests", "2")) {
+            TestServer.Reply tooMany = server.post("/v1/completions", "{\"prompt\":[\"a\",\"b\"],\"n\":2}");
+            assertEquals(400, tooMany.status(), tooMany.body());
+            assertEquals("n", tooMany.error().getString("param"));
+            assertTrue(tooMany.error().getString("message").contains("4 choices"), tooMany.body());
+            assertTrue(tooMany.error().getString("message").contains("(2, --max-queued-requests)"), tooMany.body());
+
+            Opened running = stream(server, c, 240, 1, false);
+            Opened queued = stream(server, c, 24, 1, true);
+            TestServer.Reply refused = server.post("/v1/completions", body(quoted(c.prompt()), 24).replace("{", "{\"n\":2,"));
+            assertEquals(429, refused.status(), refused.body());
+            assertCompleted(running, c, 240, 1);
+            assertCompleted(queued, c, 24, 1);
+            String metrics = server.get("/metrics").body();
+            assertEquals(2.0, sample(metrics, "loraserve_requests_total{adapter=\"base\",status=\"rejected\"}"), metrics);
+            assertEquals(0.0, sample(metrics, "loraserve_requests_total{adapter=\"base\",status=\"cancelled\"}"), metrics);
+            assertEquals(200, server.post("/v1/completions", body(quoted(c.prompt()), 24).replace("{", "{\"n\":2,")).status());
+        }
+    }
+
+    private static double sample(String metrics, String series) {
+        return metrics.lines().filter(l -> l.startsWith(series + " ")).mapToDouble(l -> Double.parseDouble(l.substring(series.length() + 1)))
+                .findFirst().orElseThrow(() -> new AssertionError("no " + series));
+    }
+
+    /**
      * A streamed request of {@code n} greedy choices, returned once its first chunk has arrived:
      * its first token, or with {@code echo} the echoed prompt, sent as soon as every choice is queued.
      */
