@@ -2,6 +2,7 @@ package io.loraserve.server;
 
 import io.helidon.http.HeaderName;
 import io.helidon.http.HeaderNames;
+import io.helidon.http.Headers;
 import io.helidon.webserver.http.Filter;
 import io.helidon.webserver.http.FilterChain;
 import io.helidon.webserver.http.RoutingRequest;
@@ -54,10 +55,9 @@ final class AccessLog implements Filter {
     @Override
     public void filter(FilterChain chain, RoutingRequest req, RoutingResponse res) {
         long start = System.nanoTime();
-        String id = req.headers().first(REQUEST_ID).filter(AccessLog::acceptable).orElseGet(AccessLog::newId);
-        Entry e = new Entry(id);
+        Entry e = new Entry(requestId(req.headers()));
         req.context().register(e);
-        res.header(REQUEST_ID, id);
+        res.header(REQUEST_ID, e.requestId);
         int refused = 0;
         try {
             chain.proceed();
@@ -66,20 +66,35 @@ final class AccessLog implements Filter {
             throw refusal;
         } finally {
             int status = refused != 0 ? refused : res.status().code();
+            String method = req.prologue().method().text();
             String path = req.path().rawPath();
-            LOG.log(path.startsWith("/health/") ? Level.FINE : Level.INFO, () -> line(req, status, e, start));
+            LOG.log(path.startsWith("/health/") ? Level.FINE : Level.INFO,
+                    () -> line(method, path, status, e, Long.toString((System.nanoTime() - start) / 1_000_000)));
         }
     }
 
-    private static String line(RoutingRequest req, int status, Entry e, long start) {
+    /** The id of a request with {@code headers}: the client's when acceptable, else a fresh one. */
+    static String requestId(Headers headers) {
+        return headers.first(REQUEST_ID).filter(AccessLog::acceptable).orElseGet(AccessLog::newId);
+    }
+
+    /**
+     * Logs a request Helidon answered itself before routing (a body over the limit, a malformed
+     * request line): no filter ran, so its latency is unknown ({@code -}).
+     */
+    static void logDirect(String method, String path, int status, String requestId) {
+        LOG.info(() -> line(method, path, status, new Entry(requestId), "-"));
+    }
+
+    private static String line(String method, String path, int status, Entry e, String latencyMs) {
         StringBuilder b = new StringBuilder()
-                .append("method=").append(req.prologue().method().text())
-                .append(" path=").append(req.path().rawPath())
+                .append("method=").append(method)
+                .append(" path=").append(path)
                 .append(" status=").append(status)
                 .append(" adapter=").append(e.adapter == null ? "-" : e.adapter)
                 .append(" prompt_tokens=").append(e.promptTokens < 0 ? "-" : Integer.toString(e.promptTokens))
                 .append(" completion_tokens=").append(e.completionTokens < 0 ? "-" : Integer.toString(e.completionTokens))
-                .append(" latency_ms=").append((System.nanoTime() - start) / 1_000_000)
+                .append(" latency_ms=").append(latencyMs)
                 .append(" request_id=").append(e.requestId);
         if (e.outcome != null) {
             b.append(" outcome=").append(e.outcome);

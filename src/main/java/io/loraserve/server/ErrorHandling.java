@@ -46,18 +46,26 @@ public final class ErrorHandling {
         });
     }
 
-    /** JSON bodies for errors Helidon answers itself, before any route or filter runs. */
+    /**
+     * JSON bodies for errors Helidon answers itself, before any route or filter runs; they carry a
+     * request id and leave an access-log line like every other response.
+     */
     public static DirectHandlers directHandlers(long maxBodyBytes) {
-        DirectHandler json = (request, event, status, headers, message) -> DirectHandler.TransportResponse.builder()
-                .status(status)
-                .headers(headers)
-                .header(HeaderNames.CONTENT_TYPE, "application/json")
-                .entity(Json.write(Json.error(status.code() == 413 ? tooLarge(maxBodyBytes)
-                        : status.code() == 404 ? noRoute(request.method(), request.path())
-                        : message == null ? status.reasonPhrase() : message,
-                        status.code() >= 500 ? "server_error" : "invalid_request_error", null, code(status.code())))
-                        .getBytes(StandardCharsets.UTF_8))
-                .build();
+        DirectHandler json = (request, event, status, headers, message) -> {
+            String id = AccessLog.requestId(request.headers());
+            AccessLog.logDirect(request.method(), request.path(), status.code(), id);
+            return DirectHandler.TransportResponse.builder()
+                    .status(status)
+                    .headers(headers)
+                    .header(HeaderNames.CONTENT_TYPE, "application/json")
+                    .header(AccessLog.REQUEST_ID, id)
+                    .entity(Json.write(Json.error(status.code() == 413 ? tooLarge(maxBodyBytes)
+                            : status.code() == 404 ? noRoute(request.method(), request.path())
+                            : message == null ? status.reasonPhrase() : message,
+                            status.code() >= 500 ? "server_error" : "invalid_request_error", null, code(status.code())))
+                            .getBytes(StandardCharsets.UTF_8))
+                    .build();
+        };
         DirectHandlers.Builder b = DirectHandlers.builder();
         for (DirectHandler.EventType type : DirectHandler.EventType.values()) {
             b.addHandler(type, json);

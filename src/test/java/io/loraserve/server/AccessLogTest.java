@@ -5,10 +5,13 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.loraserve.Fixtures;
+import java.net.Socket;
 import java.net.http.HttpRequest;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Locale;
 import java.util.UUID;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.logging.Handler;
@@ -102,6 +105,19 @@ class AccessLogTest {
         assertEquals(400, r.status());
         assertEquals("bad-1", r.raw().headers().firstValue("X-Request-Id").orElseThrow());
         assertTrue(lineOf("bad-1").contains(" status=400 "));
+    }
+
+    /** A body declared over --max-body-bytes is refused by Helidon before any filter runs: it is still traced. */
+    @Test
+    void aBodyRefusedBeforeRoutingCarriesTheRequestIdAndIsLogged() throws Exception {
+        try (Socket socket = new Socket("127.0.0.1", server.server.port())) {
+            socket.getOutputStream().write(("POST /v1/completions HTTP/1.1\r\nHost: test\r\nX-Request-Id: big-1\r\n"
+                    + "Content-Type: application/json\r\nContent-Length: 3000000\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            String head = new String(socket.getInputStream().readNBytes(200), StandardCharsets.US_ASCII);
+            assertTrue(head.startsWith("HTTP/1.1 413 "), head);
+            assertTrue(head.toLowerCase(Locale.ROOT).contains("x-request-id: big-1\r\n"), head);
+        }
+        assertTrue(lineOf("big-1").startsWith("method=POST path=/v1/completions status=413 "), lineOf("big-1"));
     }
 
     @Test
