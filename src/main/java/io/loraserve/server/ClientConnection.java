@@ -1,12 +1,14 @@
 package io.loraserve.server;
 
 import io.helidon.common.buffers.DataReader;
+import io.helidon.common.socket.NioSocket;
 import io.helidon.webserver.ConnectionContext;
 import io.helidon.webserver.ServerConnectionException;
 import io.helidon.webserver.http.ServerRequest;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.reflect.Field;
+import java.nio.channels.IllegalBlockingModeException;
 import java.nio.channels.SocketChannel;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.logging.Level;
@@ -18,23 +20,27 @@ import java.util.logging.Logger;
  *
  * <p>Helidon 4 SE gives a handler no signal when its client goes away: a non-streaming response
  * writes once, at the end, and a stream waiting for its first token writes nothing. So the handler
- * asks, between engine events: with the request body read, the connection's next bytes are either
- * nothing yet (the client waits), a pipelined request, or the end of the stream (the client closed
- * or half-closed its side, as uvicorn also counts as a disconnect) or a reset. {@link #gone()} puts
- * the connection's channel in non-blocking mode for one read through Helidon's own reader, so the
- * bytes of a pipelined request stay buffered for Helidon to parse after this response.
+ * asks, between engine events. With the request body read, the connection's next bytes are nothing
+ * yet (the client waits), a pipelined request, stray line ends (which HTTP/1.1 lets a client send
+ * after a body), the end of the stream (the client closed or half-closed its side; uvicorn, under
+ * vLLM, counts both as a disconnect) or a reset. {@link #gone()} puts the connection's channel in
+ * non-blocking mode for one read through Helidon's own reader, so the bytes of a pipelined request
+ * stay buffered for Helidon to parse after this response. Once a pipelined request is buffered,
+ * only a reset counts as gone: a client may half-close after its last pipelined request.
  *
- * <p>Helidon exposes neither the connection of a request nor its channel, so both are found once by
- * type in its private fields (ServerRequest → ConnectionContext → SocketChannel). When they cannot
- * be found (another Helidon version, TLS, another protocol) the connection is {@link #UNKNOWN}: it
- * never reports a disconnect, and a warning says so once. DisconnectTest fails in that case.
- * Used by the request's own handler thread, which is the only reader of the connection while the
- * handler runs.
+ * <p>Helidon exposes the connection of a request but not its channel, so both are found once by type
+ * in its private fields (ServerRequest → ConnectionContext → SocketChannel). Only Helidon's plain NIO
+ * socket with direct writes qualifies (its defaults; with an async write queue another thread could
+ * write while the channel is non-blocking). Otherwise the connection is {@link #UNKNOWN}: it never
+ * reports a disconnect, and a warning says so once. DisconnectTest fails in that case. Used by the
+ * request's own handler thread, which is the only reader of the connection while the handler runs.
  */
 final class ClientConnection {
     /** A connection that cannot be asked: never reports the client gone. */
     static final ClientConnection UNKNOWN = new ClientConnection(null, null);
 
+    /** Buffered bytes of pipelined requests beyond which the connection is no longer read ahead. */
+    private static final int MAX_READ_AHEAD = 64 * 1024;
     private static final Logger LOG = Logger.getLogger(ClientConnection.class.getName());
     private static final AtomicBoolean WARNED = new AtomicBoolean();
     private static final ClassValue<Field> CONNECTION = fieldOfType(ConnectionContext.class);
@@ -43,6 +49,7 @@ final class ClientConnection {
     private final DataReader reader;
     private final SocketChannel channel;
     private boolean gone;
+    private boolean unaskable;
 
     private ClientConnection(DataReader reader, SocketChannel channel) {
         this.reader = reader;
@@ -52,18 +59,25 @@ final class ClientConnection {
     /** The connection {@code req} arrived on, or {@link #UNKNOWN} when it cannot be asked. */
     static ClientConnection of(ServerRequest req) {
         try {
-            if (!req.isSecure() && get(CONNECTION, req) instanceof ConnectionContext ctx
+            if (get(CONNECTION, req) instanceof ConnectionContext ctx
+                    && ctx.serverSocket().getClass() == NioSocket.class
+                    && ctx.listenerContext().config().writeQueueLength() <= 1
                     && get(CHANNEL, ctx) instanceof SocketChannel channel) {
                 return new ClientConnection(ctx.dataReader(), channel);
             }
         } catch (ReflectiveOperationException | RuntimeException e) {
             LOG.log(Level.FINE, "cannot reach the connection of a request", e);
         }
-        if (WARNED.compareAndSet(false, true)) {
-            LOG.warning("this Helidon build does not expose a request's connection: a client that closes its "
-                    + "connection before the response is written is not noticed (requests run to max_tokens)");
-        }
+        warnOnce();
         return UNKNOWN;
+    }
+
+    private static void warnOnce() {
+        if (WARNED.compareAndSet(false, true)) {
+            LOG.warning("this server's connections cannot be asked whether their client is still there: a client "
+                    + "that closes its connection before the response is written is not noticed "
+                    + "(requests run to max_tokens)");
+        }
     }
 
     /**
@@ -71,8 +85,15 @@ final class ClientConnection {
      * blocks; once true, stays true.
      */
     boolean gone() {
-        if (gone || channel == null || reader.available() > 0) {
-            return gone;  // buffered bytes of a pipelined request: the client is still there
+        if (gone || unaskable || channel == null) {
+            return gone;
+        }
+        while (reader.available() > 0 && isLineEnd(reader.lookup())) {
+            reader.skip(1);  // line ends between requests: Helidon would skip them too
+        }
+        int buffered = reader.available();
+        if (buffered >= MAX_READ_AHEAD) {
+            return false;
         }
         try {
             channel.configureBlocking(false);
@@ -82,13 +103,20 @@ final class ClientConnection {
                 channel.configureBlocking(true);
             }
         } catch (DataReader.InsufficientDataAvailableException e) {
-            gone = true;  // end of stream
+            gone = buffered == 0;  // end of stream; after a pipelined request, a half-close
+        } catch (IllegalBlockingModeException e) {
+            unaskable = true;  // not a channel read after all: never ask again
+            warnOnce();
         } catch (ServerConnectionException | UncheckedIOException | IOException e) {
             gone = true;  // reset, or the channel is closed
         } catch (IllegalStateException e) {
-            // Helidon's socket reports a read of 0 bytes this way: nothing yet, the client waits
+            // Helidon's NIO socket reports a read of 0 bytes this way: nothing yet, the client waits
         }
         return gone;
+    }
+
+    private static boolean isLineEnd(byte b) {
+        return b == '\r' || b == '\n';
     }
 
     private static Object get(ClassValue<Field> field, Object owner) throws IllegalAccessException {

@@ -5,10 +5,12 @@ import io.helidon.http.HeaderNames;
 import io.helidon.http.HttpException;
 import io.helidon.http.RequestException;
 import io.helidon.http.Status;
+import io.helidon.webserver.ServerConnectionException;
 import io.helidon.webserver.http.DirectHandlers;
 import io.helidon.webserver.http.HttpRouting;
 import io.helidon.webserver.http.ServerRequest;
 import io.helidon.webserver.http.ServerResponse;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import java.util.logging.Level;
@@ -113,6 +115,11 @@ public final class ErrorHandling {
         for (Map.Entry<String, String> h : e.headers().entrySet()) {
             res.header(h.getKey(), h.getValue());
         }
-        res.send(Json.write(Json.error(e.getMessage(), e.type(), e.param(), e.code())).getBytes(StandardCharsets.UTF_8));
+        try {
+            res.send(Json.write(Json.error(e.getMessage(), e.type(), e.param(), e.code())).getBytes(StandardCharsets.UTF_8));
+        } catch (UncheckedIOException | ServerConnectionException gone) {
+            // the client left (a 499, typically): nobody to tell; Helidon closes the connection
+            LOG.log(Level.FINE, "could not send a " + e.status() + " to a client that left", gone);
+        }
     }
 }

@@ -50,7 +50,7 @@ final class Generation implements AutoCloseable {
     private final List<String> requestIds = new ArrayList<>();
     private final List<int[]> prompts = new ArrayList<>();
     private final BitSet finished = new BitSet();
-    private long nextProbe = System.nanoTime();
+    private long nextProbe = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(PROBE_MILLIS);
 
     /** {@code kind} starts the response id, as OpenAI's: {@code cmpl}, {@code chatcmpl}. */
     Generation(Engine engine, AdapterRegistry adapters, Tokenizer tokenizer, ClientConnection client, String kind) {
