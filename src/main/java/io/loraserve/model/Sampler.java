@@ -7,9 +7,10 @@ import java.util.SplittableRandom;
  * Chooses the next token from one row of logits, in plain Java on a host copy.
  *
  * <p>Semantics (as vLLM): reported logprobs are the log-softmax of the raw logits, before
- * penalties, temperature or truncation. Sampling applies penalties, then temperature, then
- * top-k, top-p and min-p, and draws with the request's own random stream, so a seeded request
- * gives the same tokens whatever else is in the batch. Greedy takes the first maximum.
+ * logit bias, penalties, temperature or truncation. Sampling applies the logit bias, then
+ * penalties, then temperature, then top-k, top-p and min-p, and draws with the request's own
+ * random stream, so a seeded request gives the same tokens whatever else is in the batch. Greedy
+ * takes the first maximum.
  */
 public final class Sampler {
     private Sampler() {
@@ -31,7 +32,7 @@ public final class Sampler {
     public static Sample sample(float[] logits, int offset, int vocab, SamplingParams p, SplittableRandom rng,
                                 int[] prompt, int[] generated) {
         double logZ = p.logprobs() >= 0 ? logSumExp(logits, offset, vocab) : Double.NaN;
-        int token = p.greedy() && !p.penalized()
+        int token = p.greedy() && !p.adjusted()
                 ? argmax(logits, offset, vocab)
                 : draw(processed(logits, offset, vocab, p, prompt, generated), p, rng);
         if (p.logprobs() < 0) {
@@ -67,6 +68,7 @@ public final class Sampler {
     private static float[] processed(float[] logits, int offset, int vocab, SamplingParams p,
                                      int[] prompt, int[] generated) {
         float[] x = Arrays.copyOfRange(logits, offset, offset + vocab);
+        p.logitBias().forEach((token, bias) -> x[token] += bias.floatValue());
         if (!p.penalized()) {
             return x;
         }

@@ -2,8 +2,11 @@ package io.loraserve.server;
 
 import io.loraserve.model.SamplingParams;
 import jakarta.json.JsonArray;
+import jakarta.json.JsonObject;
+import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -20,6 +23,8 @@ record GenerationOptions(String model, String adapter, Integer maxTokens, String
 
     static final int MAX_STOP = 4;
 
+    static final double MAX_LOGIT_BIAS = 100;
+
     /**
      * @param logprobs how many top alternatives to report per token, -1 for no logprobs
      */
@@ -29,7 +34,6 @@ record GenerationOptions(String model, String adapter, Integer maxTokens, String
             throw ApiException.badRequest("best_of", "'best_of' must equal 'n' (no server-side best-of selection)");
         }
         p.string("user", null);
-        p.unsupported("logit_bias", "this server does not bias logits");
         SamplingParams sampling = new SamplingParams(
                 p.number("temperature", 1.0, 0, false, 2),
                 p.number("top_p", 1.0, 0, true, 1),
@@ -39,7 +43,8 @@ record GenerationOptions(String model, String adapter, Integer maxTokens, String
                 p.number("frequency_penalty", 0, -2, false, 2),
                 p.number("repetition_penalty", 1, 0, true, Double.MAX_VALUE),
                 p.longValue("seed"),
-                logprobs);
+                logprobs,
+                logitBias(p, vocab));
         if (sampling.topK() == 0) {
             throw ApiException.badRequest("top_k", "'top_k' must be -1 (off) or >= 1, got 0");
         }
@@ -74,5 +79,23 @@ record GenerationOptions(String model, String adapter, Integer maxTokens, String
                 p.bool("return_token_ids", false),
                 stream,
                 includeUsage);
+    }
+
+    /** {@code logit_bias}, as OpenAI's: an object from token ids (as strings) to biases in [-100, 100]. */
+    private static Map<Integer, Double> logitBias(Params p, int vocab) {
+        if (!p.has("logit_bias")) {
+            return Map.of();
+        }
+        JsonObject o = p.object("logit_bias");
+        Params biases = new Params(o, "logit_bias.");
+        Map<Integer, Double> bias = new HashMap<>();
+        for (String key : o.keySet()) {
+            if (!key.matches("[0-9]{1,10}") || Long.parseLong(key) >= vocab) {
+                throw p.bad("logit_bias", "keys must be token ids in [0, " + vocab + "), got " + Params.shown(
+                        jakarta.json.Json.createValue(key)));
+            }
+            bias.put(Integer.parseInt(key), biases.number(key, 0, -MAX_LOGIT_BIAS, false, MAX_LOGIT_BIAS));
+        }
+        return bias;
     }
 }
