@@ -48,7 +48,7 @@ record ChatRequest(List<ChatTemplate.Message> messages, boolean logprobs, int to
         return new ChatRequest(messages(p), logprobs, top, options);
     }
 
-    private static List<ChatTemplate.Message> messages(Params p) {
+    static List<ChatTemplate.Message> messages(Params p) {
         if (!p.has("messages")) {
             throw ApiException.badRequest("messages", "'messages' is required");
         }

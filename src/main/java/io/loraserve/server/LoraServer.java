@@ -82,8 +82,9 @@ public final class LoraServer implements AutoCloseable {
         HealthService health = new HealthService(this::notReadyReason);
         GenerationBackend backend = new GenerationBackend(rt.engine(), registry, tokenizer, models, o.maxN());
         CompletionsService completions = new CompletionsService(backend);
-        ChatService chat = new ChatService(backend, new ChatTemplate(tokenizer.chatTemplate().orElse(null),
-                tokenizer.bosToken().orElse(null), tokenizer.eosToken().orElse(null)));
+        ChatTemplate template = new ChatTemplate(tokenizer.chatTemplate().orElse(null),
+                tokenizer.bosToken().orElse(null), tokenizer.eosToken().orElse(null));
+        ChatService chat = new ChatService(backend, template);
         AdminService admin = new AdminService(rt);
         List<Filter> filters = List.of(new AccessLog(), gate);
         return WebServer.builder()
@@ -93,7 +94,7 @@ public final class LoraServer implements AutoCloseable {
                 .directHandlers(ErrorHandling.directHandlers(o.maxBodyBytes()))
                 .shutdownHook(false)
                 .routing(r -> publicRouting(r, filters, o.apiKey(), completions, chat, new ModelsService(models),
-                        health, metricsService, new VersionService()))
+                        new TokenizeService(models, tokenizer, template), health, metricsService, new VersionService()))
                 .putSocket(ADMIN, s -> s.host(o.host()).port(o.adminPort()).maxPayloadSize(o.maxBodyBytes())
                         .directHandlers(ErrorHandling.directHandlers(o.maxBodyBytes()))
                         .routing(r -> adminRouting(r, admin, health, metricsService, o.adminKey())))
@@ -141,14 +142,15 @@ public final class LoraServer implements AutoCloseable {
     }
 
     /**
-     * The public API; with {@code apiKey} (non-null) every {@code /v1/} route needs it, while health,
-     * metrics and version stay open.
+     * The public API; with {@code apiKey} (non-null) every {@code /v1/} route and the tokenizer's
+     * routes need it, while health, metrics and version stay open.
      */
     static void publicRouting(HttpRouting.Builder r, List<Filter> filters, String apiKey, HttpService... services) {
         ErrorHandling.register(r);
         filters.forEach(r::addFilter);
         if (apiKey != null) {
-            r.any("/v1/*", new BearerAuth(apiKey));
+            BearerAuth auth = new BearerAuth(apiKey);
+            r.any("/v1/*", auth).any("/tokenize", auth).any("/detokenize", auth);
         }
         r.register(services);
     }

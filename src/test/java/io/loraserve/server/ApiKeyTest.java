@@ -8,7 +8,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-/** {@code --api-key}: /v1/ routes need the Bearer key; health and version stay open. */
+/** {@code --api-key}: /v1/ routes and the tokenizer's need the Bearer key; health and version stay open. */
 class ApiKeyTest {
     private static final String KEY = "sk-test-3f9a";
     private static TestServer server;
@@ -49,6 +49,8 @@ class ApiKeyTest {
             assertEquals("Bearer", r.raw().headers().firstValue("WWW-Authenticate").orElseThrow());
         }
         assertEquals(401, server.get("/v1/models").status());
+        assertEquals(401, server.post("/tokenize", "{\"prompt\":\"Hi\"}").status());
+        assertEquals(401, server.post("/detokenize", "{\"tokens\":[1]}").status());
     }
 
     @Test

@@ -236,7 +236,7 @@ class ValidationTest {
 
     @Test
     void integralNumbersAreAcceptedForIntegerFields() {
-        TestServer.Reply r = server.post(CMPL, "{\"prompt\":\"Hello\",\"max_tokens\":2.0,\"n\":1e0}");
+        TestServer.Reply r = server.post(CMPL, "{\"prompt\":\"Hello\",\"max_tokens\":2.0,\"n\":1e0,\"ignore_eos\":true}");
         assertEquals(200, r.status(), r.body());
         assertEquals(2, r.json().getJsonObject("usage").getInt("completion_tokens"));
     }
