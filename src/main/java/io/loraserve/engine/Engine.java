@@ -10,6 +10,7 @@ import io.loraserve.model.LlamaModel;
 import io.loraserve.model.LlamaWeights;
 import io.loraserve.model.PagedKvCache;
 import io.loraserve.model.Sampler;
+import io.loraserve.model.Scoring;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.IdentityHashMap;
@@ -246,14 +247,15 @@ public final class Engine implements AutoCloseable {
     /** Runs one forward pass and samples; returns how many tokens it sampled. */
     @SuppressWarnings("try")  // the PointerScope owns the temporaries; the body need not name it
     private int run(List<Scheduler.Work> pass) {
-        float[] logits;
+        LlamaModel.Output out;
         ForwardBatch batch = Passes.batch(pass);
+        Scoring scoring = Passes.scoring(pass);
         Adapter pinnedAdapter = pass.get(0).seq().request.adapter();
         MergedWeights m = pinnedAdapter == null ? null : merged.get(pinnedAdapter);
         List<LayerWeights> layers = m != null ? m.layers() : weights.layers();
         try (PointerScope scope = new PointerScope()) {
             Bypass bypass = m != null ? Bypass.NONE : Passes.bypass(pass, slots, model.device());
-            logits = model.forward(batch, weights, layers, bypass, cache);
+            out = model.forward(batch, weights, layers, bypass, cache, scoring);
         } catch (RuntimeException | OutOfMemoryError e) {
             LOG.log(Level.SEVERE, "forward pass failed; failing its " + pass.size() + " requests", e);
             for (Scheduler.Work w : pass) {
@@ -267,15 +269,31 @@ public final class Engine implements AutoCloseable {
         }
         lastProgressNanos = System.nanoTime();
         int row = 0;
+        int scored = 0;
         int vocab = model.config().vocab();
         for (Scheduler.Work w : pass) {
             Sequence s = w.seq();
+            scored = keepScores(s, w.tokens(), out.scores(), scored);
             s.computed += w.tokens();
             if (s.computed == s.length()) {
-                emit(s, logits, row++ * vocab, vocab);
+                emit(s, out.logits(), row++ * vocab, vocab);
             }
         }
         return row;
+    }
+
+    /** Appends the scores of {@code s}'s prompt positions in this pass (from result row {@code next}); returns the next row. */
+    private static int keepScores(Sequence s, int tokens, Scoring.Result scores, int next) {
+        int top = s.request.promptLogprobs();
+        for (int p = s.scoreFrom(); p < s.scoreTo(tokens); p++, next++) {
+            Sampler.Candidate[] alternatives = new Sampler.Candidate[top];
+            for (int k = 0; k < top; k++) {
+                int at = next * scores.top() + k;
+                alternatives[k] = new Sampler.Candidate((int) scores.topIds()[at], scores.topLogprobs()[at]);
+            }
+            s.promptScores.add(new Sampler.Sample(s.token(p + 1), scores.logprobs()[next], alternatives));
+        }
+        return next;
     }
 
     /** Merged copies of adapters that were unloaded and have no request left. */
@@ -292,6 +310,9 @@ public final class Engine implements AutoCloseable {
 
     private void emit(Sequence s, float[] logits, int offset, int vocab) {
         Request r = s.request;
+        if (s.generated() == 0 && s.promptScores != null) {
+            r.sink().onPromptLogprobs(List.copyOf(s.promptScores));
+        }
         Sampler.Sample sample = Sampler.sample(logits, offset, vocab, r.sampling(), s.rng, r.promptIds(),
                 r.sampling().penalized() ? s.generatedTokens() : new int[0]);
         s.append(sample.token());

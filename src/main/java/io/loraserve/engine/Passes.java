@@ -5,6 +5,7 @@ import io.loraserve.lora.AdapterSlots;
 import io.loraserve.lora.LoraBypass;
 import io.loraserve.model.Bypass;
 import io.loraserve.model.ForwardBatch;
+import io.loraserve.model.Scoring;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
@@ -62,6 +63,33 @@ final class Passes {
             spans.add(new ForwardBatch.Span(start, w.tokens(), s.blockTable(), context, context == s.length()));
         }
         return new ForwardBatch(tokens, positions, spans);
+    }
+
+    /** The prompt positions the pass scores for sequences that asked for prompt logprobs, in pass order. */
+    static Scoring scoring(List<Scheduler.Work> pass) {
+        int n = 0;
+        int top = 0;
+        for (Scheduler.Work w : pass) {
+            Sequence s = w.seq();
+            n += Math.max(0, s.scoreTo(w.tokens()) - s.scoreFrom());
+            top = Math.max(top, s.request.promptLogprobs());
+        }
+        if (n == 0) {
+            return Scoring.NONE;
+        }
+        long[] rows = new long[n];
+        long[] targets = new long[n];
+        int i = 0;
+        int start = 0;
+        for (Scheduler.Work w : pass) {
+            Sequence s = w.seq();
+            for (int p = s.scoreFrom(); p < s.scoreTo(w.tokens()); p++) {
+                rows[i] = start + (p - s.computed);
+                targets[i++] = s.token(p + 1);
+            }
+            start += w.tokens();
+        }
+        return new Scoring(rows, targets, top);
     }
 
     /** The bypass of a slot-ordered pass: one segment per run of tokens on one slot; base tokens (slot -1) none. */

@@ -13,7 +13,9 @@ import java.util.Set;
  *                     null for the base model
  * @param maxTokens    ≥ 1
  * @param stopTokenIds extra token ids that end generation (EOS is added unless {@code ignoreEos})
+ * @param promptLogprobs -1 = none; else score every prompt token after the first, with this many
+ *                       top alternatives ({@link TokenSink#onPromptLogprobs})
  */
 public record Request(String id, int[] promptIds, Adapter adapter, SamplingParams sampling, int maxTokens,
-                      Set<Integer> stopTokenIds, boolean ignoreEos, TokenSink sink) {
+                      Set<Integer> stopTokenIds, boolean ignoreEos, int promptLogprobs, TokenSink sink) {
 }

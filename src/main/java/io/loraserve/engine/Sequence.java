@@ -1,5 +1,6 @@
 package io.loraserve.engine;
 
+import io.loraserve.model.Sampler;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -26,6 +27,8 @@ final class Sequence {
     long firstTokenNanos;
     /** Device slot of its adapter while it holds one, else -1. */
     int slot = -1;
+    /** With prompt logprobs: the scores of prompt positions 0.. so far (each predicts the next token), else null. */
+    final List<Sampler.Sample> promptScores;
 
     Sequence(Request request, long order, long arrivalNanos) {
         this.request = request;
@@ -37,6 +40,21 @@ final class Sequence {
         this.tokens = Arrays.copyOf(request.promptIds(), prompt + Math.min(request.maxTokens(), 4096));
         this.length = request.promptIds().length;
         this.promptLength = length;
+        this.promptScores = request.promptLogprobs() >= 0 ? new ArrayList<>() : null;
+    }
+
+    /**
+     * The first prompt position a pass that computes {@code tokens} more tokens scores; it scores
+     * positions up to {@link #scoreTo} (exclusive). Positions already scored (before a preemption)
+     * are not scored again; the last prompt position predicts the first generated token, which
+     * sampling reports.
+     */
+    int scoreFrom() {
+        return promptScores == null ? 0 : Math.max(computed, promptScores.size());
+    }
+
+    int scoreTo(int tokens) {
+        return promptScores == null ? 0 : Math.min(computed + tokens, promptLength - 1);
     }
 
     int length() {

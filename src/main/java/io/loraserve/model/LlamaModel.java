@@ -2,9 +2,11 @@ package io.loraserve.model;
 
 import io.loraserve.tensor.Tensors;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.DoubleOptional;
+import org.bytedeco.pytorch.T_TensorTensor_T;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptional;
 import org.bytedeco.pytorch.global.torch;
@@ -73,6 +75,13 @@ public final class LlamaModel implements AutoCloseable {
         return device;
     }
 
+    /** What one pass returns: the sampling logits and the scored rows. */
+    public record Output(float[] logits, Scoring.Result scores) {
+    }
+
+    /** Rows scored per lm_head call, so a long prompt's scoring holds [rows, vocab] for this many rows at a time. */
+    private static final int SCORE_CHUNK = 128;
+
     /**
      * Runs one pass and writes this pass's K/V into {@code cache}.
      *
@@ -80,6 +89,19 @@ public final class LlamaModel implements AutoCloseable {
      */
     public float[] forward(ForwardBatch batch, LlamaWeights base, List<LayerWeights> layers,
                            Bypass bypass, PagedKvCache cache) {
+        return forward(batch, base, layers, bypass, cache, Scoring.NONE).logits();
+    }
+
+    /** {@link #forward} that also scores the rows of {@code scoring} (prompt logprobs). */
+    public Output forward(ForwardBatch batch, LlamaWeights base, List<LayerWeights> layers,
+                          Bypass bypass, PagedKvCache cache, Scoring scoring) {
+        Tensor x = hidden(batch, base, layers, bypass, cache);       // [t, hidden]
+        Scoring.Result scores = scoring.rows().length == 0 ? Scoring.Result.NONE : score(x, base, scoring);
+        return new Output(lastLogits(x, batch, base), scores);
+    }
+
+    private Tensor hidden(ForwardBatch batch, LlamaWeights base, List<LayerWeights> layers, Bypass bypass,
+                          PagedKvCache cache) {
         ModelConfig c = config;
         int t = batch.size();
         int heads = c.heads();
@@ -119,6 +141,10 @@ public final class LlamaModel implements AutoCloseable {
             bypass.apply(l, Fused.DOWN, act, down);
             x = x.add(down);
         }
+        return x;
+    }
+
+    private float[] lastLogits(Tensor x, ForwardBatch batch, LlamaWeights base) {
         int rows = batch.logitRows();
         if (rows == 0) {
             return new float[0];
@@ -133,6 +159,30 @@ public final class LlamaModel implements AutoCloseable {
         Tensor lastX = x.index_select(0, Tensors.newLongs(last, device, rows));
         Tensor logits = torch.linear(rmsNorm(lastX, base.finalNorm()), base.lmHead());  // [rows, vocab]
         return Tensors.toFloats(logits);
+    }
+
+    /** Log-softmax of the scored rows' logits, read at their targets and at their top tokens. */
+    private Scoring.Result score(Tensor x, LlamaWeights base, Scoring scoring) {
+        int n = scoring.rows().length;
+        int top = scoring.top();
+        float[] logprobs = new float[n];
+        float[] topLogprobs = new float[n * top];
+        long[] topIds = new long[n * top];
+        for (int from = 0; from < n; from += SCORE_CHUNK) {
+            int rows = Math.min(SCORE_CHUNK, n - from);
+            Tensor idx = Tensors.newLongs(Arrays.copyOfRange(scoring.rows(), from, from + rows), device, rows);
+            Tensor targets = Tensors.newLongs(Arrays.copyOfRange(scoring.targets(), from, from + rows), device,
+                    rows, 1);
+            Tensor logits = torch.linear(rmsNorm(x.index_select(0, idx), base.finalNorm()), base.lmHead());
+            Tensor lp = logits.to(ScalarType.Float).log_softmax(1);                  // [rows, vocab]
+            System.arraycopy(Tensors.toFloats(lp.gather(1, targets)), 0, logprobs, from, rows);
+            if (top > 0) {
+                T_TensorTensor_T best = lp.topk(top, 1, true, true);                  // [rows, top] each
+                System.arraycopy(Tensors.toFloats(best.get0()), 0, topLogprobs, from * top, rows * top);
+                System.arraycopy(Tensors.toLongs(best.get1()), 0, topIds, from * top, rows * top);
+            }
+        }
+        return new Scoring.Result(logprobs, topLogprobs, topIds, top);
     }
 
     private Tensor rmsNorm(Tensor x, Tensor weight) {

@@ -44,7 +44,7 @@ record ChatRequest(List<ChatTemplate.Message> messages, boolean logprobs, int to
             throw ApiException.badRequest("top_logprobs", "'top_logprobs' needs 'logprobs': true");
         }
         String maxTokensParam = p.has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
-        GenerationOptions options = GenerationOptions.parse(p, vocab, maxN, logprobs ? top : -1, maxTokensParam);
+        GenerationOptions options = GenerationOptions.parse(p, vocab, maxN, logprobs ? top : -1, maxTokensParam, 1);
         return new ChatRequest(messages(p), logprobs, top, options);
     }
 

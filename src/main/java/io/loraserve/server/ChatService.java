@@ -53,7 +53,7 @@ final class ChatService implements HttpService {
         Generation.checkContext(ids.length, maxTokens, base.maxModelLen(), "messages", o.maxTokensParam());
         String model = adapter == null ? base.name() : adapter;
         try (Generation g = backend.newGeneration(req, "chatcmpl")) {
-            g.submitAll(List.of(ids), o.n(), adapter, o, maxTokens);
+            g.submitAll(List.of(ids), o.n(), adapter, o, maxTokens, -1);
             if (o.stream()) {
                 new ChunkStream(g, "chat.completion.chunk", model, o.includeUsage())
                         .run(res, new StreamChoices(g, cr), log);
@@ -104,6 +104,11 @@ final class ChatService implements HttpService {
                         .addNull("logprobs").addNull("finish_reason").build());
             }
             return out;
+        }
+
+        @Override
+        public JsonObject promptScores(GenerationSink.PromptScores p) {
+            return null;  // chat never asks for prompt logprobs
         }
 
         @Override

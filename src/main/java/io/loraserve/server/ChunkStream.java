@@ -24,6 +24,9 @@ final class ChunkStream {
         /** Chunks before the first token, one per choice or none. */
         Iterable<JsonObject> opening();
 
+        /** A choice's scored prompt (prompt logprobs), before its first token. */
+        JsonObject promptScores(GenerationSink.PromptScores p);
+
         JsonObject token(GenerationSink.Token t);
 
         JsonObject finish(GenerationSink.Finish f);
@@ -72,6 +75,7 @@ final class ChunkStream {
                     break;
                 }
                 JsonObject choice = switch (e) {
+                    case GenerationSink.PromptScores p -> choices.promptScores(p);
                     case GenerationSink.Token t -> choices.token(t);
                     case GenerationSink.Finish f -> {
                         promptTokens += f.promptTokens();

@@ -11,6 +11,10 @@ import java.util.List;
  * A validated {@code /v1/completions} body. Parsing checks every field's type and range and
  * throws a 400 naming the field; unknown fields are ignored, as OpenAI does.
  *
+ * <p>With {@code echo} and {@code logprobs} the prompt's tokens are scored too and lead the
+ * logprobs, the first with a null logprob, as in OpenAI's legacy API and vLLM; {@code max_tokens}
+ * 0 is then allowed and returns the prompt alone (scoring, as lm-evaluation-harness does it).
+ *
  * @param prompts  each prompt either as text (tokenized later) or as token ids
  * @param logprobs top alternatives per token (0..{@value #MAX_LOGPROBS}), -1 for none
  */
@@ -29,12 +33,19 @@ record CompletionRequest(List<Prompt> prompts, boolean echo, int logprobs, Gener
             throw ApiException.badRequest("suffix", "'suffix' is not supported");
         }
         int logprobs = p.has("logprobs") ? p.integer("logprobs", 0, 0, MAX_LOGPROBS) : -1;
-        GenerationOptions options = GenerationOptions.parse(p, vocab, maxN, logprobs, "max_tokens");
-        return new CompletionRequest(prompts(p, vocab), p.bool("echo", false), logprobs, options);
+        boolean echo = p.bool("echo", false);
+        GenerationOptions options = GenerationOptions.parse(p, vocab, maxN, logprobs, "max_tokens", echo ? 0 : 1);
+        return new CompletionRequest(prompts(p, vocab), echo, logprobs, options);
     }
 
+    /** Tokens to return: {@code max_tokens}, or its default; 0 only with {@code echo}. */
     int maxTokens() {
         return options.maxTokens() == null ? DEFAULT_MAX_TOKENS : options.maxTokens();
+    }
+
+    /** Alternatives per scored prompt token, or -1 when the prompt is not scored. */
+    int promptLogprobs() {
+        return echo && logprobs >= 0 ? logprobs : -1;
     }
 
     private static List<Prompt> prompts(Params p, int vocab) {

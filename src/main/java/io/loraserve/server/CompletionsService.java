@@ -5,12 +5,15 @@ import io.helidon.webserver.http.HttpService;
 import io.helidon.webserver.http.ServerRequest;
 import io.helidon.webserver.http.ServerResponse;
 import io.loraserve.model.Sampler;
+import io.loraserve.tokenizer.IncrementalDecoder;
 import io.loraserve.tokenizer.Tokenizer;
 import jakarta.json.JsonArrayBuilder;
 import jakarta.json.JsonObject;
 import jakarta.json.JsonObjectBuilder;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 
 /**
  * {@code POST /v1/completions}: validates, tokenizes, submits one engine request per prompt and
@@ -46,9 +49,14 @@ public final class CompletionsService implements HttpService {
             Generation.checkContext(ids.length, cr.maxTokens(), base.maxModelLen(), "prompt", o.maxTokensParam());
             prompts.add(ids);
         }
+        if (cr.maxTokens() == 0 && o.stream()) {
+            throw ApiException.badRequest("max_tokens", "'max_tokens' 0 (score the echoed prompt only) cannot be"
+                    + " streamed");
+        }
         String model = adapter == null ? base.name() : adapter;
         try (Generation g = backend.newGeneration(req, "cmpl")) {
-            g.submitAll(prompts, o.n(), adapter, o, cr.maxTokens());
+            // max_tokens 0 runs one token, as vLLM does, and leaves it out of the answer
+            g.submitAll(prompts, o.n(), adapter, o, Math.max(1, cr.maxTokens()), cr.promptLogprobs());
             if (o.stream()) {
                 new ChunkStream(g, "text_completion", model, o.includeUsage()).run(res, new StreamChoices(g, cr), log);
             } else {
@@ -62,24 +70,30 @@ public final class CompletionsService implements HttpService {
         JsonArrayBuilder choices = Json.BUILDERS.createArrayBuilder();
         int promptTokens = 0;
         int completionTokens = 0;
+        boolean scoreOnly = cr.maxTokens() == 0;
         for (Generation.Choice c : g.awaitAll()) {
             String prefix = echo(cr, c.promptIds());
+            List<GenerationSink.Token> tokens = scoreOnly ? List.of() : c.tokens();
             JsonObjectBuilder b = Json.BUILDERS.createObjectBuilder()
                     .add("index", c.index())
-                    .add("text", prefix + c.text())
+                    .add("text", prefix + (scoreOnly ? "" : c.text()))
                     .add("finish_reason", c.finish().openAiName());
             if (cr.logprobs() >= 0) {
-                b.add("logprobs", logprobs(c.tokens(), codePoints(prefix)));
+                Logprobs lp = new Logprobs();
+                if (c.promptScores() != null) {
+                    lp.addPrompt(c.promptIds(), c.promptScores());
+                }
+                b.add("logprobs", lp.addGenerated(tokens, codePoints(prefix)).build());
             } else {
                 b.addNull("logprobs");
             }
             if (cr.options().returnTokenIds()) {
-                b.add("token_ids", ids(c.tokens().stream().mapToInt(GenerationSink.Token::id).toArray()))
+                b.add("token_ids", ids(tokens.stream().mapToInt(GenerationSink.Token::id).toArray()))
                         .add("prompt_token_ids", ids(c.promptIds()));
             }
             choices.add(b);
             promptTokens += c.promptTokens();
-            completionTokens += c.completionTokens();
+            completionTokens += scoreOnly ? 0 : c.completionTokens();
         }
         log.tokens(promptTokens, completionTokens);
         g.sendResponse(res, "text_completion", model, choices, promptTokens, completionTokens);
@@ -97,15 +111,26 @@ public final class CompletionsService implements HttpService {
             this.offsetBase = new int[g.size()];
         }
 
+        /** The echoed prompt, at once; with prompt logprobs it waits for the scores ({@link #promptScores}). */
         @Override
         public Iterable<JsonObject> opening() {
             List<JsonObject> out = new ArrayList<>();
             for (int i = 0; cr.echo() && i < g.size(); i++) {
                 String prefix = echo(cr, g.promptIds(i));
                 offsetBase[i] = codePoints(prefix);
-                out.add(choice(i, prefix).addNull("logprobs").addNull("finish_reason").build());
+                if (cr.promptLogprobs() < 0) {
+                    out.add(choice(i, prefix).addNull("logprobs").addNull("finish_reason").build());
+                }
             }
             return out;
+        }
+
+        @Override
+        public JsonObject promptScores(GenerationSink.PromptScores p) {
+            int[] promptIds = g.promptIds(p.choice());
+            return choice(p.choice(), echo(cr, promptIds))
+                    .add("logprobs", new Logprobs().addPrompt(promptIds, p.scores()).build())
+                    .addNull("finish_reason").build();
         }
 
         @Override
@@ -115,7 +140,7 @@ public final class CompletionsService implements HttpService {
             }
             JsonObjectBuilder b = choice(t.choice(), t.delta());
             if (cr.logprobs() >= 0) {
-                b.add("logprobs", logprobs(List.of(t), offsetBase[t.choice()]));
+                b.add("logprobs", new Logprobs().addGenerated(List.of(t), offsetBase[t.choice()]).build());
             } else {
                 b.addNull("logprobs");
             }
@@ -140,28 +165,67 @@ public final class CompletionsService implements HttpService {
         return cr.echo() ? tokenizer.decode(promptIds) : "";
     }
 
-    /** OpenAI's completions logprobs: parallel lists, offsets in code points of the choice's text. */
-    private JsonObject logprobs(List<GenerationSink.Token> tokens, int offsetBase) {
-        JsonArrayBuilder toks = Json.BUILDERS.createArrayBuilder();
-        JsonArrayBuilder lps = Json.BUILDERS.createArrayBuilder();
-        JsonArrayBuilder tops = Json.BUILDERS.createArrayBuilder();
-        JsonArrayBuilder offsets = Json.BUILDERS.createArrayBuilder();
-        for (GenerationSink.Token t : tokens) {
-            toks.add(tokenizer.tokenText(t.id()));
-            lps.add(t.logprob());
-            JsonObjectBuilder top = Json.BUILDERS.createObjectBuilder();
-            for (Sampler.Candidate c : t.top()) {
-                top.add(tokenizer.tokenText(c.token()), c.logprob());
+    /**
+     * OpenAI's completions logprobs: parallel lists, offsets in code points of the choice's text.
+     * An echoed, scored prompt comes first; its first token has no logprob (null), as in OpenAI's
+     * legacy API.
+     */
+    private final class Logprobs {
+        private final JsonArrayBuilder toks = Json.BUILDERS.createArrayBuilder();
+        private final JsonArrayBuilder lps = Json.BUILDERS.createArrayBuilder();
+        private final JsonArrayBuilder tops = Json.BUILDERS.createArrayBuilder();
+        private final JsonArrayBuilder offsets = Json.BUILDERS.createArrayBuilder();
+
+        /** {@code scores}: one per prompt token after the first. */
+        Logprobs addPrompt(int[] promptIds, List<Sampler.Sample> scores) {
+            IncrementalDecoder text = tokenizer.newIncrementalDecoder(new int[0]);
+            int offset = 0;
+            for (int i = 0; i < promptIds.length; i++) {
+                toks.add(tokenizer.tokenText(promptIds[i]));
+                offsets.add(offset);
+                if (i == 0) {
+                    lps.addNull();
+                    tops.addNull();
+                } else {
+                    lps.add(scores.get(i - 1).logprob());
+                    tops.add(top(scores.get(i - 1).top()));
+                }
+                offset += codePoints(text.push(promptIds[i]));
             }
-            tops.add(top);
-            offsets.add(offsetBase + t.textOffset());
+            return this;
         }
-        return Json.BUILDERS.createObjectBuilder()
-                .add("tokens", toks)
-                .add("token_logprobs", lps)
-                .add("top_logprobs", tops)
-                .add("text_offset", offsets)
-                .build();
+
+        Logprobs addGenerated(List<GenerationSink.Token> tokens, int offsetBase) {
+            for (GenerationSink.Token t : tokens) {
+                toks.add(tokenizer.tokenText(t.id()));
+                lps.add(t.logprob());
+                tops.add(top(t.top()));
+                offsets.add(offsetBase + t.textOffset());
+            }
+            return this;
+        }
+
+        /** The alternatives keyed by text; of two with the same text (partial characters show as U+FFFD) the likelier stays. */
+        private JsonObjectBuilder top(Sampler.Candidate[] candidates) {
+            JsonObjectBuilder top = Json.BUILDERS.createObjectBuilder();
+            Set<String> seen = new HashSet<>();
+            for (Sampler.Candidate c : candidates) {
+                String text = tokenizer.tokenText(c.token());
+                if (seen.add(text)) {
+                    top.add(text, c.logprob());
+                }
+            }
+            return top;
+        }
+
+        JsonObject build() {
+            return Json.BUILDERS.createObjectBuilder()
+                    .add("tokens", toks)
+                    .add("token_logprobs", lps)
+                    .add("top_logprobs", tops)
+                    .add("text_offset", offsets)
+                    .build();
+        }
     }
 
     private static JsonArrayBuilder ids(int[] ids) {

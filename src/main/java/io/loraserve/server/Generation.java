@@ -8,6 +8,7 @@ import io.loraserve.engine.FinishReason;
 import io.loraserve.engine.Request;
 import io.loraserve.lora.Adapter;
 import io.loraserve.lora.AdapterRegistry;
+import io.loraserve.model.Sampler;
 import io.loraserve.tokenizer.Tokenizer;
 import jakarta.json.JsonArrayBuilder;
 import jakarta.json.JsonObject;
@@ -36,9 +37,9 @@ final class Generation implements AutoCloseable {
     /** How often a waiting handler asks whether its client is still connected. */
     static final long PROBE_MILLIS = 50;
 
-    /** One completed choice. */
-    record Choice(int index, int[] promptIds, String text, List<GenerationSink.Token> tokens, FinishReason finish,
-                  int promptTokens, int completionTokens) {
+    /** One completed choice; {@code promptScores} null unless prompt logprobs were asked for. */
+    record Choice(int index, int[] promptIds, List<Sampler.Sample> promptScores, String text,
+                  List<GenerationSink.Token> tokens, FinishReason finish, int promptTokens, int completionTokens) {
     }
 
     private final Engine engine;
@@ -81,9 +82,11 @@ final class Generation implements AutoCloseable {
      * outer, all at once or none: 404 when the adapter is not loaded, 400 when there are more choices
      * than the queue holds, 429 or 503 when the engine does not take them. Every choice gets a
      * reference of its own on the adapter's current version (the engine releases it when the choice
-     * ends), so all run on that version even if the name is replaced meanwhile.
+     * ends), so all run on that version even if the name is replaced meanwhile. With
+     * {@code promptLogprobs} ≥ 0 each choice's prompt is scored first ({@link GenerationSink.PromptScores}).
      */
-    void submitAll(List<int[]> promptIds, int n, String adapter, GenerationOptions o, int maxTokens) {
+    void submitAll(List<int[]> promptIds, int n, String adapter, GenerationOptions o, int maxTokens,
+                   int promptLogprobs) {
         long choices = (long) promptIds.size() * n;
         if (choices > engine.maxQueued()) {
             throw ApiException.badRequest("n", "the request asks for " + choices + " choices (" + promptIds.size()
@@ -99,7 +102,7 @@ final class Generation implements AutoCloseable {
                     GenerationSink sink = new GenerationSink(requests.size(), tokenizer.newIncrementalDecoder(ids),
                             o.stop(), events);
                     requests.add(new Request(id + "-" + requests.size(), ids, version, o.sampling(), maxTokens,
-                            o.stopTokenIds(), o.ignoreEos(), sink));
+                            o.stopTokenIds(), o.ignoreEos(), promptLogprobs, sink));
                 }
             }
             for (; held < requests.size(); held++) {
@@ -181,7 +184,7 @@ final class Generation implements AutoCloseable {
         while (true) {
             long wait = nextProbe - System.nanoTime();
             GenerationSink.Event e = wait > 0 ? events.poll(wait, TimeUnit.NANOSECONDS) : events.poll();
-            if (e != null && !(e instanceof GenerationSink.Token)) {
+            if (e instanceof GenerationSink.Finish || e instanceof GenerationSink.Failure) {
                 finished.set(e.choice());
             }
             if (System.nanoTime() - nextProbe >= 0) {
@@ -214,10 +217,12 @@ final class Generation implements AutoCloseable {
         int count = size();
         List<StringBuilder> texts = new ArrayList<>();
         List<List<GenerationSink.Token>> tokens = new ArrayList<>();
+        List<List<Sampler.Sample>> promptScores = new ArrayList<>();
         Choice[] done = new Choice[count];
         for (int i = 0; i < count; i++) {
             texts.add(new StringBuilder());
             tokens.add(new ArrayList<>());
+            promptScores.add(null);
         }
         while (running()) {
             GenerationSink.Event e = next();
@@ -227,11 +232,12 @@ final class Generation implements AutoCloseable {
             }
             int c = e.choice();
             switch (e) {
+                case GenerationSink.PromptScores p -> promptScores.set(c, p.scores());
                 case GenerationSink.Token t -> {
                     tokens.get(c).add(t);
                     texts.get(c).append(t.delta());
                 }
-                case GenerationSink.Finish f -> done[c] = new Choice(c, prompts.get(c),
+                case GenerationSink.Finish f -> done[c] = new Choice(c, prompts.get(c), promptScores.get(c),
                         texts.get(c).append(f.delta()).toString(), tokens.get(c), f.reason(), f.promptTokens(),
                         f.completionTokens());
                 case GenerationSink.Failure f -> throw new IllegalStateException("unreachable: " + f);

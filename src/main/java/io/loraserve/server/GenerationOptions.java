@@ -26,9 +26,11 @@ record GenerationOptions(String model, String adapter, Integer maxTokens, String
     static final double MAX_LOGIT_BIAS = 100;
 
     /**
-     * @param logprobs how many top alternatives to report per token, -1 for no logprobs
+     * @param logprobs     how many top alternatives to report per token, -1 for no logprobs
+     * @param minMaxTokens the smallest {@code maxTokensParam} accepted: 1, or 0 where it means "score only"
      */
-    static GenerationOptions parse(Params p, int vocab, int maxN, int logprobs, String maxTokensParam) {
+    static GenerationOptions parse(Params p, int vocab, int maxN, int logprobs, String maxTokensParam,
+                                   int minMaxTokens) {
         int n = p.integer("n", 1, 1, maxN);
         if (p.has("best_of") && p.integer("best_of", n, 1, maxN) != n) {
             throw ApiException.badRequest("best_of", "'best_of' must equal 'n' (no server-side best-of selection)");
@@ -65,7 +67,7 @@ record GenerationOptions(String model, String adapter, Integer maxTokens, String
             }
             includeUsage = new Params(p.object("stream_options"), "stream_options.").bool("include_usage", false);
         }
-        Integer maxTokens = p.has(maxTokensParam) ? p.integer(maxTokensParam, 0, 1, Integer.MAX_VALUE) : null;
+        Integer maxTokens = p.has(maxTokensParam) ? p.integer(maxTokensParam, 0, minMaxTokens, Integer.MAX_VALUE) : null;
         return new GenerationOptions(
                 p.string("model", null),
                 p.string("adapter", null),

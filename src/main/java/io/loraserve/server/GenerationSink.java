@@ -15,9 +15,16 @@ import java.util.concurrent.BlockingQueue;
  * held back so a stop string is never half-sent.
  */
 final class GenerationSink implements TokenSink {
-    /** What the HTTP side receives for one choice, in order: tokens, then one finish or failure. */
-    sealed interface Event permits Token, Finish, Failure {
+    /**
+     * What the HTTP side receives for one choice, in order: with prompt logprobs the prompt's scores,
+     * then tokens, then one finish or failure.
+     */
+    sealed interface Event permits PromptScores, Token, Finish, Failure {
         int choice();
+    }
+
+    /** The prompt's tokens after the first, scored ({@link TokenSink#onPromptLogprobs}). */
+    record PromptScores(int choice, List<Sampler.Sample> scores) implements Event {
     }
 
     /** One generated token; {@code delta} is the text now safe to send (may be empty); offsets count code points. */
@@ -47,6 +54,11 @@ final class GenerationSink implements TokenSink {
         this.stops = stops;
         this.holdBack = stops.stream().mapToInt(String::length).max().orElse(1) - 1;
         this.events = events;
+    }
+
+    @Override
+    public void onPromptLogprobs(List<Sampler.Sample> scores) {
+        events.add(new PromptScores(choice, scores));
     }
 
     @Override

@@ -67,6 +67,17 @@ public final class Tensors {
         }
     }
 
+    /** The values of an integer tensor (any device) as a Java array. */
+    public static long[] toLongs(Tensor t) {
+        try (Tensor cpu = t.to(new Device(torch.DeviceType.CPU), ScalarType.Long, false, false,
+                new MemoryFormatOptional());
+             Tensor host = cpu.contiguous()) {
+            long[] out = new long[(int) host.numel()];
+            host.data_ptr_long().get(out);
+            return out;
+        }
+    }
+
     private static Tensor copyTo(Tensor view, Device device) {
         return view.to(device, view.scalar_type(), false, true, new MemoryFormatOptional());
     }

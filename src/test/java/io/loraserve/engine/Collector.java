@@ -9,8 +9,15 @@ import java.util.concurrent.CompletableFuture;
 final class Collector implements TokenSink {
     final List<Integer> tokens = new ArrayList<>();
     final List<Float> logprobs = new ArrayList<>();
+    /** Every list of prompt scores received (one expected). */
+    final List<List<Sampler.Sample>> promptScores = new ArrayList<>();
     final CompletableFuture<FinishReason> finished = new CompletableFuture<>();
     volatile long firstTokenNanos;
+
+    @Override
+    public synchronized void onPromptLogprobs(List<Sampler.Sample> scores) {
+        promptScores.add(scores);
+    }
 
     @Override
     public synchronized boolean onToken(Sampler.Sample s) {

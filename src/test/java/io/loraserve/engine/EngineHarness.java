@@ -31,14 +31,23 @@ final class EngineHarness implements AutoCloseable {
     }
 
     String submit(Fixtures.Case c, Collector sink) {
-        return submit(c.adapter(), c.promptIds(), c.tokens().length, sink);
+        return submit(c, -1, sink);
+    }
+
+    /** Submits {@code c}, greedy, scoring its prompt with {@code promptLogprobs} alternatives (-1: not at all). */
+    String submit(Fixtures.Case c, int promptLogprobs, Collector sink) {
+        return submit(c.adapter(), c.promptIds(), c.tokens().length, promptLogprobs, sink);
     }
 
     String submit(String adapter, int[] prompt, int maxTokens, Collector sink) {
+        return submit(adapter, prompt, maxTokens, -1, sink);
+    }
+
+    private String submit(String adapter, int[] prompt, int maxTokens, int promptLogprobs, Collector sink) {
         String id = "t" + IDS.incrementAndGet();
         Adapter lease = adapter == null ? null : runtime.registry().acquire(adapter);
         runtime.engine().submit(new Request(id, prompt, lease, new SamplingParams(0, 1, -1, 0, 0, 0, 1, null, 0),
-                maxTokens, Set.of(), true, sink));
+                maxTokens, Set.of(), true, promptLogprobs, sink));
         return id;
     }
 

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.loraserve.Fixtures;
 import io.loraserve.model.ModelConfig;
 import io.loraserve.model.PagedKvCache;
+import io.loraserve.model.Sampler;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -35,21 +36,44 @@ class SchedulingTest {
         }
     }
 
+    /**
+     * Every case also scores its prompt: the scores come once, one per prompt token after the first,
+     * and equal those of the same case run alone in a roomy pool, preemption and recompute or not.
+     */
     @Test
     void preemptionUnderATinyKvPoolStillGivesTheReference() throws InterruptedException {
         ModelConfig c = ModelConfig.load(Fixtures.tinyModel());
+        List<Fixtures.Case> cases = Fixtures.tinyCases();
+        List<List<Sampler.Sample>> alone = new ArrayList<>();
+        try (EngineHarness h = new EngineHarness(1)) {
+            for (Fixtures.Case k : cases) {
+                Collector s = new Collector();
+                h.submit(k, 2, s);
+                s.finished.join();
+                alone.add(s.promptScores.getFirst());
+            }
+        }
         // 17 blocks of 16 tokens: one full 256-token sequence fits, sixteen 34-token sequences (3 blocks each) do not.
         long bytes = 17 * PagedKvCache.bytesPerBlock(c, 16, ScalarType.Float);
         try (EngineHarness h = new EngineHarness(16, bytes, 4, Duration.ofSeconds(30))) {
-            List<Fixtures.Case> cases = Fixtures.tinyCases();
             List<Collector> sinks = new ArrayList<>();
             for (Fixtures.Case k : cases) {
                 Collector s = new Collector();
-                h.submit(k, s);
+                h.submit(k, 2, s);
                 sinks.add(s);
             }
             for (int i = 0; i < cases.size(); i++) {
-                assertReference(cases.get(i), sinks.get(i));
+                Fixtures.Case k = cases.get(i);
+                assertReference(k, sinks.get(i));
+                assertEquals(1, sinks.get(i).promptScores.size(), k.label());
+                List<Sampler.Sample> scores = sinks.get(i).promptScores.getFirst();
+                assertEquals(k.promptIds().length - 1, scores.size(), k.label());
+                for (int p = 0; p < scores.size(); p++) {
+                    assertEquals(k.promptIds()[p + 1], scores.get(p).token(), k.label());
+                    assertEquals(alone.get(i).get(p).logprob(), scores.get(p).logprob(), 1e-5, k.label() + " at " + p);
+                    assertEquals(2, scores.get(p).top().length);
+                    assertEquals(alone.get(i).get(p).top()[0].token(), scores.get(p).top()[0].token(), k.label());
+                }
             }
             awaitIdle(h);
             EngineStats stats = h.runtime.engine().stats();

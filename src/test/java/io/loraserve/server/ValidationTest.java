@@ -118,6 +118,9 @@ class ValidationTest {
                 new Row("prompt id 1e999999999", CMPL, "{\"prompt\":[1e999999999]}", 400, "prompt", "[0, 512)"),
                 // ranges
                 cmpl("max_tokens zero", "\"max_tokens\":0", 400, "max_tokens", "between 1 and"),
+                cmpl("max_tokens negative with echo", "\"max_tokens\":-1,\"echo\":true", 400, "max_tokens", "between 0 and"),
+                cmpl("max_tokens zero streamed", "\"max_tokens\":0,\"echo\":true,\"stream\":true", 400, "max_tokens",
+                        "cannot be streamed"),
                 cmpl("max_tokens negative", "\"max_tokens\":-1", 400, "max_tokens", "between 1 and"),
                 cmpl("temperature negative", "\"temperature\":-0.1", 400, "temperature", ">= 0 and <= 2"),
                 cmpl("temperature above 2", "\"temperature\":2.5", 400, "temperature", ">= 0 and <= 2"),

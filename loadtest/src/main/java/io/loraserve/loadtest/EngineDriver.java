@@ -74,7 +74,7 @@ final class EngineDriver {
         Trace trace = new Trace();
         Adapter lease = job.adapter() == null ? null : runtime.registry().acquire(job.adapter());
         runtime.engine().submit(new Request("bench-" + IDS.incrementAndGet(), job.prompt(), lease,
-                SamplingParams.GREEDY, job.maxTokens(), Set.of(), true, trace));
+                SamplingParams.GREEDY, job.maxTokens(), Set.of(), true, -1, trace));
         return trace;
     }
 
