@@ -60,7 +60,7 @@ final class ChatTemplate {
             LOG.info("the model has no chat_template: /v1/chat/completions uses loraserve's default template");
         }
         String source = template == null ? DEFAULT : template;
-        this.template = source.endsWith("\n") ? source.substring(0, source.length() - 1) : source;
+        this.template = Jinja2.lstripBlocks(source.endsWith("\n") ? source.substring(0, source.length() - 1) : source);
         this.bosToken = bosToken == null ? "" : bosToken;
         this.eosToken = eosToken == null ? "" : eosToken;
         this.jinjava = new Jinja2(MAX_OUTPUT_CHARS, clock);
@@ -73,7 +73,7 @@ final class ChatTemplate {
         context.put("bos_token", bosToken);
         context.put("eos_token", eosToken);
         context.put("add_generation_prompt", true);
-        context.put("tools", null);
+        context.put("tools", null); // none, as transformers passes them (but `tools is defined` is false here)
         context.put("documents", null);
         RenderResult result = jinjava.renderForResult(template, context);
         for (TemplateError e : result.getErrors()) {

@@ -10,6 +10,7 @@ import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
 import java.time.Clock;
 import java.time.ZonedDateTime;
 import java.util.Properties;
+import java.util.regex.Pattern;
 import jinjava.de.odysseus.el.ExpressionFactoryImpl;
 import jinjava.de.odysseus.el.tree.TreeBuilder;
 import jinjava.javax.el.CompositeELResolver;
@@ -26,6 +27,7 @@ import jinjava.javax.el.ExpressionFactory;
 public final class Jinja2 extends Jinjava {
     /** Where the render context keeps strftime_now's clock. */
     private static final String CLOCK = "__loraserve_clock__";
+    private static final Pattern LSTRIP = Pattern.compile("(?m)^[ \\t]+(?=\\{[%#](?!\\+))");
     private final ExpressionFactory expressions;
 
     /**
@@ -34,7 +36,7 @@ public final class Jinja2 extends Jinjava {
     public Jinja2(long maxOutputChars, Clock clock) {
         super(JinjavaConfig.newBuilder()
                 .withTrimBlocks(true)
-                .withLstripBlocks(true)
+                .withLstripBlocks(false) // Jinjava strips mid-line too; see lstripBlocks
                 .withKeepTrailingNewline(true)
                 .withNestedInterpretationEnabled(false)
                 .withFailOnUnknownTokens(false)
@@ -69,6 +71,15 @@ public final class Jinja2 extends Jinjava {
         getGlobalContext().put("raise_exception", "<function raise_exception>");
         getGlobalContext().put("strftime_now", "<function strftime_now>");
         getGlobalContext().put(CLOCK, clock);
+    }
+
+    /**
+     * Jinja2's {@code lstrip_blocks}: the spaces and tabs from the start of a line to a block or
+     * comment tag are dropped, unless the tag opens with {@code +}. Jinjava's own option also
+     * strips whitespace before a tag in mid-line ({@code {% endif %} {% if %}} lost its space).
+     */
+    public static String lstripBlocks(String source) {
+        return LSTRIP.matcher(source).replaceAll("");
     }
 
     @Override
