@@ -1,12 +1,12 @@
 package io.loraserve.server;
 
 import com.hubspot.jinjava.Jinjava;
-import com.hubspot.jinjava.JinjavaConfig;
-import com.hubspot.jinjava.LegacyOverrides;
 import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError;
-import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
+import io.loraserve.server.jinja.Jinja2;
+import java.time.Clock;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.logging.Logger;
@@ -44,23 +44,6 @@ final class ChatTemplate {
     private static final long MAX_OUTPUT_CHARS = 16L << 20;
     private static final Logger LOG = Logger.getLogger(ChatTemplate.class.getName());
 
-    /** Thrown by the template's {@code raise_exception}; its message is the template's. */
-    static final class Raised extends RuntimeException {
-        Raised(String message) {
-            super(message);
-        }
-    }
-
-    /** The functions templates may call besides Jinja's built-ins. */
-    public static final class Functions {
-        private Functions() {
-        }
-
-        public static String raiseException(String message) {
-            throw new Raised(message);
-        }
-    }
-
     private final String template;
     private final String bosToken;
     private final String eosToken;
@@ -68,33 +51,19 @@ final class ChatTemplate {
 
     /** {@code template} null means {@link #DEFAULT}; absent BOS/EOS tokens render as "". */
     ChatTemplate(String template, String bosToken, String eosToken) {
+        this(template, bosToken, eosToken, Clock.systemDefaultZone());
+    }
+
+    /** As above, with {@code clock} telling {@code strftime_now} the date. */
+    ChatTemplate(String template, String bosToken, String eosToken, Clock clock) {
         if (template == null) {
             LOG.info("the model has no chat_template: /v1/chat/completions uses loraserve's default template");
         }
         String source = template == null ? DEFAULT : template;
-        this.template = source.endsWith("\n") ? source.substring(0, source.length() - 1) : source;
+        this.template = Jinja2.lstripBlocks(source.endsWith("\n") ? source.substring(0, source.length() - 1) : source);
         this.bosToken = bosToken == null ? "" : bosToken;
         this.eosToken = eosToken == null ? "" : eosToken;
-        this.jinjava = new Jinjava(JinjavaConfig.newBuilder()
-                .withTrimBlocks(true)
-                .withLstripBlocks(true)
-                .withKeepTrailingNewline(true)
-                .withNestedInterpretationEnabled(false)
-                .withFailOnUnknownTokens(false)
-                .withMaxOutputSize(MAX_OUTPUT_CHARS)
-                .withLegacyOverrides(LegacyOverrides.newBuilder()
-                        .withEvaluateMapKeys(true)
-                        .withIterateOverMapKeys(true)
-                        .withUsePyishObjectMapper(true)
-                        .withUseNaturalOperatorPrecedence(true)
-                        .withParseWhitespaceControlStrictly(true)
-                        .withUseTrimmingForNotesAndExpressions(true)
-                        .withKeepNullableLoopValues(true)
-                        .withHandleBackslashInQuotesOnly(true)
-                        .build())
-                .build());
-        jinjava.getGlobalContext().registerFunction(
-                new ELFunctionDefinition("", "raise_exception", Functions.class, "raiseException", String.class));
+        this.jinjava = new Jinja2(MAX_OUTPUT_CHARS, clock);
     }
 
     /** The prompt text for {@code messages}, ending with the assistant's turn opened. */
@@ -104,13 +73,15 @@ final class ChatTemplate {
         context.put("bos_token", bosToken);
         context.put("eos_token", eosToken);
         context.put("add_generation_prompt", true);
+        context.put("tools", null); // none, as transformers passes them (but `tools is defined` is false here)
+        context.put("documents", null);
         RenderResult result = jinjava.renderForResult(template, context);
         for (TemplateError e : result.getErrors()) {
             if (e.getSeverity() != TemplateError.ErrorType.FATAL) {
                 continue;
             }
             for (Throwable t = e.getException(); t != null; t = t.getCause()) {
-                if (t instanceof Raised raised) {
+                if (t instanceof Jinja2.Raised raised) {
                     throw ApiException.badRequest("messages", "the model's chat template refused the messages: "
                             + raised.getMessage());
                 }
@@ -122,7 +93,7 @@ final class ChatTemplate {
     }
 
     private static Map<String, Object> asMap(Message m) {
-        Map<String, Object> map = new HashMap<>();
+        Map<String, Object> map = new LinkedHashMap<>();
         map.put("role", m.role());
         map.put("content", m.content());
         if (m.name() != null) {

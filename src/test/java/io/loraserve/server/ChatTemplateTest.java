@@ -7,6 +7,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import jakarta.json.JsonObject;
 import jakarta.json.JsonReader;
 import java.io.InputStream;
+import java.time.Clock;
+import java.time.LocalDateTime;
+import java.time.ZoneOffset;
 import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -16,14 +19,22 @@ import org.junit.jupiter.params.provider.MethodSource;
 /**
  * Jinjava renders chat templates as Python Jinja2 does under HuggingFace's settings. The
  * reference texts in {@code chat-templates.json} were rendered by Python Jinja2 3.1 with
- * {@code render_chat_templates.py} beside it: Zephyr/TinyLlama, Llama 3, ChatML (Qwen2),
- * a {@code namespace}/filter/whitespace-control template, and loraserve's own default.
+ * {@code render_chat_templates.py} beside it, on two conversations: Zephyr/TinyLlama, Llama 3,
+ * ChatML (Qwen2), a {@code namespace}/filter/whitespace-control template, loraserve's own
+ * default, and the constructs of Qwen3, DeepSeek-R1-Distill, Mistral and Llama 3.2 templates
+ * that Jinjava alone renders wrong (loop filters, steps in slices, {@code not} precedence,
+ * {@code str} methods, {@code strftime_now}, {@code tojson}, {@code tools}/{@code documents}).
  */
 class ChatTemplateTest {
     private static final JsonObject REFERENCE = read();
-    private static final List<ChatTemplate.Message> MESSAGES = REFERENCE.getJsonArray("messages")
-            .getValuesAs(JsonObject.class).stream()
-            .map(m -> new ChatTemplate.Message(m.getString("role"), m.getString("content"), null)).toList();
+    private static final List<ChatTemplate.Message> MESSAGES = conversation("multi-turn");
+    private static final Clock NOW = Clock.fixed(LocalDateTime.parse(REFERENCE.getString("now"))
+            .toInstant(ZoneOffset.UTC), ZoneOffset.UTC);
+
+    private static List<ChatTemplate.Message> conversation(String name) {
+        return REFERENCE.getJsonObject("conversations").getJsonArray(name).getValuesAs(JsonObject.class).stream()
+                .map(m -> new ChatTemplate.Message(m.getString("role"), m.getString("content"), null)).toList();
+    }
 
     private static JsonObject read() {
         try (InputStream in = ChatTemplateTest.class.getResourceAsStream("chat-templates.json");
@@ -39,19 +50,21 @@ class ChatTemplateTest {
     }
 
     private static ChatTemplate template(String source) {
-        return new ChatTemplate(source, REFERENCE.getString("bos_token"), REFERENCE.getString("eos_token"));
+        return new ChatTemplate(source, REFERENCE.getString("bos_token"), REFERENCE.getString("eos_token"), NOW);
     }
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("references")
     void rendersWhatPythonJinja2Renders(JsonObject c) {
-        assertEquals(c.getString("expected"), template(c.getString("template")).render(MESSAGES), c.getString("name"));
+        assertEquals(c.getString("expected"),
+                template(c.getString("template")).render(conversation(c.getString("conversation"))),
+                c.getString("name") + " on " + c.getString("conversation"));
     }
 
     @Test
     void modelWithoutTemplateGetsTheDefaultThatPythonJinja2AlsoRenders() {
-        JsonObject reference = references().filter(c -> c.getString("name").equals("loraserve-default")).findFirst()
-                .orElseThrow();
+        JsonObject reference = references().filter(c -> c.getString("name").equals("loraserve-default")
+                && c.getString("conversation").equals("multi-turn")).findFirst().orElseThrow();
         assertEquals(ChatTemplate.DEFAULT, reference.getString("template"));
         assertEquals(reference.getString("expected"), template(null).render(MESSAGES));
     }
@@ -72,6 +85,16 @@ class ChatTemplateTest {
         ApiException e = assertThrows(ApiException.class, () -> template("{% for %}").render(MESSAGES));
         assertEquals(500, e.status());
         assertEquals("chat_template_error", e.code());
+    }
+
+    @Test
+    void forElseAndLoopFiltersReadingLoopAreRefusedNotRenderedWrong() {
+        for (String source : List.of("{% for m in messages %}{{ m.role }}{% else %}none{% endfor %}",
+                "{% for m in messages if loop.index > 1 %}{{ m.role }}{% endfor %}")) {
+            ApiException e = assertThrows(ApiException.class, () -> template(source).render(MESSAGES), source);
+            assertEquals(500, e.status());
+            assertTrue(e.getMessage().contains("not supported"), e.getMessage());
+        }
     }
 
     @Test

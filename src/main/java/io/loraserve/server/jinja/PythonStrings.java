@@ -1,0 +1,156 @@
+package io.loraserve.server.jinja;
+
+import java.beans.FeatureDescriptor;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import jinjava.javax.el.ELContext;
+import jinjava.javax.el.ELException;
+import jinjava.javax.el.ELResolver;
+
+/**
+ * The methods of Python's {@code str} that chat templates call ({@code content.startswith(…)},
+ * {@code content.split('</think>')[-1].lstrip('\n')}), with Python's semantics: {@code split}
+ * takes a literal separator and keeps empty parts, {@code strip(chars)} strips a set of
+ * characters. Any other method on a string is left to Jinjava, which refuses names it lacks.
+ */
+final class PythonStrings extends ELResolver {
+    @Override
+    public Object invoke(ELContext context, Object base, Object method, Class<?>[] paramTypes, Object[] params) {
+        if (!(base instanceof String s) || !(method instanceof String name)) {
+            return null;
+        }
+        Object[] args = params == null ? new Object[0] : params;
+        Object result = switch (name) {
+            case "startswith" -> affix(s, args, true);
+            case "endswith" -> affix(s, args, false);
+            case "strip" -> rstrip(lstrip(s, chars(args)), chars(args));
+            case "lstrip" -> lstrip(s, chars(args));
+            case "rstrip" -> rstrip(s, chars(args));
+            case "split" -> split(s, args);
+            case "upper" -> s.toUpperCase(java.util.Locale.ROOT);
+            case "lower" -> s.toLowerCase(java.util.Locale.ROOT);
+            case "replace" -> s.replace(text(args, 0), text(args, 1));
+            case "title" -> title(s);
+            default -> null;
+        };
+        if (result != null) {
+            context.setPropertyResolved(true);
+        }
+        return result;
+    }
+
+    private static String text(Object[] args, int i) {
+        if (args.length <= i || !(args[i] instanceof String t)) {
+            throw new ELException("expected a string argument " + (i + 1));
+        }
+        return t;
+    }
+
+    private static Boolean affix(String s, Object[] args, boolean prefix) {
+        List<String> options = new ArrayList<>();
+        if (args.length == 1 && args[0] instanceof Iterable<?> many) {
+            many.forEach(o -> options.add(String.valueOf(o)));
+        } else {
+            options.add(text(args, 0));
+        }
+        return options.stream().anyMatch(o -> prefix ? s.startsWith(o) : s.endsWith(o));
+    }
+
+    /** The characters to strip: Python's whitespace when none are given. */
+    private static String chars(Object[] args) {
+        return args.length == 0 || args[0] == null ? null : text(args, 0);
+    }
+
+    private static boolean strips(int c, String chars) {
+        return chars == null ? Character.isWhitespace(c) || Character.isSpaceChar(c) : chars.indexOf(c) >= 0;
+    }
+
+    private static String lstrip(String s, String chars) {
+        int i = 0;
+        while (i < s.length() && strips(s.codePointAt(i), chars)) {
+            i += Character.charCount(s.codePointAt(i));
+        }
+        return s.substring(i);
+    }
+
+    private static String rstrip(String s, String chars) {
+        int end = s.length();
+        while (end > 0 && strips(s.codePointBefore(end), chars)) {
+            end -= Character.charCount(s.codePointBefore(end));
+        }
+        return s.substring(0, end);
+    }
+
+    private static List<String> split(String s, Object[] args) {
+        String sep = args.length == 0 || args[0] == null ? null : text(args, 0);
+        long max = args.length > 1 ? ((Number) args[1]).longValue() : -1;
+        List<String> parts = new ArrayList<>();
+        if (sep == null) {
+            String rest = lstrip(s, null);
+            while (!rest.isEmpty()) {
+                int end = 0;
+                while (end < rest.length() && !strips(rest.codePointAt(end), null)) {
+                    end += Character.charCount(rest.codePointAt(end));
+                }
+                if (max >= 0 && parts.size() == max) {
+                    parts.add(rstrip(rest, null));
+                    break;
+                }
+                parts.add(rest.substring(0, end));
+                rest = lstrip(rest.substring(end), null);
+            }
+            return parts;
+        }
+        if (sep.isEmpty()) {
+            throw new ELException("empty separator");
+        }
+        int from = 0;
+        for (int at = s.indexOf(sep); at >= 0 && (max < 0 || parts.size() < max); at = s.indexOf(sep, from)) {
+            parts.add(s.substring(from, at));
+            from = at + sep.length();
+        }
+        parts.add(s.substring(from));
+        return parts;
+    }
+
+    private static String title(String s) {
+        StringBuilder out = new StringBuilder();
+        boolean previousCased = false;
+        for (int i = 0; i < s.length(); i += Character.charCount(s.codePointAt(i))) {
+            int c = s.codePointAt(i);
+            out.appendCodePoint(previousCased ? Character.toLowerCase(c) : Character.toTitleCase(c));
+            previousCased = Character.isLetter(c);
+        }
+        return out.toString();
+    }
+
+    @Override
+    public Object getValue(ELContext context, Object base, Object property) {
+        return null;
+    }
+
+    @Override
+    public Class<?> getType(ELContext context, Object base, Object property) {
+        return null;
+    }
+
+    @Override
+    public void setValue(ELContext context, Object base, Object property, Object value) {
+    }
+
+    @Override
+    public boolean isReadOnly(ELContext context, Object base, Object property) {
+        return false;
+    }
+
+    @Override
+    public Iterator<FeatureDescriptor> getFeatureDescriptors(ELContext context, Object base) {
+        return null;
+    }
+
+    @Override
+    public Class<?> getCommonPropertyType(ELContext context, Object base) {
+        return null;
+    }
+}
