@@ -14,6 +14,7 @@ public class ApiException extends RuntimeException {
     private final String param;
     private final String code;
     private final Map<String, String> headers;
+    private boolean closesConnection;
 
     public ApiException(int status, String type, String param, String code, String message) {
         this(status, type, param, code, message, Map.of());
@@ -57,6 +58,19 @@ public class ApiException extends RuntimeException {
 
     public String code() {
         return code;
+    }
+
+    /**
+     * Marks this error as one after which the connection must close (the request's framing is
+     * broken): {@link ErrorHandling} answers with {@code Connection: close} and stops reading.
+     */
+    public ApiException closingConnection() {
+        closesConnection = true;
+        return this;
+    }
+
+    public boolean closesConnection() {
+        return closesConnection;
     }
 
     /** Extra response headers, e.g. {@code Retry-After}. */

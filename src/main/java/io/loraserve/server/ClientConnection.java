@@ -115,6 +115,21 @@ final class ClientConnection {
         return gone;
     }
 
+    /**
+     * Ends the input side of the connection: Helidon then sees the end of the stream where it
+     * would read the next request, and closes the connection. For a request whose body could not be
+     * framed, whose following bytes cannot be trusted to be a request.
+     */
+    void stopReading() {
+        if (channel != null) {
+            try {
+                channel.shutdownInput();
+            } catch (IOException e) {
+                LOG.log(Level.FINE, "could not shut the connection's input", e);
+            }
+        }
+    }
+
     private static boolean isLineEnd(byte b) {
         return b == '\r' || b == '\n';
     }

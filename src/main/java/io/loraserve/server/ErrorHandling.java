@@ -2,6 +2,7 @@ package io.loraserve.server;
 
 import io.helidon.http.DirectHandler;
 import io.helidon.http.HeaderNames;
+import io.helidon.http.HeaderValues;
 import io.helidon.http.HttpException;
 import io.helidon.http.RequestException;
 import io.helidon.http.Status;
@@ -115,8 +116,14 @@ public final class ErrorHandling {
         for (Map.Entry<String, String> h : e.headers().entrySet()) {
             res.header(h.getKey(), h.getValue());
         }
+        if (e.closesConnection()) {
+            res.header(HeaderValues.CONNECTION_CLOSE);
+        }
         try {
             res.send(Json.write(Json.error(e.getMessage(), e.type(), e.param(), e.code())).getBytes(StandardCharsets.UTF_8));
+            if (e.closesConnection()) {
+                ClientConnection.of(req).stopReading();  // Helidon would read on; it closes at the end of input
+            }
         } catch (UncheckedIOException | ServerConnectionException gone) {
             // the client left (a 499, typically): nobody to tell; Helidon closes the connection
             LOG.log(Level.FINE, "could not send a " + e.status() + " to a client that left", gone);

@@ -7,7 +7,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.loraserve.Fixtures;
 import jakarta.json.JsonObject;
 import jakarta.json.JsonValue;
+import java.io.IOException;
+import java.net.Socket;
 import java.net.http.HttpRequest;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
 import java.util.Set;
 import java.util.stream.Collectors;
 import java.util.stream.IntStream;
@@ -15,6 +19,8 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Each kind of bad request gets its status and an OpenAI-shaped error naming what is wrong, and
@@ -119,5 +125,48 @@ class BadRequestsTest {
         assertError(TestServer.send(HttpRequest.newBuilder(server.uri("/v1/completions"))
                 .header("Content-Type", "application/x-www-form-urlencoded")
                 .POST(HttpRequest.BodyPublishers.ofString("prompt=Hello")).build()), 415, null);
+    }
+
+    /** A request whose body cannot be framed, its error code and a phrase of its message. */
+    record Unframeable(String name, String header, String body, String code, String says) {
+        @Override
+        public String toString() {
+            return name;
+        }
+    }
+
+    static List<Unframeable> unframeable() {
+        return List.of(
+                new Unframeable("negative Content-Length", "Content-Length: -5", "", "malformed_body", "Content-Length"),
+                new Unframeable("Content-Length not a number (refused by Helidon before routing)", "Content-Length: 12abc",
+                        "", "invalid_request", "Bad Request"),
+                new Unframeable("chunk size not hexadecimal", "Transfer-Encoding: chunked", "ZZ\r\n{}\r\n0\r\n\r\n",
+                        "malformed_body", "chunk size"),
+                new Unframeable("body shorter than declared, then a half-close", "Content-Length: 100", "{\"prompt\":",
+                        "malformed_body", "ended before"));
+    }
+
+    /**
+     * Bodies that cannot be framed, sent on a raw socket: each is a 400 in the error shape, answered
+     * at once, after which the server closes the connection (what follows such a body cannot be
+     * trusted to be a request); never a 500.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("unframeable")
+    void unframeableBodiesAre400AndCloseTheConnection(Unframeable u) throws IOException {
+        String request = "POST /v1/completions HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                + u.header() + "\r\n\r\n" + u.body();
+        try (Socket socket = new Socket("127.0.0.1", server.server.port())) {
+            socket.setSoTimeout(10_000);
+            socket.getOutputStream().write(request.getBytes(StandardCharsets.US_ASCII));
+            if (u.header().equals("Content-Length: 100")) {
+                socket.shutdownOutput();
+            }
+            String reply = new String(socket.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertTrue(reply.startsWith("HTTP/1.1 400 "), reply);
+            JsonObject error = TestServer.parse(reply.substring(reply.indexOf("\r\n\r\n") + 4)).getJsonObject("error");
+            assertEquals(u.code(), error.getString("code"), reply);
+            assertTrue(error.getString("message").contains(u.says()), reply);
+        }
     }
 }
