@@ -1,6 +1,5 @@
 package io.loraserve.server;
 
-import com.hubspot.jinjava.Jinjava;
 import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError;
 import io.loraserve.server.jinja.Jinja2;
@@ -47,7 +46,9 @@ final class ChatTemplate {
     private final String template;
     private final String bosToken;
     private final String eosToken;
-    private final Jinjava jinjava;
+    private final Jinja2 jinjava;
+    /** Filters and tests the template names that this server lacks; non-empty refuses every render. */
+    private final List<String> unsupported;
 
     /** {@code template} null means {@link #DEFAULT}; absent BOS/EOS tokens render as "". */
     ChatTemplate(String template, String bosToken, String eosToken) {
@@ -59,15 +60,24 @@ final class ChatTemplate {
         if (template == null) {
             LOG.info("the model has no chat_template: /v1/chat/completions uses loraserve's default template");
         }
-        String source = template == null ? DEFAULT : template;
+        String source = (template == null ? DEFAULT : template).replaceAll("\r\n?", "\n");  // Jinja2's newlines
         this.template = Jinja2.lstripBlocks(source.endsWith("\n") ? source.substring(0, source.length() - 1) : source);
         this.bosToken = bosToken == null ? "" : bosToken;
         this.eosToken = eosToken == null ? "" : eosToken;
         this.jinjava = new Jinja2(MAX_OUTPUT_CHARS, clock);
+        this.unsupported = jinjava.unknownFiltersAndTests(this.template);
+        if (!unsupported.isEmpty()) {
+            LOG.warning("the model's chat_template uses " + String.join(", ", unsupported) + ", which this server"
+                    + " does not implement: /v1/chat/completions will answer 500");
+        }
     }
 
     /** The prompt text for {@code messages}, ending with the assistant's turn opened. */
     String render(List<Message> messages) {
+        if (!unsupported.isEmpty()) {
+            throw ApiException.serverError(500, "chat_template_error", "the model's chat template uses "
+                    + String.join(", ", unsupported) + ", which this server does not implement");
+        }
         Map<String, Object> context = new HashMap<>();
         context.put("messages", messages.stream().map(ChatTemplate::asMap).toList());
         context.put("bos_token", bosToken);
@@ -77,7 +87,7 @@ final class ChatTemplate {
         context.put("documents", null);
         RenderResult result = jinjava.renderForResult(template, context);
         for (TemplateError e : result.getErrors()) {
-            if (e.getSeverity() != TemplateError.ErrorType.FATAL) {
+            if (e.getSeverity() != TemplateError.ErrorType.FATAL && !unknownFilterOrTest(e)) {
                 continue;
             }
             for (Throwable t = e.getException(); t != null; t = t.getCause()) {
@@ -87,9 +97,24 @@ final class ChatTemplate {
                 }
             }
             throw ApiException.serverError(500, "chat_template_error", "the model's chat template failed: "
-                    + e.getMessage() + (e.getFieldName() == null ? "" : " (" + e.getFieldName() + ")"));
+                    + e.getMessage() + (e.getFieldName() == null ? "" : " (" + e.getFieldName() + ")")
+                    + rootCause(e.getException()));
         }
         return result.getOutput();
+    }
+
+    /** Jinja2 refuses a filter or test it does not know; Jinjava renders nothing and warns. */
+    private static boolean unknownFilterOrTest(TemplateError e) {
+        return e.getReason() == TemplateError.ErrorReason.UNKNOWN
+                && (e.getItem() == TemplateError.ErrorItem.FILTER || e.getItem() == TemplateError.ErrorItem.EXPRESSION_TEST);
+    }
+
+    private static String rootCause(Throwable t) {
+        Throwable root = t;
+        while (root != null && root.getCause() != null && root.getCause() != root) {
+            root = root.getCause();
+        }
+        return root == null || root == t || root.getMessage() == null ? "" : ": " + root.getMessage();
     }
 
     private static Map<String, Object> asMap(Message m) {

@@ -102,4 +102,33 @@ class ChatTemplateTest {
         assertEquals("<|user|>\nHi\n<|assistant|>\n",
                 new ChatTemplate(null, null, null).render(List.of(new ChatTemplate.Message("user", "Hi", null))));
     }
+
+    /**
+     * What a template may not do is a clear 500 naming it, not a Java call or a silent blank:
+     * Java's own String methods (a template's {@code .format} once reached Java's String.format with
+     * the client's text as the format), unknown filters and tests, and reading files through
+     * include.
+     */
+    @Test
+    void javaMethodsUnknownFiltersAndIncludesAreRefused() {
+        for (String[] source : new String[][] {
+            {"{{ messages[0].content.repeat(3) }}", "repeat"},
+            {"{{ messages[0].content.getBytes() }}", "getBytes"},
+            {"{{ messages[0].content | shout }}", "filter 'shout'"},
+            {"{% if messages[0].content is palindrome %}x{% endif %}", "test 'palindrome'"},
+            {"{% include 'META-INF/MANIFEST.MF' %}", "MANIFEST"},
+        }) {
+            ApiException e = assertThrows(ApiException.class, () -> template(source[0]).render(MESSAGES), source[0]);
+            assertEquals(500, e.status(), source[0]);
+            assertTrue(e.getMessage().contains(source[1]), source[0] + ": " + e.getMessage());
+        }
+    }
+
+    /** Values a template computes at the edges: a step past the list, a negative JSON indent. */
+    @Test
+    void extremeSlicesAndIndentsRenderAsPythonDoes() {
+        assertEquals("b", template("{{ 'abc'[1::9223372036854775807] }}").render(MESSAGES));
+        assertEquals("c", template("{{ 'abc'[-1::-9223372036854775807] }}").render(MESSAGES));
+        assertEquals("[\n1\n]", template("{{ [1] | tojson(indent=-1) }}").render(MESSAGES));
+    }
 }

@@ -42,13 +42,18 @@ T.update({
  # Llama 3.1 / Qwen / Mistral tool blocks: HF's tojson (json.dumps, non-ASCII kept, no HTML escaping)
  "tojson": "{{ messages[-1] | tojson }}\n{{ {'a': [1, 2.5, none, true], 'b': '<&>\"'} | tojson(indent=4) }}\n{{ {'z': 1, 'a': 2} | tojson(sort_keys=true, separators=[',', ':']) }} {{ 'ü' | tojson(ensure_ascii=true) }}",
  # Qwen3: namespace() arguments that are whole expressions
- "namespace-expressions": "{%- set ns = namespace(multi_step_tool=true, last_query_index=messages|length - 1, label='x' ~ 'y') %}{{ ns.last_query_index }} {{ ns.label }} {{ 'multi-step' if ns.multi_step_tool is true }}",
+ "namespace-expressions": "{%- set ns = namespace(multi_step_tool=true, last_query_index=messages|length - 1, label='x' ~ 'y') %}{{ ns.last_query_index }} {{ ns.label }} {{ 'multi-step' if ns.multi_step_tool is true }}", # str.format, as some templates call it; a message's Java format syntax must stay plain text
+ "str-format": "{%- for m in messages %}{{ '{}: {}|{{}}'.format(m.role, m.content) }}{{ ' {1}<{0}>\\n'.format(m.role, loop.index) }}{% endfor %}",
+ # Jinja2 3.1's items filter (Qwen3-Coder's tool schemas)
+ "items-filter": "{%- for k, v in {'b': 1, 'a': 'x'} | items %}{{ k }}={{ v }};{% endfor %}{{ missing | items | list | length }}",
+ # Windows line endings in tokenizer_config.json: Jinja2 reads \r\n and \r as \n
+ "crlf": "a\r\n  {% if true %}\r\n  x\r\n  {% endif %}\r\n{% for m in messages %}{{ m.role }}\r\n{% endfor %}b",
 })
 # a system prompt, a multi-turn conversation with template syntax and non-ASCII text in it,
 # and an assistant turn carrying reasoning
 CONVERSATIONS = {
  "multi-turn": [{"role":"system","content":"Be brief."},{"role":"user","content":" Hi {{ 7*7 }} "},{"role":"assistant","content":"Hello!"},{"role":"user","content":"Ünïcode ✓"}],
- "reasoning": [{"role":"user","content":"{% raw %}x{% endraw %} {# c #} 2+2?"},{"role":"assistant","content":"<think>\nadd\n</think>\n\nfour, ok"},{"role":"user","content":"again"}],
+ "reasoning": [{"role":"user","content":"{% raw %}x{% endraw %} {# c #} 2+2?"},{"role":"assistant","content":"<think>\nadd\n</think>\n\nfour, ok"},{"role":"user","content":"again %300000000s %n {0} {}"}],
 }
 cases = []
 for k, t in T.items():

@@ -7,9 +7,14 @@ import com.hubspot.jinjava.el.JinjavaInterpreterResolver;
 import com.hubspot.jinjava.el.TruthyTypeConverter;
 import com.hubspot.jinjava.interpret.JinjavaInterpreter;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
+import java.io.IOException;
 import java.time.Clock;
 import java.time.ZonedDateTime;
+import java.util.List;
 import java.util.Properties;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import jinjava.de.odysseus.el.ExpressionFactoryImpl;
 import jinjava.de.odysseus.el.tree.TreeBuilder;
@@ -22,12 +27,18 @@ import jinjava.javax.el.ExpressionFactory;
  * Jinja2's operator precedence and slicing ({@link Jinja2Parser}), loop filters
  * ({@link FilteredForTag}), Python's {@code str} methods ({@link PythonStrings}), HF's
  * {@code tojson} ({@link ToJsonFilter}), and the globals {@code raise_exception(message)} and
- * {@code strftime_now(format)}. Thread-safe once built.
+ * {@code strftime_now(format)}. {@code include} and {@code import} find nothing (a template
+ * could otherwise read the server's class path). Thread-safe once built.
  */
 public final class Jinja2 extends Jinjava {
     /** Where the render context keeps strftime_now's clock. */
     private static final String CLOCK = "__loraserve_clock__";
     private static final Pattern LSTRIP = Pattern.compile("(?m)^[ \\t]+(?=\\{[%#](?!\\+))");
+    private static final Pattern CODE = Pattern.compile("\\{\\{.*?}}|\\{%.*?%}", Pattern.DOTALL);
+    /** A quoted string literal, unrolled and possessive so long literals cannot overflow the regex stack. */
+    private static final Pattern STRING = Pattern.compile("'[^'\\\\]*+(?:\\\\.[^'\\\\]*+)*+'|\"[^\"\\\\]*+(?:\\\\.[^\"\\\\]*+)*+\"");
+    private static final Pattern FILTER = Pattern.compile("\\|\\s*([A-Za-z_][A-Za-z_0-9]*)");
+    private static final Pattern TEST = Pattern.compile("\\bis\\s+(?:not\\s+)?([A-Za-z_][A-Za-z_0-9]*)");
     private final ExpressionFactory expressions;
 
     /**
@@ -63,6 +74,7 @@ public final class Jinja2 extends Jinjava {
         this.expressions = new ExpressionFactoryImpl(properties, new TruthyTypeConverter());
         getGlobalContext().registerTag(new FilteredForTag());
         getGlobalContext().registerFilter(new ToJsonFilter());
+        getGlobalContext().registerFilter(new ItemsFilter());
         getGlobalContext().registerFunction(new ELFunctionDefinition("", "raise_exception", Jinja2.class,
                 "raiseException", String.class));
         getGlobalContext().registerFunction(new ELFunctionDefinition("", "strftime_now", Jinja2.class,
@@ -71,6 +83,9 @@ public final class Jinja2 extends Jinjava {
         getGlobalContext().put("raise_exception", "<function raise_exception>");
         getGlobalContext().put("strftime_now", "<function strftime_now>");
         getGlobalContext().put(CLOCK, clock);
+        setResourceLocator((name, encoding, interpreter) -> {
+            throw new IOException("a chat template cannot include or import '" + name + "'");
+        });
     }
 
     /**
@@ -80,6 +95,29 @@ public final class Jinja2 extends Jinjava {
      */
     public static String lstripBlocks(String source) {
         return LSTRIP.matcher(source).replaceAll("");
+    }
+
+    /**
+     * The filters and tests {@code source} names that this Jinjava does not know. Jinja2 refuses
+     * such a template when it compiles it; Jinjava would render the expression as nothing.
+     */
+    public List<String> unknownFiltersAndTests(String source) {
+        Set<String> unknown = new TreeSet<>();
+        Matcher code = CODE.matcher(source);
+        while (code.find()) {
+            String expression = STRING.matcher(code.group()).replaceAll("''");
+            for (Matcher m = FILTER.matcher(expression); m.find(); ) {
+                if (getGlobalContext().getFilter(m.group(1)) == null) {
+                    unknown.add("filter '" + m.group(1) + "'");
+                }
+            }
+            for (Matcher m = TEST.matcher(expression); m.find(); ) {
+                if (getGlobalContext().getExpTest(m.group(1)) == null) {
+                    unknown.add("test '" + m.group(1) + "'");
+                }
+            }
+        }
+        return List.copyOf(unknown);
     }
 
     @Override

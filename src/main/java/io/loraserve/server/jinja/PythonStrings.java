@@ -12,7 +12,9 @@ import jinjava.javax.el.ELResolver;
  * The methods of Python's {@code str} that chat templates call ({@code content.startswith(…)},
  * {@code content.split('</think>')[-1].lstrip('\n')}), with Python's semantics: {@code split}
  * takes a literal separator and keeps empty parts, {@code strip(chars)} strips a set of
- * characters. Any other method on a string is left to Jinjava, which refuses names it lacks.
+ * characters, {@code format} fills {@code {}} and {@code {n}} fields. Any other method called on a
+ * string is an error: Jinjava would otherwise call the Java method of that name, and a template's
+ * {@code '{}'.format(content)} would make the client's content a Java format string.
  */
 final class PythonStrings extends ELResolver {
     @Override
@@ -32,12 +34,48 @@ final class PythonStrings extends ELResolver {
             case "lower" -> s.toLowerCase(java.util.Locale.ROOT);
             case "replace" -> s.replace(text(args, 0), text(args, 1));
             case "title" -> title(s);
-            default -> null;
+            case "format" -> format(s, args);
+            default -> throw new ELException("'str' object has no attribute '" + name + "' (or this server does"
+                    + " not implement it)");
         };
-        if (result != null) {
-            context.setPropertyResolved(true);
-        }
+        context.setPropertyResolved(true);
         return result;
+    }
+
+    /** Python's {@code str.format} for auto-numbered and numbered fields without a format spec. */
+    private static String format(String s, Object[] args) {
+        StringBuilder out = new StringBuilder();
+        int auto = 0;
+        boolean numbered = false;
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if ((c == '{' || c == '}') && i + 1 < s.length() && s.charAt(i + 1) == c) {
+                out.append(c);
+                i++;
+            } else if (c == '{') {
+                int close = s.indexOf('}', i);
+                String field = close < 0 ? null : s.substring(i + 1, close);
+                if (field == null || !field.matches("[0-9]*")) {
+                    throw new ELException("str.format: only {} and {n} fields are supported, not '"
+                            + s.substring(i, close < 0 ? s.length() : close + 1) + "'");
+                }
+                if (field.isEmpty() ? numbered : auto > 0) {
+                    throw new ELException("str.format: cannot switch between automatic and manual field numbering");
+                }
+                numbered = !field.isEmpty();
+                int n = field.isEmpty() ? auto++ : Integer.parseInt(field);
+                if (n >= args.length) {
+                    throw new ELException("str.format: replacement index " + n + " out of range");
+                }
+                out.append(args[n]);
+                i = close;
+            } else if (c == '}') {
+                throw new ELException("str.format: single '}' encountered");
+            } else {
+                out.append(c);
+            }
+        }
+        return out.toString();
     }
 
     private static String text(Object[] args, int i) {

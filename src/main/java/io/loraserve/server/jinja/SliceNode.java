@@ -61,6 +61,7 @@ final class SliceNode extends AstRangeBracket {
 
     /** The indices {@code range(*slice(start, stop, step).indices(length))}. */
     private long[] positions(int length, long stepBy, Bindings bindings, ELContext context) {
+        stepBy = Math.max(-(length + 1L), Math.min(length + 1L, stepBy));  // as far as Python goes; no overflow
         long lower = stepBy < 0 ? -1 : 0;
         long upper = stepBy < 0 ? length - 1 : length;
         long from = bound(start, bindings, context, stepBy < 0 ? upper : lower, length, lower, upper);

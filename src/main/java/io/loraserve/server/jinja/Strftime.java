@@ -6,8 +6,9 @@ import java.util.Locale;
 
 /**
  * Python's {@code datetime.strftime} in the C locale, for templates' {@code strftime_now}
- * ({@code "%d %b %Y"} → {@code "26 Jul 2025"}). A directive Python's C library would not
- * know is refused rather than guessed.
+ * ({@code "%d %b %Y"} → {@code "26 Jul 2025"}): the directives {@code %Y %y %m %d %e %j %H %I %M
+ * %S %p %b %h %B %a %A %w %u %F %T %%}, and {@code %-x} without padding. Any other directive is
+ * refused rather than guessed (the chat template's 500 names it).
  */
 final class Strftime {
     private Strftime() {

@@ -42,7 +42,7 @@ final class ToJsonFilter implements Filter {
             settings[i] = value;
         });
         String indent = settings[1] == null ? null
-                : settings[1] instanceof Number n ? " ".repeat(n.intValue()) : settings[1].toString();
+                : settings[1] instanceof Number n ? " ".repeat(Math.max(0, n.intValue())) : settings[1].toString();
         String itemSeparator = indent == null ? ", " : ",";
         String keySeparator = ": ";
         if (settings[2] instanceof List<?> separators && separators.size() == 2) {
