@@ -58,9 +58,7 @@ public final class Tensors {
 
     /** The values of a float tensor (any device, any float dtype) as a Java array. */
     public static float[] toFloats(Tensor t) {
-        try (Tensor cpu = t.to(new Device(torch.DeviceType.CPU), ScalarType.Float, false, false,
-                new MemoryFormatOptional());
-             Tensor host = cpu.contiguous()) {
+        try (Tensor host = onHost(t, ScalarType.Float)) {
             float[] out = new float[(int) host.numel()];
             host.data_ptr_float().get(out);
             return out;
@@ -69,12 +67,17 @@ public final class Tensors {
 
     /** The values of an integer tensor (any device) as a Java array. */
     public static long[] toLongs(Tensor t) {
-        try (Tensor cpu = t.to(new Device(torch.DeviceType.CPU), ScalarType.Long, false, false,
-                new MemoryFormatOptional());
-             Tensor host = cpu.contiguous()) {
+        try (Tensor host = onHost(t, ScalarType.Long)) {
             long[] out = new long[(int) host.numel()];
             host.data_ptr_long().get(out);
             return out;
+        }
+    }
+
+    /** A contiguous CPU copy of {@code t} in {@code type}; the caller closes it. */
+    private static Tensor onHost(Tensor t, ScalarType type) {
+        try (Tensor cpu = t.to(new Device(torch.DeviceType.CPU), type, false, false, new MemoryFormatOptional())) {
+            return cpu.contiguous();  // its own reference: valid after cpu is closed
         }
     }
 

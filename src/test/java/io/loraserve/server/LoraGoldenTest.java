@@ -18,16 +18,11 @@ import org.junit.jupiter.api.Test;
  * the admin API: alone, all sixteen at once in mixed batches, and with each adapter pinned.
  */
 class LoraGoldenTest {
-    private static final List<String> ADAPTERS = List.of("attn-r4", "all-r8-rslora", "mlp-r16-layer1-bf16");
     private static TestServer server;
 
     @BeforeAll
     static void start() {
-        server = new TestServer(Fixtures.tinyModel(), "--adapter-root", Fixtures.shared().resolve("fixtures/adapters").toString(),
-                "--max-adapters", "4");
-        for (String a : ADAPTERS) {
-            server.loadAdapter(a, Fixtures.tinyAdapter(a));
-        }
+        server = TestServer.withFixtureAdapters();
     }
 
     @AfterAll
@@ -70,7 +65,7 @@ class LoraGoldenTest {
 
     @Test
     void pinnedAdaptersServeTheReferenceFromMergedWeights() {
-        for (String a : ADAPTERS) {
+        for (String a : TestServer.FIXTURE_ADAPTERS) {
             TestServer.Reply pin = server.adminPost("/admin/adapters/" + a + "/pin", "");
             assertEquals(200, pin.status(), pin.body());
             assertTrue(pin.json().getBoolean("pinned"));
@@ -78,7 +73,7 @@ class LoraGoldenTest {
         try {
             allAtOnceMatchTheReference(server, Fixtures.tinyCases());
         } finally {
-            for (String a : ADAPTERS) {
+            for (String a : TestServer.FIXTURE_ADAPTERS) {
                 assertEquals(200, server.adminPost("/admin/adapters/" + a + "/unpin", "").status());
             }
         }

@@ -24,17 +24,12 @@ import org.junit.jupiter.api.Test;
  * prompt is scored across several passes; all cases run alone and all at once.
  */
 class PromptLogprobsTest {
-    private static final List<String> ADAPTERS = List.of("attn-r4", "all-r8-rslora", "mlp-r16-layer1-bf16");
     private static final int CONTINUED = 12;
     private static TestServer server;
 
     @BeforeAll
     static void start() {
-        server = new TestServer(Fixtures.tinyModel(), "--adapter-root", Fixtures.shared().resolve("fixtures/adapters").toString(),
-                "--max-adapters", "4", "--max-num-batched-tokens", "16");
-        for (String a : ADAPTERS) {
-            server.loadAdapter(a, Fixtures.tinyAdapter(a));
-        }
+        server = TestServer.withFixtureAdapters("--max-num-batched-tokens", "16");
     }
 
     @AfterAll

@@ -23,17 +23,12 @@ import org.junit.jupiter.api.Test;
  * batch; logit_bias steers the choice while logprobs stay those of the raw logits.
  */
 class SamplingTest {
-    private static final List<String> ADAPTERS = List.of("attn-r4", "all-r8-rslora", "mlp-r16-layer1-bf16");
     private static TestServer server;
     private static List<Fixtures.Case> base;
 
     @BeforeAll
     static void start() {
-        server = new TestServer(Fixtures.tinyModel(), "--adapter-root", Fixtures.shared().resolve("fixtures/adapters").toString(),
-                "--max-adapters", "4");
-        for (String a : ADAPTERS) {
-            server.loadAdapter(a, Fixtures.tinyAdapter(a));
-        }
+        server = TestServer.withFixtureAdapters();
         base = Fixtures.tinyCases().stream().filter(c -> c.adapter() == null).toList();
     }
 

@@ -1,6 +1,7 @@
 package io.loraserve.server;
 
 import io.helidon.config.Config;
+import io.loraserve.Fixtures;
 import io.loraserve.engine.EngineStats;
 import jakarta.json.JsonObject;
 import jakarta.json.JsonReader;
@@ -38,6 +39,21 @@ final class TestServer implements AutoCloseable {
     /** The server as {@code java -jar} starts it with no arguments (demo model and adapters under {@code home}). */
     static TestServer noArguments(Path home) {
         return new TestServer(home, List.of());
+    }
+
+    /** The fixture adapters, by the names the reference cases use. */
+    static final List<String> FIXTURE_ADAPTERS = List.of("attn-r4", "all-r8-rslora", "mlp-r16-layer1-bf16");
+
+    /** The tiny model with the three fixture adapters loaded through the admin API (room for four on the device). */
+    static TestServer withFixtureAdapters(String... extraArgs) {
+        List<String> args = new ArrayList<>(List.of("--adapter-root", Fixtures.shared().resolve("fixtures/adapters")
+                .toString(), "--max-adapters", "4"));
+        args.addAll(List.of(extraArgs));
+        TestServer server = new TestServer(Fixtures.tinyModel(), args.toArray(String[]::new));
+        for (String a : FIXTURE_ADAPTERS) {
+            server.loadAdapter(a, Fixtures.tinyAdapter(a));
+        }
+        return server;
     }
 
     private static List<String> withModel(Path model, String... extraArgs) {
