@@ -117,6 +117,7 @@ class ChatTemplateTest {
             {"{{ messages[0].content | shout }}", "filter 'shout'"},
             {"{% if messages[0].content is palindrome %}x{% endif %}", "test 'palindrome'"},
             {"{% include 'META-INF/MANIFEST.MF' %}", "MANIFEST"},
+            {"{{ messages[0].content.startswith('B', 1) }}", "at most 1"},
         }) {
             ApiException e = assertThrows(ApiException.class, () -> template(source[0]).render(MESSAGES), source[0]);
             assertEquals(500, e.status(), source[0]);

@@ -44,6 +44,8 @@ T.update({
  # Qwen3: namespace() arguments that are whole expressions
  "namespace-expressions": "{%- set ns = namespace(multi_step_tool=true, last_query_index=messages|length - 1, label='x' ~ 'y') %}{{ ns.last_query_index }} {{ ns.label }} {{ 'multi-step' if ns.multi_step_tool is true }}", # str.format, as some templates call it; a message's Java format syntax must stay plain text
  "str-format": "{%- for m in messages %}{{ '{}: {}|{{}}'.format(m.role, m.content) }}{{ ' {1}<{0}>\\n'.format(m.role, loop.index) }}{% endfor %}",
+ # str.replace with a count
+ "str-replace-count": "{{ 'aaa'.replace('a', 'b', 2) }} {{ 'abc'.replace('', '-', 2) }} {{ 'ab'.replace('', '-', 5) }} {{ 'abc'.replace('', '-') }} {{ messages[0].role.replace('s', 'S', 1) }}",
  # Jinja2 3.1's items filter (Qwen3-Coder's tool schemas)
  "items-filter": "{%- for k, v in {'b': 1, 'a': 'x'} | items %}{{ k }}={{ v }};{% endfor %}{{ missing | items | list | length }}",
  # Windows line endings in tokenizer_config.json: Jinja2 reads \r\n and \r as \n

@@ -4,6 +4,7 @@ import java.beans.FeatureDescriptor;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Locale;
 import jinjava.javax.el.ELContext;
 import jinjava.javax.el.ELException;
 import jinjava.javax.el.ELResolver;
@@ -23,6 +24,7 @@ final class PythonStrings extends ELResolver {
             return null;
         }
         Object[] args = params == null ? new Object[0] : params;
+        checkArity(name, args);
         Object result = switch (name) {
             case "startswith" -> affix(s, args, true);
             case "endswith" -> affix(s, args, false);
@@ -30,9 +32,9 @@ final class PythonStrings extends ELResolver {
             case "lstrip" -> lstrip(s, chars(args));
             case "rstrip" -> rstrip(s, chars(args));
             case "split" -> split(s, args);
-            case "upper" -> s.toUpperCase(java.util.Locale.ROOT);
-            case "lower" -> s.toLowerCase(java.util.Locale.ROOT);
-            case "replace" -> s.replace(text(args, 0), text(args, 1));
+            case "upper" -> s.toUpperCase(Locale.ROOT);
+            case "lower" -> s.toLowerCase(Locale.ROOT);
+            case "replace" -> replace(s, args);
             case "title" -> title(s);
             case "format" -> format(s, args);
             default -> throw new ELException("'str' object has no attribute '" + name + "' (or this server does"
@@ -150,6 +152,49 @@ final class PythonStrings extends ELResolver {
         }
         parts.add(s.substring(from));
         return parts;
+    }
+
+    /** Refuses arguments beyond those implemented: Python would use them, ignoring them would render wrong. */
+    private static void checkArity(String method, Object[] args) {
+        int max = switch (method) {
+            case "upper", "lower", "title" -> 0;
+            case "startswith", "endswith", "strip", "lstrip", "rstrip" -> 1;
+            case "split" -> 2;
+            case "replace" -> 3;
+            default -> Integer.MAX_VALUE;
+        };
+        if (args.length > max) {
+            throw new ELException("str." + method + "() takes at most " + max + " arguments here (" + args.length
+                    + " given)");
+        }
+    }
+
+    /** Python's {@code replace(old, new[, count])}: at most {@code count} replacements, left to right. */
+    private static String replace(String s, Object[] args) {
+        String old = text(args, 0);
+        String replacement = text(args, 1);
+        long count = args.length > 2 ? ((Number) args[2]).longValue() : -1;
+        if (count < 0) {
+            return s.replace(old, replacement);
+        }
+        StringBuilder out = new StringBuilder();
+        int from = 0;
+        for (long n = 0; n < count; n++) {
+            int at = old.isEmpty() ? (from <= s.length() ? from : -1) : s.indexOf(old, from);
+            if (at < 0) {
+                break;
+            }
+            out.append(s, from, at).append(replacement);
+            if (old.isEmpty()) {
+                if (at < s.length()) {
+                    out.append(s.charAt(at));
+                }
+                from = at + 1;
+            } else {
+                from = at + old.length();
+            }
+        }
+        return from <= s.length() ? out.append(s.substring(from)).toString() : out.toString();
     }
 
     private static String title(String s) {
