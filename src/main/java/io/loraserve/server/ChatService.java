@@ -9,7 +9,6 @@ import io.loraserve.tokenizer.Tokenizer;
 import jakarta.json.JsonArrayBuilder;
 import jakarta.json.JsonObject;
 import jakarta.json.JsonObjectBuilder;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -140,9 +139,9 @@ final class ChatService implements HttpService {
     }
 
     /**
-     * The chat API's logprobs: one entry per token with its text, logprob, UTF-8 bytes and top
-     * alternatives. A token that holds part of a multi-byte character shows as U+FFFD, and its
-     * {@code bytes} are those of U+FFFD, not the raw token bytes.
+     * The chat API's logprobs: one entry per token with its text, logprob, bytes and top
+     * alternatives. A token that holds part of a multi-byte character shows as U+FFFD but its
+     * {@code bytes} are its own (as OpenAI's), so a client can join them into the text.
      */
     private JsonObject logprobs(List<GenerationSink.Token> tokens) {
         JsonArrayBuilder content = Json.BUILDERS.createArrayBuilder();
@@ -159,7 +158,7 @@ final class ChatService implements HttpService {
     private JsonObjectBuilder entry(int token, float logprob) {
         String text = tokenizer.tokenText(token);
         JsonArrayBuilder bytes = Json.BUILDERS.createArrayBuilder();
-        for (byte b : text.getBytes(StandardCharsets.UTF_8)) {
+        for (byte b : tokenizer.tokenBytes(token)) {
             bytes.add(b & 0xff);
         }
         return Json.BUILDERS.createObjectBuilder().add("token", text).add("logprob", logprob).add("bytes", bytes);

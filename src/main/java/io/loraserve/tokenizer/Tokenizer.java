@@ -10,6 +10,7 @@ import jakarta.json.JsonReader;
 import jakarta.json.JsonValue;
 import java.io.IOException;
 import java.io.StringReader;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -62,6 +63,7 @@ public final class Tokenizer implements AutoCloseable {
 
     private final HuggingFaceTokenizer hf;
     private final int vocabSize;
+    private final TokenBytes tokenBytes;  // null when tokenizer.json's decoder is of another kind
     private final Optional<String> bosToken;
     private final Optional<String> eosToken;
     private final OptionalInt bosId;
@@ -70,9 +72,10 @@ public final class Tokenizer implements AutoCloseable {
     private final ReadWriteLock lock = new ReentrantReadWriteLock();
     private boolean closed;
 
-    private Tokenizer(HuggingFaceTokenizer hf, int vocabSize, ConfigFile config) {
+    private Tokenizer(HuggingFaceTokenizer hf, int vocabSize, TokenBytes tokenBytes, ConfigFile config) {
         this.hf = hf;
         this.vocabSize = vocabSize;
+        this.tokenBytes = tokenBytes;
         this.bosToken = config.bosToken();
         this.eosToken = config.eosToken();
         this.bosId = resolve(config, "bos_token", bosToken);
@@ -100,7 +103,8 @@ public final class Tokenizer implements AutoCloseable {
                     file, "not a HuggingFace tokenizer: " + e.getMessage(), e);
         }
         try {
-            return new Tokenizer(hf, vocabSize(file, json), config);
+            int size = vocabSize(file, json);
+            return new Tokenizer(hf, size, TokenBytes.read(json, size), config);
         } catch (RuntimeException e) {
             hf.close();
             throw e;
@@ -128,6 +132,16 @@ public final class Tokenizer implements AutoCloseable {
      */
     public String tokenText(int id) {
         return decode(new int[] {id}, 0, 1, false);
+    }
+
+    /**
+     * The raw bytes of one token: part of a multi-byte character for some tokens, so their
+     * concatenation over a sequence is its UTF-8 text. For a vocabulary whose byte encoding this
+     * class does not know, the UTF-8 of {@link #tokenText}.
+     */
+    public byte[] tokenBytes(int id) {
+        byte[] raw = tokenBytes == null ? null : tokenBytes.of(id);
+        return raw != null ? raw : tokenText(id).getBytes(StandardCharsets.UTF_8);
     }
 
     /** Number of token ids: one past the largest id of the model vocabulary and added tokens. */

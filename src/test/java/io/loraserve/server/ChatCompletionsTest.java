@@ -7,9 +7,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.loraserve.Fixtures;
 import io.loraserve.tokenizer.Tokenizer;
+import jakarta.json.JsonNumber;
 import jakarta.json.JsonObject;
 import jakarta.json.JsonValue;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -188,5 +190,31 @@ class ChatCompletionsTest {
             assertEquals(i, chat.getJsonArray("choices").getJsonObject(i).getInt("index"));
         }
         assertEquals(9, chat.getJsonObject("usage").getInt("completion_tokens"));
+    }
+
+    /**
+     * A token that holds only part of a character shows as U+FFFD but reports its own bytes, as
+     * OpenAI's do: forced with logit_bias, the first token of "中" reports the first byte(s) of
+     * its UTF-8, not those of U+FFFD.
+     */
+    @Test
+    void logprobBytesOfAPartialCharacterAreTheTokensOwn() {
+        JsonObject t = server.post("/tokenize", "{\"prompt\":\"中\",\"add_special_tokens\":false,\"return_token_strs\":true}")
+                .json();
+        int partial = t.getJsonArray("tokens").getInt(0);
+        assertEquals("\uFFFD", t.getJsonArray("token_strs").getString(0), "the first token of 中 is part of it");
+        TestServer.Reply r = server.post(CHAT, greedy(HELLO, 2, ",\"logprobs\":true,\"logit_bias\":{\"" + partial
+                + "\":100}"));
+        assertEquals(200, r.status(), r.body());
+        JsonObject entry = r.json().getJsonArray("choices").getJsonObject(0).getJsonObject("logprobs")
+                .getJsonArray("content").getJsonObject(0);
+        assertEquals("\uFFFD", entry.getString("token"));
+        byte[] utf8 = "中".getBytes(StandardCharsets.UTF_8);
+        List<Integer> bytes = entry.getJsonArray("bytes").getValuesAs(JsonNumber.class).stream()
+                .map(JsonNumber::intValue).toList();
+        assertTrue(!bytes.isEmpty() && bytes.size() < utf8.length, "a part of the character: " + bytes);
+        for (int i = 0; i < bytes.size(); i++) {
+            assertEquals(utf8[i] & 0xff, bytes.get(i), "byte " + i + " of " + bytes);
+        }
     }
 }

@@ -10,7 +10,9 @@ import jakarta.json.JsonNumber;
 import jakarta.json.JsonObject;
 import jakarta.json.JsonReader;
 import jakarta.json.JsonValue;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -245,5 +247,67 @@ class TokenizerTest {
         tokenizer.close();
         assertThrows(IllegalStateException.class, () -> tokenizer.encode("Hello"));
         assertThrows(IllegalStateException.class, () -> tokenizer.decode(new int[] {42}));
+    }
+
+    /** Texts whose encodings hold tokens that are parts of characters (U+FFFD as text). */
+    private static final List<String> MULTIBYTE = List.of("é中😀 naïve 𝔘𝔫𝔦", "日本語のテキスト", "Hello, world");
+
+    /** Byte-level BPE: each token's bytes, joined, are the UTF-8 of the text, partial characters included. */
+    @Test
+    void tokenBytesJoinToTheTextEvenWhereTokensSplitACharacter() {
+        for (Tokenizer t : List.of(tiny, demo)) {
+            boolean sawPartial = false;
+            for (String text : MULTIBYTE) {
+                ByteArrayOutputStream joined = new ByteArrayOutputStream();
+                for (int id : t.encodeWithoutSpecial(text)) {
+                    byte[] b = t.tokenBytes(id);
+                    joined.writeBytes(b);
+                    sawPartial |= t.tokenText(id).contains("\uFFFD")
+                            && !Arrays.equals(b, "\uFFFD".getBytes(StandardCharsets.UTF_8));
+                }
+                assertArrayEquals(text.getBytes(StandardCharsets.UTF_8), joined.toByteArray(), text);
+            }
+            assertTrue(sawPartial, "some token holds part of a character and reports its own bytes");
+            assertArrayEquals("</s>".getBytes(StandardCharsets.UTF_8), t.tokenBytes(2), "an added token is its content");
+        }
+    }
+
+    /**
+     * SentencePiece with byte fallback (Llama 2, Mistral): {@code <0xE4>} pieces are one byte and
+     * {@code ▁} is a space. A minimal tokenizer.json of that kind, loaded by the real library.
+     */
+    @Test
+    void sentencePieceByteFallbackPiecesAreTheirBytes(@TempDir Path dir) throws IOException {
+        StringBuilder vocab = new StringBuilder("\"<unk>\":0,\"<s>\":1,\"</s>\":2");
+        for (int b = 0; b < 256; b++) {
+            vocab.append(String.format(",\"<0x%02X>\":%d", b, 3 + b));
+        }
+        vocab.append(",\"\u2581\":259,\"\u2581a\":260,\"a\":261,\"b\":262");
+        Files.writeString(dir.resolve("tokenizer.json"), """
+                {"version":"1.0","truncation":null,"padding":null,
+                 "added_tokens":[{"id":0,"content":"<unk>","single_word":false,"lstrip":false,"rstrip":false,"normalized":false,"special":true},
+                                 {"id":1,"content":"<s>","single_word":false,"lstrip":false,"rstrip":false,"normalized":false,"special":true},
+                                 {"id":2,"content":"</s>","single_word":false,"lstrip":false,"rstrip":false,"normalized":false,"special":true}],
+                 "normalizer":{"type":"Sequence","normalizers":[{"type":"Prepend","prepend":"\u2581"},
+                               {"type":"Replace","pattern":{"String":" "},"content":"\u2581"}]},
+                 "pre_tokenizer":null,"post_processor":null,
+                 "decoder":{"type":"Sequence","decoders":[{"type":"Replace","pattern":{"String":"\u2581"},"content":" "},
+                            {"type":"ByteFallback"},{"type":"Fuse"},{"type":"Strip","content":" ","start":1,"stop":0}]},
+                 "model":{"type":"BPE","dropout":null,"unk_token":"<unk>","continuing_subword_prefix":null,
+                          "end_of_word_suffix":null,"fuse_unk":true,"byte_fallback":true,
+                          "vocab":{%s},"merges":["\u2581 a"]}}
+                """.formatted(vocab));
+        try (Tokenizer t = Tokenizer.load(dir)) {
+            String text = "a 中b";
+            ByteArrayOutputStream joined = new ByteArrayOutputStream();
+            int[] ids = t.encodeWithoutSpecial(text);
+            for (int id : ids) {
+                joined.writeBytes(t.tokenBytes(id));
+            }
+            assertEquals(text, t.decode(ids));
+            assertArrayEquals((" " + text).getBytes(StandardCharsets.UTF_8), joined.toByteArray(),
+                    "the leading space is the normalizer's ▁ before the first word");
+            assertArrayEquals(new byte[] {(byte) 0xE4}, t.tokenBytes(3 + 0xE4));
+        }
     }
 }
