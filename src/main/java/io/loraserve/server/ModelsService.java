@@ -9,7 +9,10 @@ import jakarta.json.JsonArrayBuilder;
 import jakarta.json.JsonObjectBuilder;
 import java.nio.charset.StandardCharsets;
 
-/** {@code GET /v1/models}: the base model, then every ready adapter with the base as parent. */
+/**
+ * {@code GET /v1/models}: the base model, then every ready adapter with the base as parent;
+ * {@code GET /v1/models/{id}}: one of them (OpenAI's retrieve), 404 for any other id.
+ */
 final class ModelsService implements HttpService {
     private final ModelResolver models;
 
@@ -20,7 +23,25 @@ final class ModelsService implements HttpService {
     @Override
     public void routing(HttpRules rules) {
         rules.get("/v1/models", this::list)
-                .any("/v1/models", ErrorHandling.methodNotAllowed("GET"));
+                .any("/v1/models", ErrorHandling.methodNotAllowed("GET"))
+                .get("/v1/models/{id}", this::retrieve)
+                .any("/v1/models/{id}", ErrorHandling.methodNotAllowed("GET"));
+    }
+
+    private void retrieve(ServerRequest req, ServerResponse res) {
+        ServedModel base = models.base();
+        String id = req.path().pathParameters().get("id");
+        JsonObjectBuilder entry;
+        if (id.equals(base.name())) {
+            entry = entry(id, null, base);
+        } else if (models.adapters().contains(id)) {
+            entry = entry(id, base.name(), base);
+        } else {
+            throw ApiException.notFound("model_not_found", "The model '" + id + "' does not exist; this server"
+                    + " serves '" + base.name() + "' and its adapters (GET /v1/models)");
+        }
+        res.header(HeaderNames.CONTENT_TYPE, "application/json");
+        res.send(Json.write(entry.build()).getBytes(StandardCharsets.UTF_8));
     }
 
     private void list(ServerRequest req, ServerResponse res) {

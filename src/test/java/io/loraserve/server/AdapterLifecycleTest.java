@@ -249,7 +249,13 @@ class AdapterLifecycleTest {
         assertEquals(adapters, models.stream().skip(1).map(m -> m.getString("id")).collect(Collectors.toSet()));
         assertTrue(adapters.contains("listed"));
         models.stream().skip(1).forEach(m -> assertEquals("tiny-llama", m.getString("parent"), m.toString()));
+        assertEquals(base, server.get("/v1/models/tiny-llama").json(), "retrieve gives the listed entry");
+        JsonObject listed = models.stream().filter(m -> m.getString("id").equals("listed")).findFirst().orElseThrow();
+        assertEquals(listed, server.get("/v1/models/listed").json());
         assertEquals(200, server.adminDelete("/admin/adapters/listed").status());
         assertFalse(server.get("/v1/models").body().contains("\"listed\""));
+        TestServer.Reply gone = server.get("/v1/models/listed");
+        assertEquals(404, gone.status(), gone.body());
+        assertEquals("model_not_found", gone.error().getString("code"));
     }
 }

@@ -9,6 +9,7 @@ import com.openai.client.okhttp.OpenAIOkHttpClient;
 import com.openai.core.JsonValue;
 import com.openai.core.http.StreamResponse;
 import com.openai.errors.BadRequestException;
+import com.openai.errors.NotFoundException;
 import com.openai.errors.UnauthorizedException;
 import com.openai.models.chat.completions.ChatCompletion;
 import com.openai.models.chat.completions.ChatCompletionChunk;
@@ -16,8 +17,10 @@ import com.openai.models.chat.completions.ChatCompletionCreateParams;
 import com.openai.models.chat.completions.ChatCompletionStreamOptions;
 import com.openai.models.completions.Completion;
 import com.openai.models.completions.CompletionCreateParams;
+import com.openai.models.models.Model;
 import io.loraserve.Fixtures;
 import java.net.http.HttpRequest;
+import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -125,5 +128,13 @@ class OpenAiSdkTest {
         } finally {
             wrongKey.close();
         }
+    }
+
+    @Test
+    void modelsListAndRetrieve() {
+        List<String> ids = client.models().list().data().stream().map(Model::id).toList();
+        assertTrue(ids.contains(server.server.served().name()), ids.toString());
+        assertEquals(server.server.served().name(), client.models().retrieve(server.server.served().name()).id());
+        assertThrows(NotFoundException.class, () -> client.models().retrieve("no-such-model"));
     }
 }
