@@ -41,6 +41,12 @@ public record SamplingParams(double temperature, double topP, int topK, double m
         return presencePenalty != 0 || frequencyPenalty != 0 || repetitionPenalty != 1;
     }
 
+    /** These parameters with another seed. */
+    public SamplingParams withSeed(long newSeed) {
+        return new SamplingParams(temperature, topP, topK, minP, presencePenalty, frequencyPenalty, repetitionPenalty,
+                newSeed, logprobs, logitBias);
+    }
+
     /** Whether the logits are changed before sampling (bias or penalties), so greedy is not the raw argmax. */
     public boolean adjusted() {
         return penalized() || !logitBias.isEmpty();

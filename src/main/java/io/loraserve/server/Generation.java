@@ -9,6 +9,7 @@ import io.loraserve.engine.Request;
 import io.loraserve.lora.Adapter;
 import io.loraserve.lora.AdapterRegistry;
 import io.loraserve.model.Sampler;
+import io.loraserve.model.SamplingParams;
 import io.loraserve.tokenizer.Tokenizer;
 import jakarta.json.JsonArrayBuilder;
 import jakarta.json.JsonObject;
@@ -84,6 +85,8 @@ final class Generation implements AutoCloseable {
      * reference of its own on the adapter's current version (the engine releases it when the choice
      * ends), so all run on that version even if the name is replaced meanwhile. With
      * {@code promptLogprobs} ≥ 0 each choice's prompt is scored first ({@link GenerationSink.PromptScores}).
+     * With a {@code seed}, choice {@code k} of a prompt samples with {@code seed + k}, as vLLM's
+     * parallel sampling does: the {@code n} choices differ, and the first is the one {@code n = 1} gives.
      */
     void submitAll(List<int[]> promptIds, int n, String adapter, GenerationOptions o, int maxTokens,
                    int promptLogprobs) {
@@ -101,7 +104,9 @@ final class Generation implements AutoCloseable {
                 for (int k = 0; k < n; k++) {
                     GenerationSink sink = new GenerationSink(requests.size(), tokenizer.newIncrementalDecoder(ids),
                             o.stop(), events);
-                    requests.add(new Request(id + "-" + requests.size(), ids, version, o.sampling(), maxTokens,
+                    SamplingParams sampling = o.sampling().seed() == null ? o.sampling()
+                            : o.sampling().withSeed(o.sampling().seed() + k);
+                    requests.add(new Request(id + "-" + requests.size(), ids, version, sampling, maxTokens,
                             o.stopTokenIds(), o.ignoreEos(), promptLogprobs, sink));
                 }
             }

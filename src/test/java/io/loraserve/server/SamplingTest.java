@@ -91,6 +91,30 @@ class SamplingTest {
         assertArrayEquals(alone, tokens(r.json().getJsonArray("choices").getJsonObject(0)));
     }
 
+    /**
+     * n seeded choices differ from each other (choice k samples with seed + k, as vLLM's parallel
+     * sampling does), the first is the n = 1 answer, and the whole answer repeats.
+     */
+    @Test
+    void seededChoicesDifferAndTheFirstIsTheSingleAnswer() {
+        Fixtures.Case c = base.getFirst();
+        String one = body(c, 32, "\"temperature\":1.0,\"seed\":7");
+        String three = one.replace("\"seed\":7", "\"seed\":7,\"n\":3");
+        List<int[]> choices = choices(three);
+        assertEquals(3, choices.stream().map(Arrays::toString).distinct().count(), "three different choices");
+        assertArrayEquals(tokens(choice(one)), choices.getFirst());
+        List<int[]> again = choices(three);
+        for (int i = 0; i < 3; i++) {
+            assertArrayEquals(choices.get(i), again.get(i), "choice " + i + " repeats");
+        }
+    }
+
+    private static List<int[]> choices(String body) {
+        TestServer.Reply r = server.post("/v1/completions", body);
+        assertEquals(200, r.status(), r.body());
+        return r.json().getJsonArray("choices").getValuesAs(JsonObject.class).stream().map(SamplingTest::tokens).toList();
+    }
+
     /** +100 forces a token at every step; the reported logprobs stay the raw ones (as vLLM reports them). */
     @Test
     void aLogitBiasOfPlus100ForcesItsToken() {
