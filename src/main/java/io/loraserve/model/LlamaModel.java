@@ -4,6 +4,7 @@ import io.loraserve.tensor.Tensors;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.DoubleOptional;
 import org.bytedeco.pytorch.T_TensorTensor_T;
@@ -161,7 +162,12 @@ public final class LlamaModel implements AutoCloseable {
         return Tensors.toFloats(logits);
     }
 
-    /** Log-softmax of the scored rows' logits, read at their targets and at their top tokens. */
+    /**
+     * Log-softmax of the scored rows' logits, read at their targets and at their top tokens. Each
+     * chunk's temporaries live in a scope of their own (step lifetime would keep every chunk's
+     * {@code [rows, vocab]} tensors until the pass ends); only Java arrays leave a chunk.
+     */
+    @SuppressWarnings("try")  // the PointerScope owns the temporaries; the body need not name it
     private Scoring.Result score(Tensor x, LlamaWeights base, Scoring scoring) {
         int n = scoring.rows().length;
         int top = scoring.top();
@@ -170,16 +176,18 @@ public final class LlamaModel implements AutoCloseable {
         long[] topIds = new long[n * top];
         for (int from = 0; from < n; from += SCORE_CHUNK) {
             int rows = Math.min(SCORE_CHUNK, n - from);
-            Tensor idx = Tensors.newLongs(Arrays.copyOfRange(scoring.rows(), from, from + rows), device, rows);
-            Tensor targets = Tensors.newLongs(Arrays.copyOfRange(scoring.targets(), from, from + rows), device,
-                    rows, 1);
-            Tensor logits = torch.linear(rmsNorm(x.index_select(0, idx), base.finalNorm()), base.lmHead());
-            Tensor lp = logits.to(ScalarType.Float).log_softmax(1);                  // [rows, vocab]
-            System.arraycopy(Tensors.toFloats(lp.gather(1, targets)), 0, logprobs, from, rows);
-            if (top > 0) {
-                T_TensorTensor_T best = lp.topk(top, 1, true, true);                  // [rows, top] each
-                System.arraycopy(Tensors.toFloats(best.get0()), 0, topLogprobs, from * top, rows * top);
-                System.arraycopy(Tensors.toLongs(best.get1()), 0, topIds, from * top, rows * top);
+            try (PointerScope chunk = new PointerScope()) {
+                Tensor idx = Tensors.newLongs(Arrays.copyOfRange(scoring.rows(), from, from + rows), device, rows);
+                Tensor targets = Tensors.newLongs(Arrays.copyOfRange(scoring.targets(), from, from + rows), device,
+                        rows, 1);
+                Tensor logits = torch.linear(rmsNorm(x.index_select(0, idx), base.finalNorm()), base.lmHead());
+                Tensor lp = logits.to(ScalarType.Float).log_softmax(1);              // [rows, vocab]
+                System.arraycopy(Tensors.toFloats(lp.gather(1, targets)), 0, logprobs, from, rows);
+                if (top > 0) {
+                    T_TensorTensor_T best = lp.topk(top, 1, true, true);              // [rows, top] each
+                    System.arraycopy(Tensors.toFloats(best.get0()), 0, topLogprobs, from * top, rows * top);
+                    System.arraycopy(Tensors.toLongs(best.get1()), 0, topIds, from * top, rows * top);
+                }
             }
         }
         return new Scoring.Result(logprobs, topLogprobs, topIds, top);

@@ -4,6 +4,7 @@ import io.helidon.webserver.http.HttpRules;
 import io.helidon.webserver.http.HttpService;
 import io.helidon.webserver.http.ServerRequest;
 import io.helidon.webserver.http.ServerResponse;
+import io.loraserve.engine.FinishReason;
 import io.loraserve.model.Sampler;
 import io.loraserve.tokenizer.IncrementalDecoder;
 import io.loraserve.tokenizer.Tokenizer;
@@ -77,7 +78,7 @@ public final class CompletionsService implements HttpService {
             JsonObjectBuilder b = Json.BUILDERS.createObjectBuilder()
                     .add("index", c.index())
                     .add("text", prefix + (scoreOnly ? "" : c.text()))
-                    .add("finish_reason", c.finish().openAiName());
+                    .add("finish_reason", scoreOnly ? FinishReason.LENGTH.openAiName() : c.finish().openAiName());
             if (cr.logprobs() >= 0) {
                 Logprobs lp = new Logprobs();
                 if (c.promptScores() != null) {

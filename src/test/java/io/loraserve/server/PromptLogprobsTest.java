@@ -96,6 +96,7 @@ class PromptLogprobsTest {
         int scored = c.promptIds().length + CONTINUED;
         assertEquals(scored, choice.getJsonObject("logprobs").getJsonArray("tokens").size());
         assertEquals(0, choice.getJsonArray("token_ids").size());
+        assertEquals("length", choice.getString("finish_reason"), "nothing generated, whatever the hidden token was");
         assertEquals(0, r.json().getJsonObject("usage").getInt("completion_tokens"));
         assertEquals(scored, r.json().getJsonObject("usage").getInt("prompt_tokens"));
         String text = server.post("/detokenize", "{\"tokens\":" + ids(IntStream.concat(Arrays.stream(c.promptIds()),
