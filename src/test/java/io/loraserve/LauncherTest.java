@@ -28,6 +28,7 @@ import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -143,14 +144,16 @@ class LauncherTest {
 
     /** camelCase setting name to its flag: {@code maxModelLen} is {@code --max-model-len}. */
     /** The flag of a record component: kebab case; a repeatable flag's collection is named in the plural. */
-    private static String flagOf(java.lang.reflect.RecordComponent component) {
-        String name = component.getName();
-        boolean repeatable = java.util.Collection.class.isAssignableFrom(component.getType())
+    /**
+     * The flag of an {@link Options} component: its name in dashes; a collection is either one
+     * flag of that plural name (a list in one value) or a repeatable flag named in the singular.
+     */
+    private static String flagPattern(java.lang.reflect.RecordComponent component) {
+        String flag = "--" + component.getName().replaceAll("([A-Z])", "-$1").toLowerCase();
+        boolean collection = java.util.Collection.class.isAssignableFrom(component.getType())
                 || Map.class.isAssignableFrom(component.getType());
-        if (repeatable && name.endsWith("s")) {
-            name = name.substring(0, name.length() - 1);
-        }
-        return "--" + name.replaceAll("([A-Z])", "-$1").toLowerCase();
+        return collection && flag.endsWith("s") ? Pattern.quote(flag.substring(0, flag.length() - 1)) + "s?"
+                : Pattern.quote(flag);
     }
 
     @Test
@@ -158,11 +161,11 @@ class LauncherTest {
         try (Launched l = new Launched(workDir, Map.of(), "--help")) {
             String help = l.stdoutText();
             assertEquals(0, l.exitCode(), l.stderr.join());
-            List<String> flags = new ArrayList<>(List.of("--model", "--served-model-name", "--host", "--port",
-                    "--admin-port", "--device", "--dtype", "--max-model-len"));
-            Arrays.stream(Options.class.getRecordComponents()).map(LauncherTest::flagOf).forEach(flags::add);
+            List<String> flags = new ArrayList<>(Stream.of("--model", "--served-model-name", "--host", "--port",
+                    "--admin-port", "--device", "--dtype", "--max-model-len").map(Pattern::quote).toList());
+            Arrays.stream(Options.class.getRecordComponents()).map(LauncherTest::flagPattern).forEach(flags::add);
             for (String flag : flags) {
-                assertTrue(Pattern.compile("(?m)^\\s+" + Pattern.quote(flag) + "\\s").matcher(help).find(),
+                assertTrue(Pattern.compile("(?m)^\\s+" + flag + "\\s").matcher(help).find(),
                         "--help lacks " + flag + ":\n" + help);
             }
         }

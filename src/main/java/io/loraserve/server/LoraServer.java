@@ -86,7 +86,8 @@ public final class LoraServer implements AutoCloseable {
                 tokenizer.bosToken().orElse(null), tokenizer.eosToken().orElse(null));
         ChatService chat = new ChatService(backend, template);
         AdminService admin = new AdminService(rt);
-        List<Filter> filters = List.of(new AccessLog(), gate);
+        List<Filter> filters = o.allowedOrigins().isEmpty() ? List.of(new AccessLog(), gate)
+                : List.of(new AccessLog(), new Cors(o.allowedOrigins()), gate);
         return WebServer.builder()
                 .host(o.host())
                 .port(o.port())

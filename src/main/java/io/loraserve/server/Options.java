@@ -42,6 +42,7 @@ public record Options(
         String adminKey,
         int metricsAdapterLabels,
         String apiKey,
+        List<String> allowedOrigins,
         Duration shutdownGrace) {
 
     /** A flag: its name, value placeholder, default (null = computed) and help; repeatable flags accumulate. */
@@ -80,6 +81,8 @@ public record Options(
                     "adapters that get their own 'adapter' label in /metrics; the rest share adapter=\"other\""),
             new Flag("api-key", "KEY", null, "require 'Authorization: Bearer KEY' on the public /v1/ routes"
                     + " (default: none; LORASERVE_API_KEY keeps it out of ps)"),
+            new Flag("allowed-origins", "ORIGINS", null, "browser origins (comma-separated, or *) allowed to call the"
+                    + " public API cross-origin (default: none)"),
             new Flag("shutdown-grace", "SECONDS", "30", "on SIGTERM, how long running requests may finish before they are cancelled"));
 
     /** Parses {@code args} over {@code config}; {@code --help} is handled by the caller. */
@@ -144,6 +147,7 @@ public record Options(
                 r.has("admin-key") ? r.text("admin-key") : null,
                 r.nonNegative("metrics-adapter-labels"),
                 r.has("api-key") ? r.nonEmpty("api-key") : null,
+                r.has("allowed-origins") ? r.origins("allowed-origins") : List.of(),
                 Duration.ofSeconds(r.nonNegative("shutdown-grace")));
     }
 
@@ -169,6 +173,20 @@ public record Options(
 
         List<String> all(String name) {
             return values.getOrDefault(name, List.of());
+        }
+
+        /** Comma-separated origins: each {@code *} or {@code scheme://host[:port]}, no path. */
+        List<String> origins(String name) {
+            List<String> out = new ArrayList<>();
+            for (String part : text(name).split(",")) {
+                String origin = part.strip();
+                if (!origin.equals("*") && !origin.matches("[A-Za-z][A-Za-z0-9+.-]*://[^/?#\\s]+")) {
+                    throw new OptionsException("--" + name + ": '" + origin + "' is not * or an origin such as"
+                            + " https://ui.example:8080");
+                }
+                out.add(origin);
+            }
+            return List.copyOf(out);
         }
 
         Map<String, Path> adapters() {
