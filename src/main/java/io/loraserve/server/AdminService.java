@@ -14,6 +14,7 @@ import io.loraserve.lora.AdapterRegistry;
 import io.loraserve.model.Proj;
 import jakarta.json.JsonArrayBuilder;
 import jakarta.json.JsonObject;
+import jakarta.json.JsonObjectBuilder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
@@ -160,6 +161,10 @@ final class AdminService implements HttpService {
         }
         JsonArrayBuilder t = Json.BUILDERS.createArrayBuilder();
         targets.forEach(t::add);
+        JsonObjectBuilder ranks = Json.BUILDERS.createObjectBuilder();
+        c.rankPattern().forEach(ranks::add);
+        JsonObjectBuilder alphas = Json.BUILDERS.createObjectBuilder();
+        c.alphaPattern().forEach(alphas::add);
         String state = a.freed() ? "unloaded" : a.removed() ? "unloading" : "ready";
         return Json.BUILDERS.createObjectBuilder()
                 .add("name", a.name())
@@ -168,6 +173,8 @@ final class AdminService implements HttpService {
                 .add("alpha", c.loraAlpha())
                 .add("scale", c.useRslora() ? c.loraAlpha() / Math.sqrt(c.r()) : c.loraAlpha() / c.r())
                 .add("use_rslora", c.useRslora())
+                .add("rank_pattern", ranks)
+                .add("alpha_pattern", alphas)
                 .add("targets", t)
                 .add("bytes", a.weights().bytes())
                 .add("state", state)
