@@ -209,15 +209,19 @@ public final class AdapterRegistry implements AutoCloseable {
         return a;
     }
 
-    /** Removes {@code name}; running requests finish on it. False when it was not loaded. */
-    public synchronized boolean unload(String name) {
+    /**
+     * Removes {@code name} and returns the version it removed, in one step (a concurrent replace or
+     * unload cannot slip between finding and removing); running requests finish on it. Empty when
+     * it was not loaded.
+     */
+    public synchronized Optional<Adapter> unload(String name) {
         Adapter a = byName.remove(name);
         if (a == null) {
-            return false;
+            return Optional.empty();
         }
         a.markRemoved();
         events.adapterRemoved(name);
-        return true;
+        return Optional.of(a);
     }
 
     public synchronized Optional<Adapter> get(String name) {

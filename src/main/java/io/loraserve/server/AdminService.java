@@ -100,16 +100,12 @@ final class AdminService implements HttpService {
 
     private void unload(ServerRequest req, ServerResponse res) {
         String name = req.path().pathParameters().get("name");
-        Adapter a = registry.get(name).orElseThrow(() -> notFound(name));
-        registry.unload(name);
-        send(res, Status.OK_200, record(a));
+        send(res, Status.OK_200, record(registry.unload(name).orElseThrow(() -> notFound(name))));
     }
 
     private void vllmUnload(ServerRequest req, ServerResponse res) {
         String name = required(new Params(Json.parseObject(Bodies.read(req))), "lora_name");
-        Adapter a = registry.get(name).orElseThrow(() -> notFound(name));
-        registry.unload(name);
-        send(res, Status.OK_200, record(a));
+        send(res, Status.OK_200, record(registry.unload(name).orElseThrow(() -> notFound(name))));
     }
 
     private void pin(ServerRequest req, ServerResponse res, boolean pin) {

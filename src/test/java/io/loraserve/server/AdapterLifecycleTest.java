@@ -12,6 +12,7 @@ import io.loraserve.lora.Adapter;
 import io.loraserve.lora.AdapterRegistry;
 import jakarta.json.JsonNumber;
 import jakarta.json.JsonObject;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.Set;
@@ -257,5 +258,17 @@ class AdapterLifecycleTest {
         TestServer.Reply gone = server.get("/v1/models/listed");
         assertEquals(404, gone.status(), gone.body());
         assertEquals("model_not_found", gone.error().getString("code"));
+    }
+
+    /** Concurrent unloads of one adapter: exactly one removes it (200 with its record), the rest find nothing (404). */
+    @Test
+    void concurrentUnloadsRemoveOnce() {
+        server.loadAdapter("once", Fixtures.tinyAdapter("attn-r4"));
+        List<CompletableFuture<TestServer.Reply>> deletes = new ArrayList<>();
+        for (int i = 0; i < 8; i++) {
+            deletes.add(CompletableFuture.supplyAsync(() -> server.adminDelete("/admin/adapters/once")));
+        }
+        List<Integer> statuses = deletes.stream().map(f -> f.join().status()).sorted().toList();
+        assertEquals(List.of(200, 404, 404, 404, 404, 404, 404, 404), statuses);
     }
 }
