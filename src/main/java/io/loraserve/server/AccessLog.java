@@ -68,7 +68,7 @@ final class AccessLog implements Filter {
             int status = refused != 0 ? refused : res.status().code();
             String method = req.prologue().method().text();
             String path = req.path().rawPath();
-            LOG.log(path.startsWith("/health/") ? Level.FINE : Level.INFO,
+            LOG.log(path.equals("/health") || path.startsWith("/health/") ? Level.FINE : Level.INFO,
                     () -> line(method, path, status, e, Long.toString((System.nanoTime() - start) / 1_000_000)));
         }
     }

@@ -11,7 +11,8 @@ import java.util.function.Supplier;
 /**
  * {@code /health/live} (the process answers) and {@code /health/ready} (200 only while the model
  * is loaded, the engine makes progress and the server is not draining; 503 with the reason
- * otherwise).
+ * otherwise). {@code /health} answers as {@code /health/ready}, for probes and proxies written
+ * for vLLM's server.
  */
 final class HealthService implements HttpService {
     /** Null when ready, else why not. */
@@ -25,8 +26,10 @@ final class HealthService implements HttpService {
     public void routing(HttpRules rules) {
         rules.get("/health/live", (req, res) -> send(res, 200, "UP", null));
         rules.get("/health/ready", this::ready);
+        rules.get("/health", this::ready);
         rules.any("/health/live", ErrorHandling.methodNotAllowed("GET"));
         rules.any("/health/ready", ErrorHandling.methodNotAllowed("GET"));
+        rules.any("/health", ErrorHandling.methodNotAllowed("GET"));
     }
 
     private void ready(ServerRequest req, ServerResponse res) {

@@ -57,6 +57,7 @@ class ApiKeyTest {
     void healthAndVersionNeedNoKey() {
         assertEquals(200, server.get("/health/live").status());
         assertEquals(200, server.get("/health/ready").status());
+        assertEquals(200, server.get("/health").status());
         assertEquals(200, server.get("/version").status());
         assertEquals(200, server.adminGet("/health/ready").status());
     }

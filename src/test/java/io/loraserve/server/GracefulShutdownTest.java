@@ -112,6 +112,7 @@ class GracefulShutdownTest {
                 assertTrue(System.nanoTime() < deadline, "ready never turned 503");
                 Thread.sleep(20);
             }
+            assertEquals(503, server.get("/health").status(), "vLLM's /health agrees with /health/ready");
             TestServer.Reply refused = server.post("late-1", "{\"prompt\":\"Hello\",\"max_tokens\":1}");
             assertEquals(503, refused.status(), refused.body());
             assertEquals("shutting_down", refused.error().getString("code"));
