@@ -20,8 +20,29 @@ import java.util.Set;
  *
  * @param topLogprobs alternatives per token (0..{@value #MAX_TOP_LOGPROBS}) when {@code logprobs}
  */
-record ChatRequest(List<ChatTemplate.Message> messages, boolean logprobs, int topLogprobs,
+record ChatRequest(List<ChatTemplate.Message> messages, Rendering rendering, boolean logprobs, int topLogprobs,
                    GenerationOptions options) {
+
+    /**
+     * How the messages become a prompt, as vLLM takes it: {@code add_generation_prompt} (default
+     * true) opens the assistant's turn; {@code continue_final_message} (default false) leaves the
+     * final message open for the model to continue. Both true is a 400, as in vLLM.
+     */
+    record Rendering(boolean addGenerationPrompt, boolean continueFinalMessage) {
+        static Rendering parse(Params p) {
+            boolean add = p.bool("add_generation_prompt", true);
+            boolean cont = p.bool("continue_final_message", false);
+            if (add && cont) {
+                throw ApiException.badRequest("continue_final_message", "'continue_final_message' needs"
+                        + " 'add_generation_prompt': false (the final message is continued, no new turn opened)");
+            }
+            return new Rendering(add, cont);
+        }
+
+        String render(ChatTemplate template, List<ChatTemplate.Message> messages) {
+            return template.render(messages, addGenerationPrompt, continueFinalMessage);
+        }
+    }
 
     static final int MAX_TOP_LOGPROBS = 20;
     static final Set<String> ROLES = Set.of("system", "user", "assistant", "tool");
@@ -45,7 +66,7 @@ record ChatRequest(List<ChatTemplate.Message> messages, boolean logprobs, int to
         }
         String maxTokensParam = p.has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
         GenerationOptions options = GenerationOptions.parse(p, vocab, maxN, logprobs ? top : -1, maxTokensParam, 1);
-        return new ChatRequest(messages(p), logprobs, top, options);
+        return new ChatRequest(messages(p), Rendering.parse(p), logprobs, top, options);
     }
 
     static List<ChatTemplate.Message> messages(Params p) {

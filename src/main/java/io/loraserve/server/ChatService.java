@@ -44,7 +44,7 @@ final class ChatService implements HttpService {
         GenerationOptions o = cr.options();
         AccessLog.Entry log = AccessLog.entry(req);
         String adapter = backend.resolve(o, log);
-        int[] ids = tokenizer.encodeWithoutSpecial(template.render(cr.messages()));
+        int[] ids = tokenizer.encodeWithoutSpecial(cr.rendering().render(template, cr.messages()));
         if (ids.length == 0) {
             throw ApiException.badRequest("messages", "the messages render to an empty prompt");
         }

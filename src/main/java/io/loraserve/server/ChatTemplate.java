@@ -74,6 +74,33 @@ final class ChatTemplate {
 
     /** The prompt text for {@code messages}, ending with the assistant's turn opened. */
     String render(List<Message> messages) {
+        return render(messages, true, false);
+    }
+
+    /**
+     * The prompt text for {@code messages}: with {@code addGenerationPrompt} the assistant's turn
+     * opened; with {@code continueFinalMessage} the text cut right after the final message's
+     * content, so the model continues that message (transformers' {@code continue_final_message}:
+     * the last occurrence of the stripped content, keeping its trailing spacing when the template
+     * kept it).
+     */
+    String render(List<Message> messages, boolean addGenerationPrompt, boolean continueFinalMessage) {
+        String text = renderTemplate(messages, addGenerationPrompt);
+        if (!continueFinalMessage) {
+            return text;
+        }
+        String last = messages.getLast().content();
+        int at = last.isBlank() ? -1 : text.lastIndexOf(last.strip());
+        if (at < 0) {
+            throw ApiException.badRequest("continue_final_message", "the final message does not appear in the chat"
+                    + " the template renders, so it cannot be continued");
+        }
+        int keep = last.stripLeading().length();
+        return text.startsWith(last, at) ? text.substring(0, at + keep)
+                : text.substring(0, at + last.strip().length());
+    }
+
+    private String renderTemplate(List<Message> messages, boolean addGenerationPrompt) {
         if (!unsupported.isEmpty()) {
             throw ApiException.serverError(500, "chat_template_error", "the model's chat template uses "
                     + String.join(", ", unsupported) + ", which this server does not implement");
@@ -82,7 +109,7 @@ final class ChatTemplate {
         context.put("messages", messages.stream().map(ChatTemplate::asMap).toList());
         context.put("bos_token", bosToken);
         context.put("eos_token", eosToken);
-        context.put("add_generation_prompt", true);
+        context.put("add_generation_prompt", addGenerationPrompt);
         context.put("tools", null); // none, as transformers passes them (but `tools is defined` is false here)
         context.put("documents", null);
         RenderResult result = jinjava.renderForResult(template, context);

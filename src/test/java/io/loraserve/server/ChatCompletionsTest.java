@@ -217,4 +217,20 @@ class ChatCompletionsTest {
             assertEquals(utf8[i] & 0xff, bytes.get(i), "byte " + i + " of " + bytes);
         }
     }
+
+    /** vLLM's rendering switches: both at once is a 400; a continued final message is billed as /tokenize counts it. */
+    @Test
+    void continueFinalMessageAndAddGenerationPrompt() {
+        String chat = "\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"},{\"role\":\"assistant\",\"content\":\"Hi the\"}]";
+        TestServer.Reply both = server.post(CHAT, "{" + chat + ",\"continue_final_message\":true}");
+        assertEquals(400, both.status(), both.body());
+        assertEquals("continue_final_message", both.error().getString("param"));
+        String continued = ",\"continue_final_message\":true,\"add_generation_prompt\":false";
+        TestServer.Reply r = server.post(CHAT, "{" + chat + continued + ",\"max_tokens\":2}");
+        assertEquals(200, r.status(), r.body());
+        int counted = server.post("/tokenize", "{" + chat + continued + "}").json().getInt("count");
+        assertEquals(counted, r.json().getJsonObject("usage").getInt("prompt_tokens"));
+        int opened = server.post("/tokenize", "{" + chat + "}").json().getInt("count");
+        assertTrue(opened > counted, "the generation prompt adds tokens: " + opened + " vs " + counted);
+    }
 }

@@ -132,4 +132,27 @@ class ChatTemplateTest {
         assertEquals("c", template("{{ 'abc'[-1::-9223372036854775807] }}").render(MESSAGES));
         assertEquals("[\n1\n]", template("{{ [1] | tojson(indent=-1) }}").render(MESSAGES));
     }
+
+    /**
+     * continue_final_message as transformers applies it: the text ends right after the final
+     * message's content, keeping its trailing spacing where the template kept it (ChatML) and not
+     * where the template trimmed it (Llama 3's {@code | trim}).
+     */
+    @Test
+    void continuingTheFinalMessageCutsTheTextRightAfterIt() {
+        String chatml = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+                + "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
+        String trimming = "{% for m in messages %}<{{ m.role }}>{{ m.content | trim }}</s>{% endfor %}"
+                + "{% if add_generation_prompt %}<assistant>{% endif %}";
+        List<ChatTemplate.Message> chat = List.of(new ChatTemplate.Message("user", "Write a haiku", null),
+                new ChatTemplate.Message("assistant", "Autumn moon ", null));
+        assertEquals("<|im_start|>user\nWrite a haiku<|im_end|>\n<|im_start|>assistant\nAutumn moon ",
+                template(chatml).render(chat, false, true));
+        assertEquals("<user>Write a haiku</s><assistant>Autumn moon", template(trimming).render(chat, false, true));
+        assertEquals("<user>Write a haiku</s><assistant>Autumn moon</s>", template(trimming).render(chat, false, false));
+        ApiException e = assertThrows(ApiException.class, () -> template("{{ messages[0].content }}")
+                .render(chat, false, true));
+        assertEquals(400, e.status());
+        assertEquals("continue_final_message", e.param());
+    }
 }

@@ -164,6 +164,10 @@ class ValidationTest {
                 // chat
                 new Row("messages missing", CHAT, "{}", 400, "messages", "required"),
                 chat("messages string", "\"messages\":\"hi\"", 400, "messages", "list"),
+                chat("add_generation_prompt string", HI + ",\"add_generation_prompt\":\"no\"", 400, "add_generation_prompt",
+                        "true or false"),
+                chat("continue_final_message number", HI + ",\"continue_final_message\":1", 400, "continue_final_message",
+                        "true or false"),
                 chat("messages empty", "\"messages\":[]", 400, "messages", "non-empty"),
                 chat("message not an object", "\"messages\":[5]", 400, "messages[0]", "object"),
                 chat("role missing", "\"messages\":[{\"content\":\"Hi\"}]", 400, "messages[0].role", "system, user"),
