@@ -46,6 +46,8 @@ T.update({
  "str-format": "{%- for m in messages %}{{ '{}: {}|{{}}'.format(m.role, m.content) }}{{ ' {1}<{0}>\\n'.format(m.role, loop.index) }}{% endfor %}",
  # str.replace with a count
  "str-replace-count": "{{ 'aaa'.replace('a', 'b', 2) }} {{ 'abc'.replace('', '-', 2) }} {{ 'ab'.replace('', '-', 5) }} {{ 'abc'.replace('', '-') }} {{ messages[0].role.replace('s', 'S', 1) }}",
+ # strings count and index characters, not UTF-16 units
+ "str-index-length": "{{ 'a😀b'|length }} {{ 'a😀b'|count }} {{ 'abc'[0] }}{{ 'abc'[-1] }} {{ 'a😀b'[1] }} {{ messages[0].content[0] }} {{ messages|length }}",
  # Jinja2 3.1's items filter (Qwen3-Coder's tool schemas)
  "items-filter": "{%- for k, v in {'b': 1, 'a': 'x'} | items %}{{ k }}={{ v }};{% endfor %}{{ missing | items | list | length }}",
  # Windows line endings in tokenizer_config.json: Jinja2 reads \r\n and \r as \n

@@ -75,6 +75,9 @@ public final class Jinja2 extends Jinjava {
         getGlobalContext().registerTag(new FilteredForTag());
         getGlobalContext().registerFilter(new ToJsonFilter());
         getGlobalContext().registerFilter(new ItemsFilter());
+        for (String name : List.of("length", "count")) {
+            getGlobalContext().registerFilter(new LengthFilter(name, getGlobalContext().getFilter(name)));
+        }
         getGlobalContext().registerFunction(new ELFunctionDefinition("", "raise_exception", Jinja2.class,
                 "raiseException", String.class));
         getGlobalContext().registerFunction(new ELFunctionDefinition("", "strftime_now", Jinja2.class,

@@ -13,7 +13,8 @@ import jinjava.javax.el.ELResolver;
  * The methods of Python's {@code str} that chat templates call ({@code content.startswith(…)},
  * {@code content.split('</think>')[-1].lstrip('\n')}), with Python's semantics: {@code split}
  * takes a literal separator and keeps empty parts, {@code strip(chars)} strips a set of
- * characters, {@code format} fills {@code {}} and {@code {n}} fields. Any other method called on a
+ * characters, {@code format} fills {@code {}} and {@code {n}} fields, and {@code s[i]} is the
+ * i-th character (from the end when negative). Any other method called on a
  * string is an error: Jinjava would otherwise call the Java method of that name, and a template's
  * {@code '{}'.format(content)} would make the client's content a Java format string.
  */
@@ -210,7 +211,18 @@ final class PythonStrings extends ELResolver {
 
     @Override
     public Object getValue(ELContext context, Object base, Object property) {
-        return null;
+        // Jinjava hands a bracket index over as its text: s[0] arrives as "0"
+        if (!(base instanceof String s) || property == null || !property.toString().matches("-?[0-9]{1,9}")) {
+            return null;
+        }
+        int[] codePoints = s.codePoints().toArray();  // Python indexes characters, not UTF-16 units
+        long index = Long.parseLong(property.toString());
+        long i = index < 0 ? index + codePoints.length : index;
+        if (i < 0 || i >= codePoints.length) {
+            throw new ELException("string index out of range: " + index);
+        }
+        context.setPropertyResolved(true);
+        return new String(codePoints, (int) i, 1);
     }
 
     @Override
