@@ -59,16 +59,18 @@ final class TokenizeService implements HttpService {
             ids = p.bool("add_special_tokens", false) ? tokenizer.encode(text) : tokenizer.encodeWithoutSpecial(text);
         }
         JsonArrayBuilder tokens = Json.BUILDERS.createArrayBuilder();
-        JsonArrayBuilder strs = Json.BUILDERS.createArrayBuilder();
         for (int id : ids) {
             tokens.add(id);
-            strs.add(tokenizer.tokenText(id));
         }
         JsonObjectBuilder out = Json.BUILDERS.createObjectBuilder()
                 .add("count", ids.length)
                 .add("max_model_len", models.base().maxModelLen())
                 .add("tokens", tokens);
         if (p.bool("return_token_strs", false)) {
+            JsonArrayBuilder strs = Json.BUILDERS.createArrayBuilder();
+            for (int id : ids) {
+                strs.add(tokenizer.tokenText(id));  // one native decode per token: only when asked
+            }
             out.add("token_strs", strs);
         } else {
             out.addNull("token_strs");
