@@ -14,7 +14,7 @@ ARG PROFILE=cpu
 # the runtime's OS image; a CUDA runtime image for the gpu profile
 ARG BASE=ubuntu:24.04
 
-FROM maven:3.9-eclipse-temurin-21 AS build
+FROM maven:3.9-eclipse-temurin-25 AS build
 ARG PROFILE
 WORKDIR /build
 COPY pom.xml ./
@@ -23,7 +23,7 @@ COPY src src
 COPY loadtest loadtest
 RUN mvn -B -ntp -P${PROFILE} -DskipTests package
 
-FROM eclipse-temurin:21-jre AS jre
+FROM eclipse-temurin:25-jre AS jre
 
 FROM ${BASE}
 RUN apt-get update \
@@ -44,5 +44,5 @@ USER loraserve
 EXPOSE 8000 8001
 HEALTHCHECK --interval=15s --timeout=3s --start-period=120s --retries=3 \
     CMD curl -fsS http://127.0.0.1:8001/health/ready || exit 1
-ENTRYPOINT ["java", "--enable-native-access=ALL-UNNAMED", "-jar", "target/loraserve.jar"]
+ENTRYPOINT ["java", "--enable-native-access=ALL-UNNAMED", "--add-modules", "jdk.incubator.vector", "-jar", "target/loraserve.jar"]
 CMD []

@@ -3,6 +3,7 @@ package io.loraserve.engine;
 import io.loraserve.lora.Adapter;
 import io.loraserve.lora.AdapterRegistry;
 import io.loraserve.lora.AdapterSlots;
+import io.loraserve.model.Kernels;
 import io.loraserve.model.LlamaModel;
 import io.loraserve.model.LlamaWeights;
 import io.loraserve.model.ModelConfig;
@@ -35,7 +36,7 @@ public final class ModelRuntime implements AutoCloseable {
     private final Engine engine;
 
     /** Engine sizing from the user's settings; {@code kvCacheBytes == 0} picks a default. */
-    public record Settings(String device, String dtype, int maxModelLen, int maxNumSeqs, int maxBatchedTokens,
+    public record Settings(String device, String dtype, String kernels, int maxModelLen, int maxNumSeqs, int maxBatchedTokens,
                            int kvBlockSize, long kvCacheBytes, int maxQueued, java.time.Duration requestTimeout,
                            java.time.Duration stepWatchdog, int threads, int maxAdapters, int maxLoraRank,
                            long maxCpuAdapterBytes, List<Path> adapterRoots) {
@@ -79,7 +80,9 @@ public final class ModelRuntime implements AutoCloseable {
                     + blocksPerSeq + " blocks, " + perBlock * blocksPerSeq + " bytes)");
         }
         LlamaWeights weights = LlamaWeights.load(dir, config, dtype, device);
-        LlamaModel model = new LlamaModel(config, dtype, device);
+        Kernels kernels = s.kernels().equals("auto") ? Kernels.auto(dtype, device)
+                : Kernels.valueOf(s.kernels().toUpperCase(java.util.Locale.ROOT));
+        LlamaModel model = new LlamaModel(config, dtype, device, kernels, s.threads());
         PagedKvCache cache = new PagedKvCache(config, s.kvBlockSize(), blocks, dtype, device);
         AdapterSlots slots = new AdapterSlots(config, s.maxAdapters(), s.maxLoraRank(), dtype, device);
         AdapterRegistry registry = new AdapterRegistry(config, servedName, s.adapterRoots(), s.maxLoraRank(),
@@ -143,6 +146,10 @@ public final class ModelRuntime implements AutoCloseable {
     /** The device's memory counters when it is a CUDA device. */
     public Optional<DeviceMemory> deviceMemory() {
         return DeviceMemory.of(model.device());
+    }
+
+    public Kernels kernels() {
+        return model.kernels();
     }
 
     public String deviceName() {

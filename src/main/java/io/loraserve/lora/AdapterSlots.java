@@ -5,6 +5,7 @@ import io.loraserve.model.LayerWeights;
 import io.loraserve.model.ModelConfig;
 import io.loraserve.model.Proj;
 import io.loraserve.tensor.Tensors;
+import java.lang.foreign.MemorySegment;
 import java.util.List;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
@@ -34,6 +35,7 @@ public final class AdapterSlots implements AutoCloseable {
     private final boolean[][][] active;  // [slot][layer][group]: the adapter targets something in it
     private final Tensor[][][] aT;       // [slot][layer][group] -> view [in, projs*R] of A, while resident
     private final Tensor[][][] btOf;     // [slot][layer][group] -> view [projs*R, groupOut] of Bt, while resident
+    private MemorySegment[][][] hostViews;  // {a, bt} -> [layer][group]: views of the buffers above, CPU only
     private final Adapter[] occupant;
     private final int[] running;
     private final long[] lastUsed;
@@ -207,6 +209,30 @@ public final class AdapterSlots implements AutoCloseable {
         return btOf[slot][layer][g.ordinal()];
     }
 
+    /** {@link #a(int, Fused)} as host memory, for the CPU kernels (a view: valid for this object's lifetime). */
+    MemorySegment aMemory(int layer, Fused g) {
+        return hostViews()[0][layer][g.ordinal()];
+    }
+
+    /** {@link #bt(int, Fused)} as host memory, for the CPU kernels (a view: valid for this object's lifetime). */
+    MemorySegment btMemory(int layer, Fused g) {
+        return hostViews()[1][layer][g.ordinal()];
+    }
+
+    private MemorySegment[][][] hostViews() {
+        if (hostViews == null) {
+            MemorySegment[][][] v = new MemorySegment[2][a.length][GROUPS];
+            for (int l = 0; l < a.length; l++) {
+                for (int i = 0; i < GROUPS; i++) {
+                    v[0][l][i] = Tensors.memory(a[l][i]);
+                    v[1][l][i] = Tensors.memory(bt[l][i]);
+                }
+            }
+            hostViews = v;
+        }
+        return hostViews;
+    }
+
     /** [slots, projs*R, in] */
     Tensor a(int layer, Fused g) {
         return a[layer][g.ordinal()];
@@ -215,6 +241,10 @@ public final class AdapterSlots implements AutoCloseable {
     /** [slots, projs*R, groupOut] */
     Tensor bt(int layer, Fused g) {
         return bt[layer][g.ordinal()];
+    }
+
+    ModelConfig config() {
+        return config;
     }
 
     public int maxRank() {

@@ -1,9 +1,15 @@
 package io.loraserve.lora;
 
+import io.loraserve.kernel.MatMul;
 import io.loraserve.model.Bypass;
 import io.loraserve.model.Fused;
+import io.loraserve.model.LayerWeights;
+import io.loraserve.model.ModelConfig;
+import io.loraserve.model.Proj;
 import io.loraserve.tensor.Tensors;
+import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.TreeMap;
 import org.bytedeco.pytorch.Device;
@@ -70,7 +76,7 @@ public final class LoraBypass implements Bypass {
             return;
         }
         long[] gather = new long[slotRange * maxRows];
-        java.util.Arrays.fill(gather, segments.get(0).start());  // padding repeats a real row; its result is dropped
+        Arrays.fill(gather, segments.get(0).start());  // padding repeats a real row; its result is dropped
         int tokens = segments.stream().mapToInt(Segment::rows).sum();
         long[] valid = new long[tokens];
         long[] rows = new long[tokens];
@@ -101,6 +107,43 @@ public final class LoraBypass implements Bypass {
             Tensor xa = x.narrow(0, s.start(), s.rows()).mm(slots.aT(s.slot(), layer, group));  // [rows, projs*R]
             out.narrow(0, s.start(), s.rows()).addmm_(xa, slots.bt(s.slot(), layer, group));
         }
+    }
+
+    /**
+     * The CPU kernels' bypass: per segment, {@code xa = x[seg]·A[slot]ᵀ} over the slot's stacked
+     * ranks, then each projection's rank block times its own columns of {@code Bt} only, so the
+     * zeros of the block-diagonal layout are never read.
+     */
+    @Override
+    public void apply(int layer, Fused group, float[] x, float[] out) {
+        ModelConfig c = slots.config();
+        int in = group.in(c);
+        int groupOut = group.out(c);
+        int rank = slots.maxRank();
+        int width = group.projs().size() * rank;
+        long firstColumn = LayerWeights.rowOffset(c, group.projs().get(0));
+        MemorySegment a = slots.aMemory(layer, group);    // [slots, width, in]
+        MemorySegment bt = slots.btMemory(layer, group);  // [slots, width, groupOut]
+        for (Segment s : segments) {
+            if (!slots.active(s.slot(), layer, group)) {
+                continue;
+            }
+            float[] xs = Arrays.copyOfRange(x, s.start() * in, (s.start() + s.rows()) * in);  // [rows, in]
+            float[] xa = new float[s.rows() * width];                                          // [rows, width]
+            MatMul.linearRows(xs, s.rows(), in, slice(a, s.slot(), (long) width * in), width, xa, 0, width);
+            MemorySegment b = slice(bt, s.slot(), (long) width * groupOut);
+            for (int j = 0; j < group.projs().size(); j++) {
+                Proj p = group.projs().get(j);
+                int column = (int) (LayerWeights.rowOffset(c, p) - firstColumn);
+                MatMul.addProduct(xa, s.rows(), width, j * rank, rank, b, groupOut, column, c.outFeatures(p),
+                        out, s.start(), groupOut);
+            }
+        }
+    }
+
+    /** Slot {@code slot}'s matrix of {@code elements} float32 values in a stacked buffer. */
+    private static MemorySegment slice(MemorySegment stacked, int slot, long elements) {
+        return stacked.asSlice(slot * elements * Float.BYTES, elements * Float.BYTES);
     }
 
     private void applyBatched(int layer, Fused group, Tensor x, Tensor out) {

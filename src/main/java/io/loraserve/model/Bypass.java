@@ -4,11 +4,19 @@ import org.bytedeco.pytorch.Tensor;
 
 /**
  * A low-rank term added to a fused projection group's output during one forward:
- * {@code out += f(x)}. The LoRA package implements it; the model only calls it after each base GEMM.
+ * {@code out += f(x)}. The LoRA package implements it; the model only calls it after each base GEMM,
+ * on libtorch tensors or, on the CPU kernels' path, on Java arrays.
  */
-@FunctionalInterface
 public interface Bypass {
-    Bypass NONE = (layer, group, x, out) -> { };
+    Bypass NONE = new Bypass() {
+        @Override
+        public void apply(int layer, Fused group, Tensor x, Tensor out) {
+        }
+
+        @Override
+        public void apply(int layer, Fused group, float[] x, float[] out) {
+        }
+    };
 
     /**
      * @param x   [tokens, in] the group's input
@@ -16,4 +24,7 @@ public interface Bypass {
      *            at {@link LayerWeights#rowOffset})
      */
     void apply(int layer, Fused group, Tensor x, Tensor out);
+
+    /** {@link #apply(int, Fused, Tensor, Tensor)} on row-major float32 arrays of the pass's tokens. */
+    void apply(int layer, Fused group, float[] x, float[] out);
 }

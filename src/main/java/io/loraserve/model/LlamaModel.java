@@ -17,7 +17,10 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * The Llama-family forward pass (RMSNorm, rotate-half RoPE, GQA attention over the paged KV
  * cache, SwiGLU MLP) as HuggingFace {@code LlamaForCausalLM} computes it.
  *
- * <p>Owns the rotary tables (lifetime: process). {@link #forward} allocates only step
+ * <p>Computed by libtorch ops or, on a CPU at float32, by the Java kernels of {@link CpuForward}
+ * ({@link Kernels}); both give the same results within float32 rounding.
+ *
+ * <p>Owns the rotary tables and the kernel threads (lifetime: process). {@link #forward} allocates only step
  * temporaries: call it inside a {@code PointerScope}; it returns Java arrays, no tensors.
  * Engine thread only.
  */
@@ -25,34 +28,71 @@ public final class LlamaModel implements AutoCloseable {
     private final ModelConfig config;
     private final ScalarType dtype;
     private final Device device;
-    private final Tensor cos;          // [maxPositions, headDim]
+    private final Kernels kernels;
+    private final CpuForward cpu;      // the Java kernels' forward, or null on libtorch
+    private final Tensor cos;          // [maxPositions, headDim] (libtorch kernels only)
     private final Tensor sinSigned;    // [maxPositions, headDim], first half negated (rotate_half folded in)
     private final long[] normShape;
     private final double attnScale;
 
+    /** The model on {@code device} with the fastest kernels it can use ({@link Kernels#auto}), one thread a core. */
     public LlamaModel(ModelConfig config, ScalarType dtype, Device device) {
+        this(config, dtype, device, Kernels.auto(dtype, device), Runtime.getRuntime().availableProcessors());
+    }
+
+    /** The model computed by {@code kernels} with {@code threads} kernel threads (Java kernels only). */
+    public LlamaModel(ModelConfig config, ScalarType dtype, Device device, Kernels kernels, int threads) {
+        String refusal = kernels.refusal(dtype, device);
+        if (refusal != null) {
+            throw new IllegalArgumentException("--kernels java: " + refusal);
+        }
         this.config = config;
         this.dtype = dtype;
         this.device = device;
+        this.kernels = kernels;
         int hd = config.headDim();
-        int half = hd / 2;
         int n = config.maxPositions();
+        float[][] rotary = rotary(config);
+        this.attnScale = 1.0 / Math.sqrt(hd);
+        this.normShape = new long[] {config.hidden()};
+        if (kernels == Kernels.JAVA) {
+            this.cpu = new CpuForward(config, rotary, threads, attnScale);
+            this.cos = null;
+            this.sinSigned = null;
+            return;
+        }
+        this.cpu = null;
+        int half = hd / 2;
         float[] c = new float[n * hd];
         float[] s = new float[n * hd];
         for (int p = 0; p < n; p++) {
             for (int i = 0; i < half; i++) {
-                double invFreq = 1.0 / Math.pow(config.ropeTheta(), (2.0 * i) / hd);
-                double angle = p * invFreq;
-                c[p * hd + i] = (float) Math.cos(angle);
-                c[p * hd + half + i] = (float) Math.cos(angle);
-                s[p * hd + i] = (float) -Math.sin(angle);
-                s[p * hd + half + i] = (float) Math.sin(angle);
+                c[p * hd + i] = rotary[0][p * half + i];
+                c[p * hd + half + i] = rotary[0][p * half + i];
+                s[p * hd + i] = -rotary[1][p * half + i];
+                s[p * hd + half + i] = rotary[1][p * half + i];
             }
         }
         this.cos = toModel(Tensors.newFloats(c, device, n, hd));
         this.sinSigned = toModel(Tensors.newFloats(s, device, n, hd));
-        this.normShape = new long[] {config.hidden()};
-        this.attnScale = 1.0 / Math.sqrt(hd);
+    }
+
+    /** {cos, sin} of every position's rotary angles: two [maxPositions, headDim/2] tables. */
+    static float[][] rotary(ModelConfig config) {
+        int hd = config.headDim();
+        int half = hd / 2;
+        int n = config.maxPositions();
+        float[] c = new float[n * half];
+        float[] s = new float[n * half];
+        for (int p = 0; p < n; p++) {
+            for (int i = 0; i < half; i++) {
+                double invFreq = 1.0 / Math.pow(config.ropeTheta(), (2.0 * i) / hd);
+                double angle = p * invFreq;
+                c[p * half + i] = (float) Math.cos(angle);
+                s[p * half + i] = (float) Math.sin(angle);
+            }
+        }
+        return new float[][] {c, s};
     }
 
     private Tensor toModel(Tensor f32) {
@@ -66,6 +106,10 @@ public final class LlamaModel implements AutoCloseable {
 
     public ModelConfig config() {
         return config;
+    }
+
+    public Kernels kernels() {
+        return kernels;
     }
 
     public ScalarType dtype() {
@@ -96,6 +140,12 @@ public final class LlamaModel implements AutoCloseable {
     /** {@link #forward} that also scores the rows of {@code scoring} (prompt logprobs). */
     public Output forward(ForwardBatch batch, LlamaWeights base, List<LayerWeights> layers,
                           Bypass bypass, PagedKvCache cache, Scoring scoring) {
+        if (cpu != null) {
+            float[] x = cpu.hidden(batch, base, layers, bypass, cache);  // [t, hidden]
+            Scoring.Result scores = scoring.rows().length == 0 ? Scoring.Result.NONE
+                    : score(Tensors.newFloats(x, device, batch.size(), config.hidden()), base, scoring);
+            return new Output(cpu.logits(x, lastRows(batch), base), scores);
+        }
         Tensor x = hidden(batch, base, layers, bypass, cache);       // [t, hidden]
         Scoring.Result scores = scoring.rows().length == 0 ? Scoring.Result.NONE : score(x, base, scoring);
         return new Output(lastLogits(x, batch, base), scores);
@@ -145,18 +195,24 @@ public final class LlamaModel implements AutoCloseable {
         return x;
     }
 
-    private float[] lastLogits(Tensor x, ForwardBatch batch, LlamaWeights base) {
-        int rows = batch.logitRows();
-        if (rows == 0) {
-            return new float[0];
-        }
-        long[] last = new long[rows];
+    /** The batch row of each span's last token, for the spans that want logits. */
+    private static int[] lastRows(ForwardBatch batch) {
+        int[] last = new int[batch.logitRows()];
         int r = 0;
         for (ForwardBatch.Span s : batch.seqs()) {
             if (s.logits()) {
                 last[r++] = s.start() + s.count() - 1;
             }
         }
+        return last;
+    }
+
+    private float[] lastLogits(Tensor x, ForwardBatch batch, LlamaWeights base) {
+        int rows = batch.logitRows();
+        if (rows == 0) {
+            return new float[0];
+        }
+        long[] last = Arrays.stream(lastRows(batch)).asLongStream().toArray();
         Tensor lastX = x.index_select(0, Tensors.newLongs(last, device, rows));
         Tensor logits = torch.linear(rmsNorm(lastX, base.finalNorm()), base.lmHead());  // [rows, vocab]
         return Tensors.toFloats(logits);
@@ -257,6 +313,10 @@ public final class LlamaModel implements AutoCloseable {
 
     @Override
     public void close() {
+        if (cpu != null) {
+            cpu.close();
+            return;
+        }
         cos.close();
         sinSigned.close();
     }

@@ -49,7 +49,7 @@ public final class LoraServer implements AutoCloseable {
         ModelRuntime rt = null;
         Metrics m = null;
         try {
-            rt = ModelRuntime.load(modelDir, name, new ModelRuntime.Settings(o.device(), o.dtype(), o.maxModelLen(),
+            rt = ModelRuntime.load(modelDir, name, new ModelRuntime.Settings(o.device(), o.dtype(), o.kernels(), o.maxModelLen(),
                     o.maxNumSeqs(), o.maxNumBatchedTokens(), o.kvBlockSize(), o.kvCacheBytes(), o.maxQueuedRequests(),
                     o.requestTimeout(), o.stepWatchdog(), o.threads(), o.maxAdapters(), o.maxLoraRank(),
                     o.maxCpuAdapterBytes(), roots));

@@ -1,5 +1,6 @@
 package io.loraserve.tensor;
 
+import java.lang.foreign.MemorySegment;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.LongPointer;
@@ -79,6 +80,17 @@ public final class Tensors {
         try (Tensor cpu = t.to(new Device(torch.DeviceType.CPU), type, false, false, new MemoryFormatOptional())) {
             return cpu.contiguous();  // its own reference: valid after cpu is closed
         }
+    }
+
+    /**
+     * The storage of a contiguous CPU tensor as a memory segment, for the CPU kernels. A view: it
+     * owns nothing and is valid while {@code t} lives; refuses anything else it could misread.
+     */
+    public static MemorySegment memory(Tensor t) {
+        if (!t.device().is_cpu() || !t.is_contiguous()) {
+            throw new IllegalArgumentException("only a contiguous CPU tensor has host memory to view");
+        }
+        return MemorySegment.ofAddress(t.data_ptr().address()).reinterpret(t.numel() * t.element_size());
     }
 
     private static Tensor copyTo(Tensor view, Device device) {

@@ -44,8 +44,8 @@ class DockerfileIT {
     /** The launcher's build command ({@code ./loraserve}), which the build stage must run, with the profile. */
     private static final String BUILD_COMMAND = "mvn -B -ntp -Pcpu -DskipTests package";
     /** The launcher's run command, which ENTRYPOINT must be. */
-    private static final List<String> RUN_COMMAND = List.of("java", "--enable-native-access=ALL-UNNAMED", "-jar",
-            "target/loraserve.jar");
+    private static final List<String> RUN_COMMAND = List.of("java", "--enable-native-access=ALL-UNNAMED",
+            "--add-modules", "jdk.incubator.vector", "-jar", "target/loraserve.jar");
     private static final Pattern READY = Pattern.compile("loraserve listening on http://\\S+:(\\d+) ");
 
     /** One instruction: its keyword and the rest of its (joined) line. */

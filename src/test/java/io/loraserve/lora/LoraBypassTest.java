@@ -9,6 +9,7 @@ import io.loraserve.RandomLlama;
 import io.loraserve.model.Bypass;
 import io.loraserve.model.ForwardBatch;
 import io.loraserve.model.Fused;
+import io.loraserve.model.Kernels;
 import io.loraserve.model.LayerWeights;
 import io.loraserve.model.LlamaModel;
 import io.loraserve.model.LlamaWeights;
@@ -29,6 +30,7 @@ import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
@@ -112,6 +114,10 @@ class LoraBypassTest {
                             assertFused(c, model, written, adapterOfRow, l, group, x, bypassed, -2,
                                     (batched ? "batched" : "per-segment") + " bypass, " + where);
                         }
+                        float[] onArrays = times(base.layers().get(l).matrixOf(group.get(0)), x, tokens, in);
+                        new LoraBypass(slots, segments, CPU).apply(l, Fused.of(group.get(0)), x, onArrays);
+                        assertFused(c, model, written, adapterOfRow, l, group, x, onArrays, -2,
+                                "java-kernel bypass, " + where);
                         for (int k = 0; k < written.size(); k++) {
                             Tensor matrix = merged.get(k).layers().get(l).matrixOf(group.get(0));
                             Tensor baseMatrix = base.layers().get(l).matrixOf(group.get(0));
@@ -133,16 +139,16 @@ class LoraBypassTest {
         }
     }
 
-    @ParameterizedTest(name = "seed {0}")
-    @ValueSource(longs = {11, 12, 13})
-    void forwardOfMixedBatchEqualsEachSequenceAloneOnItsMergedCopy(long seed) {
+    @ParameterizedTest(name = "seed {0}, {1} kernels")
+    @CsvSource({"11, JAVA", "12, JAVA", "13, JAVA", "11, TORCH", "12, TORCH", "13, TORCH"})
+    void forwardOfMixedBatchEqualsEachSequenceAloneOnItsMergedCopy(long seed, Kernels kernels) {
         Random random = new Random(seed);
         RandomLlama.Model model = RandomLlama.write(dir.resolve("model"), seed);
         ModelConfig c = ModelConfig.load(model.dir());
         List<Written> written = writeAdapters(c, random);
         List<AdapterWeights> weights = new ArrayList<>();
         try (LlamaWeights base = LlamaWeights.load(model.dir(), c, ScalarType.Float, CPU);
-                LlamaModel llama = new LlamaModel(c, ScalarType.Float, CPU);
+                LlamaModel llama = new LlamaModel(c, ScalarType.Float, CPU, kernels, 2);
                 PagedKvCache cache = new PagedKvCache(c, 16, 8, ScalarType.Float, CPU);
                 AdapterSlots slots = new AdapterSlots(c, 3, MAX_RANK, ScalarType.Float, CPU)) {
             for (Written w : written) {
@@ -176,7 +182,7 @@ class LoraBypassTest {
                     }
                     for (int v = 0; v < c.vocab(); v++) {
                         assertEquals(alone[v], mixed[s * c.vocab() + v], 1e-4 * (1 + Math.abs(alone[v])),
-                                "seed " + seed + (batched ? " batched" : " per-segment") + " sequence " + s
+                                "seed " + seed + " " + kernels + (batched ? " batched" : " per-segment") + " sequence " + s
                                         + " logit " + v);
                     }
                 }

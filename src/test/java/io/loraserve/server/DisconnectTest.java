@@ -48,7 +48,9 @@ class DisconnectTest {
 
     @BeforeAll
     static void start() {
-        server = new TestServer(Fixtures.tinyModel(), "--max-num-seqs", "1");
+        // libtorch kernels: the Java kernels make ~10 tiny-model tokens a millisecond, so a choice of
+        // MAX_TOKENS (bounded by the model's 256 positions) would end within one probe period
+        server = new TestServer(Fixtures.tinyModel(), "--max-num-seqs", "1", "--kernels", "torch");
     }
 
     @AfterAll

@@ -74,7 +74,7 @@ public final class Benchmark {
         prepare(modelDir, adapterDir);
         results.put("machine", machine());
         results.put("shape", s.shape().name());
-        try (ModelRuntime rt = ModelRuntime.load(modelDir, "bench", new ModelRuntime.Settings("cpu", "float32", 256,
+        try (ModelRuntime rt = ModelRuntime.load(modelDir, "bench", new ModelRuntime.Settings("cpu", "float32", "auto", 256,
                 32, 2048, 16, 0, 10_000, Duration.ZERO, Duration.ofMinutes(5), s.threads(), s.adapters(), s.rank(),
                 8L << 30, List.of(adapterDir)))) {
             EngineDriver driver = new EngineDriver(rt);

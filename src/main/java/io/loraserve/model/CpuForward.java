@@ -1,0 +1,197 @@
+package io.loraserve.model;
+
+import io.loraserve.kernel.MatMul;
+import io.loraserve.kernel.PagedAttention;
+import io.loraserve.kernel.Parallel;
+import io.loraserve.kernel.VectorOps;
+import io.loraserve.tensor.Tensors;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.List;
+import org.bytedeco.pytorch.Tensor;
+
+/**
+ * {@link LlamaModel}'s forward on the CPU kernels ({@link Kernels#JAVA}): the same steps as the
+ * libtorch path, computed by Java Vector API code that reads the float32 weights and the KV pool
+ * where libtorch keeps them, with activations in Java arrays. No native call runs during a pass.
+ *
+ * <p>Why: on a CPU a decode step is ~25 small libtorch ops a layer at ~3 µs of dispatch each, plus
+ * OpenBLAS matrix-vector products that read weights at 3–6 GB/s; here a pass is ~5 forks a layer
+ * and the products stream weights at memory speed.
+ *
+ * <p>Owns the kernel threads (lifetime: process). Holds views of the weights and KV pool it was
+ * given (they own their memory and outlive every pass). Engine thread only.
+ */
+final class CpuForward implements AutoCloseable {
+    private final ModelConfig config;
+    private final Parallel pool;
+    private final PagedAttention attention;
+    private final float[] cos;  // [maxPositions, headDim/2]
+    private final float[] sin;  // [maxPositions, headDim/2]
+    private LlamaWeights base;
+    private BaseView baseView;
+    private PagedKvCache cache;
+    private MemorySegment[] keys;    // per layer [slots, kvHeads, headDim]
+    private MemorySegment[] values;  // per layer [slots, kvHeads, headDim]
+    private List<LayerWeights> otherLayers;  // the last non-base layers seen (a pinned adapter's merged copy)
+    private LayerView[] otherViews;
+
+    private record BaseView(MemorySegment embed, MemorySegment finalNorm, MemorySegment lmHead, LayerView[] layers) {
+    }
+
+    private record LayerView(MemorySegment attnNorm, MemorySegment qkv, MemorySegment qkvBias, MemorySegment o,
+                             MemorySegment mlpNorm, MemorySegment gateUp, MemorySegment down) {
+        static LayerView of(LayerWeights w) {
+            return new LayerView(Tensors.memory(w.attnNorm()), Tensors.memory(w.qkv()),
+                    w.qkvBias() == null ? null : Tensors.memory(w.qkvBias()), Tensors.memory(w.o()),
+                    Tensors.memory(w.mlpNorm()), Tensors.memory(w.gateUp()), Tensors.memory(w.down()));
+        }
+    }
+
+    CpuForward(ModelConfig config, float[][] rotary, int threads, double attnScale) {
+        this.config = config;
+        this.pool = new Parallel(threads);
+        this.attention = new PagedAttention(config.heads(), config.kvHeads(), config.headDim(), attnScale);
+        this.cos = rotary[0];
+        this.sin = rotary[1];
+    }
+
+    /**
+     * Runs the decoder layers and writes this pass's K/V into {@code cache}.
+     *
+     * @return the hidden states [tokens, hidden] after the last layer
+     */
+    float[] hidden(ForwardBatch batch, LlamaWeights base, List<LayerWeights> layers, Bypass bypass,
+                   PagedKvCache cache) {
+        ModelConfig c = config;
+        BaseView bv = baseView(base);
+        LayerView[] views = layers == base.layers() ? bv.layers() : views(layers);
+        MemorySegment[][] kv = kvViews(cache);
+        int t = batch.size();
+        int hidden = c.hidden();
+        int hd = c.headDim();
+        int qWidth = c.heads() * hd;
+        int kvWidth = c.kvHeads() * hd;
+        int qkvWidth = qWidth + 2 * kvWidth;
+        int inter = c.intermediate();
+        int[] slots = new int[t];
+        int[][] context = new int[t][];
+        int[] visible = new int[t];
+        plan(batch, cache.blockSize(), slots, context, visible);
+
+        float[] x = new float[t * hidden];         // [t, hidden] residual stream
+        for (int i = 0; i < t; i++) {
+            MemorySegment.copy(bv.embed(), ValueLayout.JAVA_FLOAT_UNALIGNED, batch.tokens()[i] * hidden * Float.BYTES,
+                    x, i * hidden, hidden);
+        }
+        float[] h = new float[t * hidden];         // [t, hidden] normed input of a block
+        float[] qkv = new float[t * qkvWidth];     // [t, qkvWidth]
+        float[] attn = new float[t * qWidth];      // [t, heads*headDim]
+        float[] out = new float[t * hidden];       // [t, hidden] o and down outputs
+        float[] gateUp = new float[t * 2 * inter]; // [t, 2*intermediate]
+        float[] act = new float[t * inter];        // [t, intermediate]
+        for (int l = 0; l < c.layers(); l++) {
+            LayerView w = views[l];
+            VectorOps.rmsNorm(x, t, hidden, w.attnNorm(), c.rmsNormEps(), h);
+            MatMul.linear(pool, h, t, hidden, w.qkv(), qkvWidth, qkv);
+            if (w.qkvBias() != null) {
+                VectorOps.addRows(qkv, t, qkvWidth, w.qkvBias());
+            }
+            bypass.apply(l, Fused.QKV, h, qkv);
+            VectorOps.rope(qkv, t, qkvWidth, 0, c.heads(), hd, batch.positions(), 0, cos, sin);
+            VectorOps.rope(qkv, t, qkvWidth, qWidth, c.kvHeads(), hd, batch.positions(), 0, cos, sin);
+            for (int i = 0; i < t; i++) {
+                long at = (long) slots[i] * kvWidth * Float.BYTES;
+                MemorySegment.copy(qkv, i * qkvWidth + qWidth, kv[0][l], ValueLayout.JAVA_FLOAT_UNALIGNED, at, kvWidth);
+                MemorySegment.copy(qkv, i * qkvWidth + qWidth + kvWidth, kv[1][l], ValueLayout.JAVA_FLOAT_UNALIGNED,
+                        at, kvWidth);
+            }
+            attention.attend(pool, qkv, qkvWidth, t, kv[0][l], kv[1][l], context, visible, attn);
+            MatMul.linear(pool, attn, t, qWidth, w.o(), hidden, out);
+            bypass.apply(l, Fused.O, attn, out);
+            VectorOps.addInPlace(x, out, t * hidden);
+            VectorOps.rmsNorm(x, t, hidden, w.mlpNorm(), c.rmsNormEps(), h);
+            MatMul.linear(pool, h, t, hidden, w.gateUp(), 2 * inter, gateUp);
+            bypass.apply(l, Fused.GATE_UP, h, gateUp);
+            VectorOps.swiglu(gateUp, t, inter, act);
+            MatMul.linear(pool, act, t, inter, w.down(), hidden, out);
+            bypass.apply(l, Fused.DOWN, act, out);
+            VectorOps.addInPlace(x, out, t * hidden);
+        }
+        return x;
+    }
+
+    /**
+     * The logits of the given rows of {@code x}: final norm, then the LM head.
+     *
+     * @return [rows.length, vocab]
+     */
+    float[] logits(float[] x, int[] rows, LlamaWeights base) {
+        BaseView bv = baseView(base);
+        int hidden = config.hidden();
+        float[] picked = new float[rows.length * hidden];
+        for (int r = 0; r < rows.length; r++) {
+            System.arraycopy(x, rows[r] * hidden, picked, r * hidden, hidden);
+        }
+        VectorOps.rmsNorm(picked, rows.length, hidden, bv.finalNorm(), config.rmsNormEps(), picked);
+        float[] logits = new float[rows.length * config.vocab()];
+        MatMul.linear(pool, picked, rows.length, hidden, bv.lmHead(), config.vocab(), logits);
+        return logits;
+    }
+
+    /** Per token: its KV slot, the slots of its sequence's context, and how many of them it sees. */
+    private static void plan(ForwardBatch batch, int blockSize, int[] slots, int[][] context, int[] visible) {
+        for (ForwardBatch.Span s : batch.seqs()) {
+            int[] ctx = new int[s.contextLen()];
+            for (int p = 0; p < ctx.length; p++) {
+                ctx[p] = s.blockTable()[p / blockSize] * blockSize + p % blockSize;
+            }
+            for (int i = 0; i < s.count(); i++) {
+                int row = s.start() + i;
+                int position = (int) batch.positions()[row];
+                slots[row] = ctx[position];
+                context[row] = ctx;
+                visible[row] = position + 1;
+            }
+        }
+    }
+
+    private BaseView baseView(LlamaWeights weights) {
+        if (weights != base) {
+            LayerView[] layers = weights.layers().stream().map(LayerView::of).toArray(LayerView[]::new);
+            baseView = new BaseView(Tensors.memory(weights.embed()), Tensors.memory(weights.finalNorm()),
+                    Tensors.memory(weights.lmHead()), layers);
+            base = weights;
+        }
+        return baseView;
+    }
+
+    private LayerView[] views(List<LayerWeights> layers) {
+        if (layers != otherLayers) {
+            otherViews = layers.stream().map(LayerView::of).toArray(LayerView[]::new);
+            otherLayers = layers;
+        }
+        return otherViews;
+    }
+
+    private MemorySegment[][] kvViews(PagedKvCache kv) {
+        if (kv != cache) {
+            int n = config.layers();
+            keys = new MemorySegment[n];
+            values = new MemorySegment[n];
+            for (int l = 0; l < n; l++) {
+                Tensor k = kv.keys(l);
+                Tensor v = kv.values(l);
+                keys[l] = Tensors.memory(k);
+                values[l] = Tensors.memory(v);
+            }
+            cache = kv;
+        }
+        return new MemorySegment[][] {keys, values};
+    }
+
+    @Override
+    public void close() {
+        pool.close();
+    }
+}
