@@ -1,6 +1,7 @@
 package io.loraserve.lora;
 
 import io.loraserve.kernel.MatMul;
+import io.loraserve.kernel.Parallel;
 import io.loraserve.model.Bypass;
 import io.loraserve.model.Fused;
 import io.loraserve.model.LayerWeights;
@@ -41,8 +42,12 @@ public final class LoraBypass implements Bypass {
      */
     static final int BATCHED_FROM = 32;
 
+    /** Tokens of one segment the CPU bypass computes as one unit of work. */
+    private static final int PIECE_ROWS = 4;
+
     private final AdapterSlots slots;
     private final List<Segment> segments;
+    private final List<Segment> pieces;  // the segments cut into at most PIECE_ROWS tokens
     private final boolean batched;
     private final int firstSlot;
     private final int slotRange;
@@ -60,6 +65,12 @@ public final class LoraBypass implements Bypass {
     LoraBypass(AdapterSlots slots, List<Segment> segments, Device device, boolean batched) {
         this.slots = slots;
         this.segments = segments;
+        this.pieces = new ArrayList<>();
+        for (Segment s : segments) {
+            for (int r = 0; r < s.rows(); r += PIECE_ROWS) {
+                pieces.add(new Segment(s.slot(), s.start() + r, Math.min(PIECE_ROWS, s.rows() - r)));
+            }
+        }
         this.batched = batched;
         TreeMap<Integer, List<Integer>> rowsBySlot = new TreeMap<>();
         for (Segment s : segments) {
@@ -110,12 +121,13 @@ public final class LoraBypass implements Bypass {
     }
 
     /**
-     * The CPU kernels' bypass: per segment, {@code xa = x[seg]·A[slot]ᵀ} over the slot's stacked
-     * ranks, then each projection's rank block times its own columns of {@code Bt} only, so the
-     * zeros of the block-diagonal layout are never read.
+     * The CPU kernels' bypass: per piece of a segment (at most {@link #PIECE_ROWS} tokens, the
+     * pieces spread over the pool), {@code xa = x[piece]·A[slot]ᵀ} over the slot's stacked ranks,
+     * then each projection's rank block times its own columns of {@code Bt} only, so the zeros of
+     * the block-diagonal layout are never read. Pieces write disjoint rows of {@code out}.
      */
     @Override
-    public void apply(int layer, Fused group, float[] x, float[] out) {
+    public void apply(int layer, Fused group, float[] x, float[] out, Parallel pool) {
         ModelConfig c = slots.config();
         int in = group.in(c);
         int groupOut = group.out(c);
@@ -124,10 +136,14 @@ public final class LoraBypass implements Bypass {
         long firstColumn = LayerWeights.rowOffset(c, group.projs().get(0));
         MemorySegment a = slots.aMemory(layer, group);    // [slots, width, in]
         MemorySegment bt = slots.btMemory(layer, group);  // [slots, width, groupOut]
-        for (Segment s : segments) {
-            if (!slots.active(s.slot(), layer, group)) {
-                continue;
+        List<Segment> active = new ArrayList<>();
+        for (Segment s : pieces) {
+            if (slots.active(s.slot(), layer, group)) {
+                active.add(s);
             }
+        }
+        pool.run(active.size(), i -> {
+            Segment s = active.get(i);
             float[] xs = Arrays.copyOfRange(x, s.start() * in, (s.start() + s.rows()) * in);  // [rows, in]
             float[] xa = new float[s.rows() * width];                                          // [rows, width]
             MatMul.linearRows(xs, s.rows(), in, slice(a, s.slot(), (long) width * in), width, xa, 0, width);
@@ -138,7 +154,7 @@ public final class LoraBypass implements Bypass {
                 MatMul.addProduct(xa, s.rows(), width, j * rank, rank, b, groupOut, column, c.outFeatures(p),
                         out, s.start(), groupOut);
             }
-        }
+        });
     }
 
     /** Slot {@code slot}'s matrix of {@code elements} float32 values in a stacked buffer. */

@@ -1,5 +1,6 @@
 package io.loraserve.model;
 
+import io.loraserve.kernel.Parallel;
 import org.bytedeco.pytorch.Tensor;
 
 /**
@@ -14,7 +15,7 @@ public interface Bypass {
         }
 
         @Override
-        public void apply(int layer, Fused group, float[] x, float[] out) {
+        public void apply(int layer, Fused group, float[] x, float[] out, Parallel pool) {
         }
     };
 
@@ -25,6 +26,6 @@ public interface Bypass {
      */
     void apply(int layer, Fused group, Tensor x, Tensor out);
 
-    /** {@link #apply(int, Fused, Tensor, Tensor)} on row-major float32 arrays of the pass's tokens. */
-    void apply(int layer, Fused group, float[] x, float[] out);
+    /** {@link #apply(int, Fused, Tensor, Tensor)} on row-major float32 arrays of the pass's tokens, on {@code pool}. */
+    void apply(int layer, Fused group, float[] x, float[] out, Parallel pool);
 }

@@ -97,7 +97,7 @@ final class CpuForward implements AutoCloseable {
             if (w.qkvBias() != null) {
                 VectorOps.addRows(qkv, t, qkvWidth, w.qkvBias());
             }
-            bypass.apply(l, Fused.QKV, h, qkv);
+            bypass.apply(l, Fused.QKV, h, qkv, pool);
             VectorOps.rope(qkv, t, qkvWidth, 0, c.heads(), hd, batch.positions(), 0, cos, sin);
             VectorOps.rope(qkv, t, qkvWidth, qWidth, c.kvHeads(), hd, batch.positions(), 0, cos, sin);
             for (int i = 0; i < t; i++) {
@@ -108,14 +108,14 @@ final class CpuForward implements AutoCloseable {
             }
             attention.attend(pool, qkv, qkvWidth, t, kv[0][l], kv[1][l], context, visible, attn);
             MatMul.linear(pool, attn, t, qWidth, w.o(), hidden, out);
-            bypass.apply(l, Fused.O, attn, out);
+            bypass.apply(l, Fused.O, attn, out, pool);
             VectorOps.addInPlace(x, out, t * hidden);
             VectorOps.rmsNorm(x, t, hidden, w.mlpNorm(), c.rmsNormEps(), h);
             MatMul.linear(pool, h, t, hidden, w.gateUp(), 2 * inter, gateUp);
-            bypass.apply(l, Fused.GATE_UP, h, gateUp);
+            bypass.apply(l, Fused.GATE_UP, h, gateUp, pool);
             VectorOps.swiglu(gateUp, t, inter, act);
             MatMul.linear(pool, act, t, inter, w.down(), hidden, out);
-            bypass.apply(l, Fused.DOWN, act, out);
+            bypass.apply(l, Fused.DOWN, act, out, pool);
             VectorOps.addInPlace(x, out, t * hidden);
         }
         return x;

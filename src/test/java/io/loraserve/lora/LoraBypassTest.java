@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 
 import io.loraserve.PeftDir;
 import io.loraserve.RandomLlama;
+import io.loraserve.kernel.Parallel;
 import io.loraserve.model.Bypass;
 import io.loraserve.model.ForwardBatch;
 import io.loraserve.model.Fused;
@@ -74,7 +75,7 @@ class LoraBypassTest {
         ModelConfig c = ModelConfig.load(model.dir());
         List<Written> written = writeAdapters(c, random);
         List<Run> runs = List.of(new Run(-1, 1 + random.nextInt(3)), new Run(0, 1 + random.nextInt(3)),
-                new Run(-1, 1), new Run(1, 1 + random.nextInt(3)), new Run(2, 1 + random.nextInt(3)), new Run(0, 1));
+                new Run(-1, 1), new Run(1, 1 + random.nextInt(9)), new Run(2, 1 + random.nextInt(3)), new Run(0, 1));
         int[] adapterOfRow = runs.stream().flatMapToInt(r -> IntStream.generate(r::adapter).limit(r.rows())).toArray();
         int tokens = adapterOfRow.length;
 
@@ -115,7 +116,9 @@ class LoraBypassTest {
                                     (batched ? "batched" : "per-segment") + " bypass, " + where);
                         }
                         float[] onArrays = times(base.layers().get(l).matrixOf(group.get(0)), x, tokens, in);
-                        new LoraBypass(slots, segments, CPU).apply(l, Fused.of(group.get(0)), x, onArrays);
+                        try (Parallel pool = new Parallel(2)) {
+                            new LoraBypass(slots, segments, CPU).apply(l, Fused.of(group.get(0)), x, onArrays, pool);
+                        }
                         assertFused(c, model, written, adapterOfRow, l, group, x, onArrays, -2,
                                 "java-kernel bypass, " + where);
                         for (int k = 0; k < written.size(); k++) {
