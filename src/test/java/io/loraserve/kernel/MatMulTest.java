@@ -23,7 +23,7 @@ class MatMulTest {
 
     @ParameterizedTest(name = "rows {0}, k {1}, n {2}, threads {3}")
     @CsvSource({
-        "1, 576, 960, 2", "1, 17, 7, 1", "3, 64, 130, 2", "4, 100, 64, 3", "5, 33, 129, 2",
+        "1, 576, 960, 2", "1, 17, 7, 1", "3, 64, 130, 2", "1, 40, 29, 2", "2, 576, 1000, 3", "4, 100, 64, 3", "5, 33, 129, 2",
         "16, 576, 576, 2", "16, 1536, 37, 1", "67, 48, 301, 2", "130, 96, 70, 3", "2, 1, 1, 2"})
     @SuppressWarnings("try")  // the PointerScope owns the tensors; the body need not name it
     void linearEqualsTorchLinear(int rows, int k, int n, int threads) {
