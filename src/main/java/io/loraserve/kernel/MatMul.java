@@ -230,8 +230,10 @@ public final class MatMul {
 
     /**
      * {@code out[m, c0 + j] += Σ_r a[m, r]·b[r, c0 + j]} for {@code m < rows}, {@code j < cols}: the
-     * second GEMM of a LoRA bypass, restricted to the columns one projection owns. Rows of
-     * {@code a} that are exactly zero (a rank padded to the slot's maximum) are skipped.
+     * second GEMM of a LoRA bypass, restricted to the columns one projection owns. Four token rows
+     * at a time keep their output slice in registers while the rank runs, so each loaded vector of
+     * {@code b} serves four rows. Trailing ranks whose coefficients are all zero (a rank padded to
+     * the slot's maximum) are not read.
      *
      * @param a   [rows, aStride], columns {@code [r0, r0 + rank)} used
      * @param b   [.., bStride] float32; rows {@code [r0, r0 + rank)} used
@@ -240,23 +242,77 @@ public final class MatMul {
     public static void addProduct(float[] a, int rows, int aStride, int r0, int rank,
                                   MemorySegment b, int bStride, int c0, int cols,
                                   float[] out, int outRow0, int outStride) {
-        int bound = S.loopBound(cols);
-        for (int m = 0; m < rows; m++) {
+        int m = 0;
+        for (; m + 4 <= rows; m += 4) {
+            addProduct4(a, m, aStride, r0, usedRank(a, m, 4, aStride, r0, rank), b, bStride, c0, cols, out,
+                    (outRow0 + m) * outStride + c0, outStride);
+        }
+        for (; m < rows; m++) {
+            int used = usedRank(a, m, 1, aStride, r0, rank);
             int o = (outRow0 + m) * outStride + c0;
+            int j = 0;
+            for (; j < S.loopBound(cols); j += L) {
+                FloatVector acc = FloatVector.fromArray(S, out, o + j);
+                for (int r = r0; r < r0 + used; r++) {
+                    acc = load(b, (long) r * bStride + c0 + j).fma(FloatVector.broadcast(S, a[m * aStride + r]), acc);
+                }
+                acc.intoArray(out, o + j);
+            }
+            for (; j < cols; j++) {
+                for (int r = r0; r < r0 + used; r++) {
+                    out[o + j] += a[m * aStride + r] * weight(b, (long) r * bStride + c0 + j);
+                }
+            }
+        }
+    }
+
+    /** How many of the ranks from {@code r0} are left once trailing all-zero coefficients of these rows are dropped. */
+    private static int usedRank(float[] a, int m, int rows, int aStride, int r0, int rank) {
+        int used = rank;
+        while (used > 0) {
+            boolean zero = true;
+            for (int i = m; i < m + rows; i++) {
+                zero &= a[i * aStride + r0 + used - 1] == 0f;
+            }
+            if (!zero) {
+                break;
+            }
+            used--;
+        }
+        return used;
+    }
+
+    private static void addProduct4(float[] a, int m, int aStride, int r0, int rank, MemorySegment b, int bStride,
+                                    int c0, int cols, float[] out, int o, int outStride) {
+        int a0 = m * aStride;
+        int a1 = a0 + aStride;
+        int a2 = a1 + aStride;
+        int a3 = a2 + aStride;
+        int j = 0;
+        for (; j < S.loopBound(cols); j += L) {
+            FloatVector s0 = FloatVector.fromArray(S, out, o + j);
+            FloatVector s1 = FloatVector.fromArray(S, out, o + outStride + j);
+            FloatVector s2 = FloatVector.fromArray(S, out, o + 2 * outStride + j);
+            FloatVector s3 = FloatVector.fromArray(S, out, o + 3 * outStride + j);
             for (int r = r0; r < r0 + rank; r++) {
-                float s = a[m * aStride + r];
-                if (s == 0f) {
-                    continue;
-                }
-                FloatVector sv = FloatVector.broadcast(S, s);
-                long bRow = (long) r * bStride + c0;
-                int j = 0;
-                for (; j < bound; j += L) {
-                    load(b, bRow + j).fma(sv, FloatVector.fromArray(S, out, o + j)).intoArray(out, o + j);
-                }
-                for (; j < cols; j++) {
-                    out[o + j] += s * weight(b, bRow + j);
-                }
+                FloatVector bv = load(b, (long) r * bStride + c0 + j);
+                s0 = bv.fma(FloatVector.broadcast(S, a[a0 + r]), s0);
+                s1 = bv.fma(FloatVector.broadcast(S, a[a1 + r]), s1);
+                s2 = bv.fma(FloatVector.broadcast(S, a[a2 + r]), s2);
+                s3 = bv.fma(FloatVector.broadcast(S, a[a3 + r]), s3);
+            }
+            s0.intoArray(out, o + j);
+            s1.intoArray(out, o + outStride + j);
+            s2.intoArray(out, o + 2 * outStride + j);
+            s3.intoArray(out, o + 3 * outStride + j);
+        }
+        for (; j < cols; j++) {
+            for (int r = r0; r < r0 + rank; r++) {
+                float bv = weight(b, (long) r * bStride + c0 + j);
+                out[o + j] += a[a0 + r] * bv;
+                out[o + outStride + j] += a[a1 + r] * bv;
+                out[o + 2 * outStride + j] += a[a2 + r] * bv;
+                out[o + 3 * outStride + j] += a[a3 + r] * bv;
             }
         }
     }

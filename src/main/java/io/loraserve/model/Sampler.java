@@ -98,30 +98,38 @@ public final class Sampler {
         return x;
     }
 
+    /**
+     * Draws from the tempered distribution truncated by top-k, top-p and min-p. Candidates are
+     * visited in descending logit order (ties: lower id first), but only as far as the draw needs:
+     * {@link Descending} sorts a growing prefix, so a top-k of 50 or a peaked distribution never
+     * sorts the vocabulary.
+     */
     private static int draw(float[] x, SamplingParams p, SplittableRandom rng) {
         int vocab = x.length;
         if (p.greedy()) {
             return argmax(x, 0, vocab);
         }
-        // Sort token ids by descending logit, once; top-k/top-p/min-p are prefixes of this order.
-        Integer[] order = new Integer[vocab];
-        for (int i = 0; i < vocab; i++) {
-            order[i] = i;
-        }
-        Arrays.sort(order, (a, b) -> Float.compare(x[b], x[a]));
         int keep = p.topK() > 0 ? Math.min(p.topK(), vocab) : vocab;
-        double max = x[order[0]] / p.temperature();
-        double[] prob = new double[keep];
-        double sum = 0;
-        for (int i = 0; i < keep; i++) {
-            prob[i] = Math.exp(x[order[i]] / p.temperature() - max);
-            sum += prob[i];
+        Descending order = new Descending(x, keep);
+        double invT = 1.0 / p.temperature();
+        double max = x[order.get(0)] * invT;
+        double sum = 0;  // over the kept tokens
+        if (keep < vocab) {
+            for (int i = 0; i < keep; i++) {
+                sum += Math.exp(x[order.get(i)] * invT - max);
+            }
+        } else {
+            for (float v : x) {
+                sum += Math.exp(v * invT - max);
+            }
         }
         int cut = keep;
+        double cutMass = sum;
         if (p.topP() < 1) {
             double cumulative = 0;
             for (int i = 0; i < keep; i++) {
-                cumulative += prob[i] / sum;
+                double prob = Math.exp(x[order.get(i)] * invT - max);
+                cumulative += prob / sum;
                 if (cumulative >= p.topP()) {
                     cut = i + 1;
                     break;
@@ -129,25 +137,118 @@ public final class Sampler {
             }
         }
         if (p.minP() > 0) {
-            double threshold = p.minP() * prob[0];
+            double threshold = p.minP();  // the first candidate's probability is exp(0) = 1
             int i = 1;
-            while (i < cut && prob[i] >= threshold) {
+            while (i < cut && Math.exp(x[order.get(i)] * invT - max) >= threshold) {
                 i++;
             }
             cut = i;
         }
-        double total = 0;
-        for (int i = 0; i < cut; i++) {
-            total += prob[i];
-        }
-        double u = rng.nextDouble() * total;
-        for (int i = 0; i < cut; i++) {
-            u -= prob[i];
-            if (u < 0) {
-                return order[i];
+        if (cut < keep) {
+            cutMass = 0;
+            for (int i = 0; i < cut; i++) {
+                cutMass += Math.exp(x[order.get(i)] * invT - max);
             }
         }
-        return order[cut - 1];
+        double u = rng.nextDouble() * cutMass;
+        for (int i = 0; i < cut; i++) {
+            u -= Math.exp(x[order.get(i)] * invT - max);
+            if (u < 0) {
+                return order.get(i);
+            }
+        }
+        return order.get(cut - 1);
+    }
+
+    /**
+     * The ids of the {@code limit} largest values of a row in descending order (ties: lower id
+     * first), sorted lazily: asking for rank {@code i} sorts a prefix that covers it, four times
+     * larger than the last, by selecting the prefix's members in one pass over the row.
+     */
+    static final class Descending {
+        private static final int FIRST = 64;
+        private final float[] x;
+        private final int limit;
+        private int[] sorted = new int[0];
+
+        Descending(float[] x, int limit) {
+            this.x = x;
+            this.limit = limit;
+        }
+
+        int get(int rank) {
+            if (rank >= sorted.length) {
+                int size = sorted.length == 0 ? FIRST : sorted.length * 4;
+                sorted = largest(Math.min(limit, Math.max(size, rank + 1)));
+            }
+            return sorted[rank];
+        }
+
+        /** The {@code m} largest, in order: a bounded heap finds the m-th value, then one pass collects. */
+        private int[] largest(int m) {
+            float threshold = m == x.length ? Float.NEGATIVE_INFINITY : mthLargest(m);
+            long[] keys = new long[m];
+            int n = 0;
+            for (int id = 0; id < x.length && n < m; id++) {
+                if (x[id] > threshold) {
+                    keys[n++] = key(id);
+                }
+            }
+            for (int id = 0; id < x.length && n < m; id++) {
+                if (x[id] == threshold) {
+                    keys[n++] = key(id);
+                }
+            }
+            Arrays.sort(keys, 0, n);
+            int[] ids = new int[n];
+            for (int i = 0; i < n; i++) {
+                ids[i] = (int) keys[i];
+            }
+            return ids;
+        }
+
+        /** Sorts ascending by (descending value, ascending id). */
+        private long key(int id) {
+            int bits = Float.floatToIntBits(-x[id]);
+            int ordered = bits ^ ((bits >> 31) & 0x7fffffff);  // signed-int order of the float's order
+            return ((long) ordered << 32) | id;
+        }
+
+        private float mthLargest(int m) {
+            float[] heap = new float[m];  // min-heap of the m largest seen
+            int size = 0;
+            for (float v : x) {
+                if (size < m) {
+                    heap[size] = v;
+                    for (int c = size++; c > 0 && heap[(c - 1) / 2] > heap[c]; c = (c - 1) / 2) {
+                        float t = heap[c];
+                        heap[c] = heap[(c - 1) / 2];
+                        heap[(c - 1) / 2] = t;
+                    }
+                } else if (v > heap[0]) {
+                    heap[0] = v;
+                    for (int c = 0; ; ) {
+                        int l = 2 * c + 1;
+                        int r = l + 1;
+                        int smallest = c;
+                        if (l < m && heap[l] < heap[smallest]) {
+                            smallest = l;
+                        }
+                        if (r < m && heap[r] < heap[smallest]) {
+                            smallest = r;
+                        }
+                        if (smallest == c) {
+                            break;
+                        }
+                        float t = heap[c];
+                        heap[c] = heap[smallest];
+                        heap[smallest] = t;
+                        c = smallest;
+                    }
+                }
+            }
+            return heap[0];
+        }
     }
 
     private static Candidate[] top(float[] logits, int offset, int vocab, int n, double logZ) {

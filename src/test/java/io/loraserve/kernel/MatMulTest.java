@@ -43,10 +43,10 @@ class MatMulTest {
     }
 
     @ParameterizedTest(name = "seed {0}")
-    @ValueSource(ints = {1, 2, 3})
+    @ValueSource(ints = {1, 2, 3, 4, 5, 6})
     void addProductEqualsNaiveSumAndSkipsNothingButZeros(int seed) {
         Random random = new Random(seed);
-        int rows = 1 + random.nextInt(5);
+        int rows = 1 + random.nextInt(9);
         int aStride = 8 + random.nextInt(40);
         int r0 = random.nextInt(4);
         int rank = 1 + random.nextInt(aStride - r0 - 1);
@@ -55,7 +55,10 @@ class MatMulTest {
         int cols = 1 + random.nextInt(bStride - c0);
         int outRow0 = random.nextInt(3);
         float[] a = randoms(random, rows * aStride);
-        a[r0] = 0f;  // a zero coefficient is skipped; the sum must not change
+        a[r0] = 0f;  // zero coefficients, in the middle and trailing (a padded rank), change nothing
+        for (int m = 0; m < rows; m++) {
+            a[m * aStride + r0 + rank - 1] = 0f;
+        }
         float[] b = randoms(random, (r0 + rank) * bStride);
         float[] out = randoms(random, (outRow0 + rows) * bStride);
         float[] expected = out.clone();

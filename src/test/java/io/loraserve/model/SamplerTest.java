@@ -186,4 +186,23 @@ class SamplerTest {
         }
         return p;
     }
+
+    /** The lazily sorted candidate order is a full sort's prefix, ties broken by the lower id, at any depth asked. */
+    @Test
+    void descendingOrderIsTheFullSortsPrefix() {
+        SplittableRandom r = new SplittableRandom(5);
+        float[] x = new float[5000];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = r.nextInt(400) / 8f - 25;  // many ties
+        }
+        x[17] = Float.NEGATIVE_INFINITY;  // a token banned by logit bias
+        Integer[] sorted = IntStream.range(0, x.length).boxed().toArray(Integer[]::new);
+        Arrays.sort(sorted, (a, b) -> Float.compare(x[b], x[a]));  // stable: lower id first among ties
+        for (int limit : new int[] {1, 50, 64, 65, 300, 4999, 5000}) {
+            Sampler.Descending order = new Sampler.Descending(x, limit);
+            for (int i = 0; i < limit; i++) {
+                assertEquals(sorted[i], order.get(i), "limit " + limit + " rank " + i);
+            }
+        }
+    }
 }

@@ -1,7 +1,9 @@
 package io.loraserve.loadtest;
 
 import io.loraserve.engine.ModelRuntime;
+import io.loraserve.loadtest.SyntheticModel.Shape;
 import io.loraserve.lora.Adapter;
+import io.loraserve.model.SamplingParams;
 import io.loraserve.tensor.NativeMemory;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -21,7 +23,7 @@ import org.bytedeco.pytorch.global.torch;
  * The engine benchmark: generates a model in SmolLM-135M's shape and 32 rank-16 all-linear
  * adapters, loads them into one runtime, and prints ratios measured side by side in this run
  * (B1 multi-adapter vs base, B2 batched vs sequential, B3 pinned vs base, B4 hot loading,
- * B7 GEMM efficiency). {@code --quick} uses a tiny shape so the whole run takes seconds.
+ * B7 GEMM efficiency, B8 weight bandwidth, B9 sampling cost). {@code --quick} uses a tiny shape so the whole run takes seconds.
  */
 public final class Benchmark {
     private final Settings s;
@@ -36,7 +38,7 @@ public final class Benchmark {
             boolean json = List.of(args).contains("--json");
             Path work = Path.of("target/bench");
             int threads = Runtime.getRuntime().availableProcessors();
-            java.util.Set<String> only = java.util.Set.of("B1", "B2", "B3", "B4", "B7");
+            java.util.Set<String> only = java.util.Set.of("B1", "B2", "B3", "B4", "B7", "B8", "B9");
             for (int i = 0; i < args.length; i++) {
                 switch (args[i]) {
                     case "--quick", "--json" -> { }
@@ -74,9 +76,7 @@ public final class Benchmark {
         prepare(modelDir, adapterDir);
         results.put("machine", machine());
         results.put("shape", s.shape().name());
-        try (ModelRuntime rt = ModelRuntime.load(modelDir, "bench", new ModelRuntime.Settings("cpu", "float32", "auto", 256,
-                32, 2048, 16, 0, 10_000, Duration.ZERO, Duration.ofMinutes(5), s.threads(), s.adapters(), s.rank(),
-                8L << 30, List.of(adapterDir)))) {
+        try (ModelRuntime rt = ModelRuntime.load(modelDir, "bench", settings(List.of(adapterDir)))) {
             EngineDriver driver = new EngineDriver(rt);
             for (int i = 0; i < s.adapters(); i++) {
                 rt.registry().load("a" + i, adapterDir.resolve("a" + i), false);
@@ -97,15 +97,36 @@ public final class Benchmark {
             if (s.only().contains("B7")) {
                 gemmEfficiency();
             }
+            if (s.only().contains("B8")) {
+                weightBandwidth(driver);
+            }
+            if (s.only().contains("B9")) {
+                sampledVsGreedy(driver, s.shape());
+            }
+        }
+        if (s.only().contains("B9")) {
+            Shape large = s.shape().withVocab(LLAMA3_VOCAB);
+            Path largeDir = s.work().toAbsolutePath().resolveSibling(large.name()).resolve("model");
+            prepareModel(largeDir, large);
+            try (ModelRuntime rt = ModelRuntime.load(largeDir, "bench", settings(List.of()))) {
+                EngineDriver driver = new EngineDriver(rt);
+                driver.runTogether(jobs(16, i -> null, 4));  // warm-up
+                sampledVsGreedy(driver, large);
+            }
         }
         return results;
     }
 
+    /** Llama 3's vocabulary, the largest common one, where sampling costs most. */
+    private static final int LLAMA3_VOCAB = 128_256;
+
+    private ModelRuntime.Settings settings(List<Path> adapterRoots) {
+        return new ModelRuntime.Settings("cpu", "float32", "auto", 256, 32, 2048, 16, 0, 10_000, Duration.ZERO,
+                Duration.ofMinutes(5), s.threads(), s.adapters(), s.rank(), 8L << 30, adapterRoots);
+    }
+
     private void prepare(Path modelDir, Path adapterDir) throws IOException {
-        if (!Files.exists(modelDir.resolve("model.safetensors"))) {
-            progress("generating " + s.shape().name() + " model in " + modelDir);
-            SyntheticModel.writeModel(modelDir, s.shape(), 42);
-        }
+        prepareModel(modelDir, s.shape());
         for (int i = 0; i < s.adapters(); i++) {
             Path dir = adapterDir.resolve("a" + i);
             if (!Files.exists(dir.resolve("adapter_model.safetensors"))) {
@@ -114,16 +135,28 @@ public final class Benchmark {
         }
     }
 
+    private static void prepareModel(Path modelDir, Shape shape) throws IOException {
+        if (!Files.exists(modelDir.resolve("model.safetensors"))) {
+            progress("generating " + shape.name() + " model in " + modelDir);
+            SyntheticModel.writeModel(modelDir, shape, 42);
+        }
+    }
+
     private List<EngineDriver.Job> jobs(int n, java.util.function.IntFunction<String> adapter, int decodeTokens) {
+        return jobs(n, adapter, decodeTokens, SamplingParams.GREEDY, s.shape());
+    }
+
+    private List<EngineDriver.Job> jobs(int n, java.util.function.IntFunction<String> adapter, int decodeTokens,
+                                        SamplingParams sampling, Shape shape) {
         SplittableRandom rng = new SplittableRandom(7);
         List<EngineDriver.Job> jobs = new ArrayList<>();
         for (int i = 0; i < n; i++) {
             int[] prompt = new int[s.promptTokens()];
             prompt[0] = 1;
             for (int k = 1; k < prompt.length; k++) {
-                prompt[k] = 3 + rng.nextInt(s.shape().vocab() - 3);
+                prompt[k] = 3 + rng.nextInt(shape.vocab() - 3);
             }
-            jobs.add(new EngineDriver.Job(adapter.apply(i), prompt, decodeTokens));
+            jobs.add(new EngineDriver.Job(adapter.apply(i), prompt, decodeTokens, sampling));
         }
         return jobs;
     }
@@ -227,6 +260,53 @@ public final class Benchmark {
         results.put("matmul_peak_gflops", round(peak / 1e9));
         ratio("B7", "gemm_efficiency", achieved / peak, ">= 0.5",
                 "decode GFLOP/s / " + n + "^3 matmul GFLOP/s (" + fmt(achieved / 1e9) + " / " + fmt(peak / 1e9) + ")");
+    }
+
+    /**
+     * B8: weight bytes a decode step reads (every layer matrix and the LM head) over the step time,
+     * for one sequence and for 16 decoding together, as a fraction of this machine's read bandwidth
+     * measured now ({@link MemoryProbe}).
+     */
+    private void weightBandwidth(EngineDriver d) throws InterruptedException {
+        double probe = MemoryProbe.bytesPerSecond(s.threads(), 5);
+        double stepBytes = 4.0 * s.shape().matmulParams();
+        double single = 0;
+        double sixteen = 0;
+        for (int r = 0; r < s.repeats(); r++) {
+            single = Math.max(single, 1e9 / d.runTogether(jobs(1, i -> null, s.decodeTokens())).get(0).tpotNanos());
+            sixteen = Math.max(sixteen,
+                    EngineDriver.decodeTokensPerSecond(d.runTogether(jobs(16, i -> null, s.decodeTokens()))));
+        }
+        double oneRow = stepBytes * single;
+        double sixteenRows = stepBytes * sixteen / 16;
+        results.put("memory_probe_gb_per_s", round(probe / 1e9));
+        results.put("weight_gb_per_s_1_row", round(oneRow / 1e9));
+        results.put("weight_gb_per_s_16_rows", round(sixteenRows / 1e9));
+        table.add(String.format(Locale.ROOT, "%-3s %-26s %10.1f  goal %-8s %s", "B8", "memory_probe_gb_per_s",
+                probe / 1e9, "-", "read bandwidth of this machine, " + s.threads() + " threads, Vector API sum"));
+        ratio("B8", "weight_bandwidth_1_row", oneRow / probe, ">= 0.60", "weight GB/s of one decoding sequence / probe ("
+                + fmt(oneRow / 1e9) + " GB/s: " + fmt(stepBytes / 1e6) + " MB a step at " + fmt(single) + " tok/s)");
+        ratio("B8", "weight_bandwidth_16_rows", sixteenRows / probe, "-", "weight GB/s of 16 decoding together / probe ("
+                + fmt(sixteenRows / 1e9) + " GB/s at " + fmt(sixteen) + " tok/s; compute-bound)");
+    }
+
+    /**
+     * B9: decode tok/s of 16 requests sampling with temperature 0.8, top-p 0.95, top-k 50 over the
+     * same 16 decoding greedily, on a model of {@code shape}'s vocabulary.
+     */
+    private void sampledVsGreedy(EngineDriver d, Shape shape) throws InterruptedException {
+        SamplingParams sampled = new SamplingParams(0.8, 0.95, 50, 0, 0, 0, 1, 7L, -1);
+        double greedy = 0;
+        double drawn = 0;
+        for (int r = 0; r < s.repeats(); r++) {
+            greedy = Math.max(greedy, EngineDriver.decodeTokensPerSecond(
+                    d.runTogether(jobs(16, i -> null, s.decodeTokens(), SamplingParams.GREEDY, shape))));
+            drawn = Math.max(drawn, EngineDriver.decodeTokensPerSecond(
+                    d.runTogether(jobs(16, i -> null, s.decodeTokens(), sampled, shape))));
+        }
+        ratio("B9", "sampled_vs_greedy_v" + shape.vocab(), drawn / greedy, ">= 0.95",
+                "decode tok/s of 16, temperature 0.8 top-p 0.95 top-k 50 / greedy, vocab " + shape.vocab() + " ("
+                        + fmt(drawn) + " / " + fmt(greedy) + ")");
     }
 
     private static double meanTpot(List<EngineDriver.Trace> traces) {

@@ -15,8 +15,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * Submits greedy requests straight to a {@link ModelRuntime}'s engine (no HTTP) and records when
- * each token arrived, so benchmarks measure the engine and nothing else.
+ * Submits requests (greedy unless a job says otherwise) straight to a {@link ModelRuntime}'s engine
+ * (no HTTP) and records when each token arrived, so benchmarks measure the engine and nothing else.
  */
 final class EngineDriver {
     private static final AtomicLong IDS = new AtomicLong();
@@ -26,8 +26,11 @@ final class EngineDriver {
         this.runtime = runtime;
     }
 
-    /** One request to run: adapter name (null = base), prompt and length. */
-    record Job(String adapter, int[] prompt, int maxTokens) {
+    /** One request to run: adapter name (null = base), prompt, length and how it samples. */
+    record Job(String adapter, int[] prompt, int maxTokens, SamplingParams sampling) {
+        Job(String adapter, int[] prompt, int maxTokens) {
+            this(adapter, prompt, maxTokens, SamplingParams.GREEDY);
+        }
     }
 
     /** When each generated token of one request arrived (nanoTime). */
@@ -74,7 +77,7 @@ final class EngineDriver {
         Trace trace = new Trace();
         Adapter lease = job.adapter() == null ? null : runtime.registry().acquire(job.adapter());
         runtime.engine().submit(new Request("bench-" + IDS.incrementAndGet(), job.prompt(), lease,
-                SamplingParams.GREEDY, job.maxTokens(), Set.of(), true, -1, trace));
+                job.sampling(), job.maxTokens(), Set.of(), true, -1, trace));
         return trace;
     }
 

@@ -13,6 +13,9 @@ final class Json {
             return m.entrySet().stream().map(e -> quote(e.getKey().toString()) + ":" + of(e.getValue()))
                     .collect(Collectors.joining(",", "{", "}"));
         }
+        if (v == null || v instanceof Double d && !Double.isFinite(d) || v instanceof Float f && !Float.isFinite(f)) {
+            return "null";  // JSON has no NaN or infinity
+        }
         if (v instanceof Number || v instanceof Boolean) {
             return v.toString();
         }

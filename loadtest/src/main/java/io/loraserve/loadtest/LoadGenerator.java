@@ -18,6 +18,8 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 /**
@@ -170,7 +172,8 @@ public final class LoadGenerator {
         }
         prompt.append(']');
         String body = "{\"prompt\":" + prompt + ",\"max_tokens\":" + s.maxTokens() + ",\"ignore_eos\":true,"
-                + "\"temperature\":0.8,\"seed\":" + (seed & 0xffff) + ",\"stream\":true"
+                + "\"temperature\":0.8,\"seed\":" + (seed & 0xffff) + ",\"stream\":true,"
+                + "\"stream_options\":{\"include_usage\":true}"
                 + (adapter == null ? "" : ",\"adapter\":\"" + adapter + "\"") + "}";
         HttpRequest.Builder req = HttpRequest.newBuilder(s.url().resolve("/v1/completions"))
                 .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body));
@@ -180,21 +183,26 @@ public final class LoadGenerator {
         long t0 = System.nanoTime();
         try {
             HttpResponse<Stream<String>> res = client.send(req.build(), HttpResponse.BodyHandlers.ofLines());
-            List<Long> events = new ArrayList<>();
+            List<Long> events = new ArrayList<>();  // arrival of each chunk that carries tokens
+            int[] completionTokens = {-1};
             try (Stream<String> lines = res.body()) {
                 lines.forEach(line -> {
-                    if (line.startsWith("data: {") && line.contains("\"choices\":[{")) {
+                    if (line.startsWith("data: {") && line.contains("\"finish_reason\":null")) {
                         events.add(System.nanoTime());
+                    }
+                    Matcher usage = COMPLETION_TOKENS.matcher(line);
+                    if (line.startsWith("data: {") && line.contains("\"choices\":[]") && usage.find()) {
+                        completionTokens[0] = Integer.parseInt(usage.group(1));
                     }
                 });
             }
             long t1 = System.nanoTime();
             statuses.computeIfAbsent(res.statusCode(), k -> new AtomicInteger()).incrementAndGet();
-            if (res.statusCode() == 200 && !events.isEmpty()) {
+            if (res.statusCode() == 200 && !events.isEmpty() && completionTokens[0] >= 0) {
                 double ttft = (events.get(0) - t0) / 1e6;
-                double tpot = events.size() < 2 ? Double.NaN
-                        : (events.get(events.size() - 1) - events.get(0)) / 1e6 / (events.size() - 1);
-                samples.add(new Sample(adapter, 200, ttft, tpot, (t1 - t0) / 1e6, events.size()));
+                double tpot = completionTokens[0] < 2 ? Double.NaN
+                        : (events.get(events.size() - 1) - events.get(0)) / 1e6 / (completionTokens[0] - 1);
+                samples.add(new Sample(adapter, 200, ttft, tpot, (t1 - t0) / 1e6, completionTokens[0]));
             }
         } catch (IOException e) {
             statuses.computeIfAbsent(-1, k -> new AtomicInteger()).incrementAndGet();
@@ -228,6 +236,7 @@ public final class LoadGenerator {
         r.put("requests_ok", ok.size());
         r.put("errors_by_status", errorsByStatus());
         r.put("requests_per_s", round(ok.size() / seconds));
+        r.put("output_tokens", ok.stream().mapToInt(Sample::tokens).sum());  // from each stream's usage
         r.put("output_tokens_per_s", round(ok.stream().mapToInt(Sample::tokens).sum() / seconds));
         r.put("ttft_ms", percentiles(ok.stream().mapToDouble(Sample::ttftMs).toArray()));
         r.put("tpot_ms", percentiles(ok.stream().mapToDouble(Sample::tpotMs).filter(Double::isFinite).toArray()));
@@ -245,12 +254,16 @@ public final class LoadGenerator {
         return m;
     }
 
+    /** The usage chunk's token count (the final chunk of a stream with include_usage). */
+    private static final Pattern COMPLETION_TOKENS = Pattern.compile("\"completion_tokens\":(\\d+)");
+
+    /** p50, p90 and p99 of {@code values}; null (JSON null) each when there are none. */
     static Map<String, Object> percentiles(double[] values) {
         double[] v = values.clone();
         java.util.Arrays.sort(v);
         Map<String, Object> p = new LinkedHashMap<>();
         for (double q : new double[] {0.50, 0.90, 0.99}) {
-            p.put("p" + (int) Math.round(q * 100), v.length == 0 ? Double.NaN
+            p.put("p" + (int) Math.round(q * 100), v.length == 0 ? null
                     : round(v[Math.min(v.length - 1, (int) Math.ceil(q * v.length) - 1)]));
         }
         return p;
@@ -265,9 +278,14 @@ public final class LoadGenerator {
         for (String k : List.of("ttft_ms", "tpot_ms", "e2e_ms")) {
             @SuppressWarnings("unchecked")
             Map<String, Object> p = (Map<String, Object>) r.get(k);
-            b.append(String.format(Locale.ROOT, "%-8s %10s %10s %10s%n", k, p.get("p50"), p.get("p90"), p.get("p99")));
+            b.append(String.format(Locale.ROOT, "%-8s %10s %10s %10s%n", k, orDash(p.get("p50")), orDash(p.get("p90")),
+                    orDash(p.get("p99"))));
         }
         return b.toString();
+    }
+
+    private static Object orDash(Object v) {
+        return v == null ? "-" : v;
     }
 
     private static double round(double v) {

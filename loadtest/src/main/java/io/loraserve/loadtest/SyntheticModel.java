@@ -22,6 +22,11 @@ public final class SyntheticModel {
         /** A tiny shape for smoke runs. */
         public static final Shape TINY = new Shape("tiny-shape", 64, 176, 2, 4, 2, 512, 256);
 
+        /** The same shape with another vocabulary (a Llama 3-sized one, say). */
+        public Shape withVocab(int v) {
+            return new Shape(name + "-vocab" + v, hidden, intermediate, layers, heads, kvHeads, v, maxPositions);
+        }
+
         int headDim() {
             return hidden / heads;
         }

@@ -6,6 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.helidon.config.Config;
 import io.loraserve.server.LoraServer;
 import io.loraserve.server.Options;
+import jakarta.json.JsonObject;
+import jakarta.json.JsonValue;
+import java.io.StringReader;
 import java.nio.file.Path;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
@@ -54,6 +57,15 @@ class LoadGeneratorTest {
             assertTrue((k.equals("tpot_ms") ? p50 >= 0 : p50 > 0) && p99 >= p50, k + " " + p);
         }
         assertTrue((Double) report.get("output_tokens_per_s") > 0, report.toString());
+        assertEquals(24 * 6, report.get("output_tokens"), "tokens from usage, not chunks (the finish chunk has none)");
+    }
+
+    @Test
+    void aReportWithoutSamplesIsValidJson() {
+        String json = Json.of(Map.of("tpot_ms", LoadGenerator.percentiles(new double[0]), "nan", Double.NaN));
+        JsonObject parsed = jakarta.json.Json.createReader(new StringReader(json)).readObject();
+        assertEquals(JsonValue.NULL, parsed.getJsonObject("tpot_ms").get("p50"));
+        assertEquals(JsonValue.NULL, parsed.get("nan"));
     }
 
     @Test
