@@ -31,6 +31,7 @@ public final class Main {
             System.exit(2);
             return;
         }
+        leaveCoresToTheKernels(options);
         LoraServer server;
         try {
             server = LoraServer.start(options, home());
@@ -42,6 +43,21 @@ public final class Main {
         Runtime.getRuntime().addShutdownHook(new Thread(server::close, "shutdown"));
         drainOnSigterm(server, options.shutdownGrace());
         System.out.println(server.readyLine(options.host()));
+    }
+
+    /**
+     * The Java kernels keep {@code --threads} cores busy through every pass, so the virtual threads
+     * that serve HTTP get the cores left over, at least one. With their default (a carrier per
+     * core) carriers woke beside both kernel threads on a 2-core machine and a single stream fell
+     * from 71-76 to 47-63 tok/s (compare.py, non-streaming). Must run before the first virtual
+     * thread exists; a value the user set is kept.
+     */
+    private static void leaveCoresToTheKernels(Options o) {
+        String key = "jdk.virtualThreadScheduler.parallelism";
+        boolean javaKernels = o.device().equals("cpu") && o.dtype().equals("float32") && !o.kernels().equals("torch");
+        if (javaKernels && System.getProperty(key) == null) {
+            System.setProperty(key, String.valueOf(Math.max(1, Runtime.getRuntime().availableProcessors() - o.threads())));
+        }
     }
 
     /**
