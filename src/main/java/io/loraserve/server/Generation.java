@@ -103,7 +103,7 @@ final class Generation implements AutoCloseable {
             for (int[] ids : promptIds) {
                 for (int k = 0; k < n; k++) {
                     GenerationSink sink = new GenerationSink(requests.size(), tokenizer.newIncrementalDecoder(ids),
-                            o.stop(), events);
+                            o.stop(), events, o.stream());
                     SamplingParams sampling = o.sampling().seed() == null ? o.sampling()
                             : o.sampling().withSeed(o.sampling().seed() + k);
                     requests.add(new Request(id + "-" + requests.size(), ids, version, sampling, maxTokens,

@@ -4,12 +4,14 @@ import io.loraserve.engine.FinishReason;
 import io.loraserve.engine.TokenSink;
 import io.loraserve.model.Sampler;
 import io.loraserve.tokenizer.IncrementalDecoder;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.BlockingQueue;
 
 /**
  * Turns one choice's tokens into text on the engine thread and hands events, tagged with the
- * choice's index, to the queue the HTTP thread reads (shared by all choices of one API request,
+ * choice's index, to the queue the HTTP thread reads (a streaming choice's tokens at once, a
+ * non-streaming one's with its finish) (shared by all choices of one API request,
  * see {@link Generation}). Applies stop strings: the text is cut before the first stop string
  * and generation stops there; while streaming, the last {@code longestStop - 1} characters are
  * held back so a stop string is never half-sent.
@@ -44,12 +46,20 @@ final class GenerationSink implements TokenSink {
     private final List<String> stops;
     private final int holdBack;
     private final BlockingQueue<Event> events;
+    private final List<Event> held;  // a non-streaming choice's tokens, handed over when it ends; else null
     private final StringBuilder text = new StringBuilder();
     private int sent;
     private boolean stopped;
 
-    GenerationSink(int choice, IncrementalDecoder decoder, List<String> stops, BlockingQueue<Event> events) {
+    /**
+     * {@code streaming} false: tokens are held and handed over with the finish, so the HTTP thread
+     * is not woken for every token of an answer it sends whole (a woken thread takes a core from
+     * the CPU kernels mid-pass).
+     */
+    GenerationSink(int choice, IncrementalDecoder decoder, List<String> stops, BlockingQueue<Event> events,
+                   boolean streaming) {
         this.choice = choice;
+        this.held = streaming ? null : new ArrayList<>();
         this.decoder = decoder;
         this.stops = stops;
         this.holdBack = stops.stream().mapToInt(String::length).max().orElse(1) - 1;
@@ -67,7 +77,12 @@ final class GenerationSink implements TokenSink {
         if (!stopped) {
             append(decoder.push(s.token()));
         }
-        events.add(new Token(choice, s.token(), release(false), s.logprob(), s.top(), offset));
+        Token token = new Token(choice, s.token(), release(false), s.logprob(), s.top(), offset);
+        if (held != null) {
+            held.add(token);
+        } else {
+            events.add(token);
+        }
         return !stopped;
     }
 
@@ -76,13 +91,22 @@ final class GenerationSink implements TokenSink {
         if (!stopped) {
             append(decoder.flush());
         }
+        handOverHeld();
         events.add(new Finish(choice, stopped ? FinishReason.STOP : reason, release(true), promptTokens,
                 completionTokens));
     }
 
     @Override
     public void onError(String message, boolean overloaded) {
+        handOverHeld();
         events.add(new Failure(choice, message, overloaded));
+    }
+
+    private void handOverHeld() {
+        if (held != null) {
+            events.addAll(held);
+            held.clear();
+        }
     }
 
     private void append(String piece) {
