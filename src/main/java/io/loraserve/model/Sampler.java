@@ -34,7 +34,8 @@ public final class Sampler {
         double logZ = p.logprobs() >= 0 ? logSumExp(logits, offset, vocab) : Double.NaN;
         int token = p.greedy() && !p.adjusted()
                 ? argmax(logits, offset, vocab)
-                : draw(processed(logits, offset, vocab, p, prompt, generated), p, rng);
+                : p.logitBias().isEmpty() && !p.penalized() ? draw(logits, offset, vocab, p, rng)
+                : draw(processed(logits, offset, vocab, p, prompt, generated), 0, vocab, p, rng);
         if (p.logprobs() < 0) {
             return new Sample(token, Float.NaN, new Candidate[0]);
         }
@@ -104,23 +105,22 @@ public final class Sampler {
      * {@link Descending} sorts a growing prefix, so a top-k of 50 or a peaked distribution never
      * sorts the vocabulary.
      */
-    private static int draw(float[] x, SamplingParams p, SplittableRandom rng) {
-        int vocab = x.length;
+    private static int draw(float[] x, int offset, int vocab, SamplingParams p, SplittableRandom rng) {
         if (p.greedy()) {
-            return argmax(x, 0, vocab);
+            return argmax(x, offset, vocab);
         }
         int keep = p.topK() > 0 ? Math.min(p.topK(), vocab) : vocab;
-        Descending order = new Descending(x, keep);
+        Descending order = new Descending(x, offset, vocab, keep);
         double invT = 1.0 / p.temperature();
-        double max = x[order.get(0)] * invT;
+        double max = x[offset + order.get(0)] * invT;
         double sum = 0;  // over the kept tokens
         if (keep < vocab) {
             for (int i = 0; i < keep; i++) {
-                sum += Math.exp(x[order.get(i)] * invT - max);
+                sum += Math.exp(x[offset + order.get(i)] * invT - max);
             }
         } else {
-            for (float v : x) {
-                sum += Math.exp(v * invT - max);
+            for (int i = offset; i < offset + vocab; i++) {
+                sum += Math.exp(x[i] * invT - max);
             }
         }
         int cut = keep;
@@ -128,7 +128,7 @@ public final class Sampler {
         if (p.topP() < 1) {
             double cumulative = 0;
             for (int i = 0; i < keep; i++) {
-                double prob = Math.exp(x[order.get(i)] * invT - max);
+                double prob = Math.exp(x[offset + order.get(i)] * invT - max);
                 cumulative += prob / sum;
                 if (cumulative >= p.topP()) {
                     cut = i + 1;
@@ -139,7 +139,7 @@ public final class Sampler {
         if (p.minP() > 0) {
             double threshold = p.minP();  // the first candidate's probability is exp(0) = 1
             int i = 1;
-            while (i < cut && Math.exp(x[order.get(i)] * invT - max) >= threshold) {
+            while (i < cut && Math.exp(x[offset + order.get(i)] * invT - max) >= threshold) {
                 i++;
             }
             cut = i;
@@ -147,12 +147,12 @@ public final class Sampler {
         if (cut < keep) {
             cutMass = 0;
             for (int i = 0; i < cut; i++) {
-                cutMass += Math.exp(x[order.get(i)] * invT - max);
+                cutMass += Math.exp(x[offset + order.get(i)] * invT - max);
             }
         }
         double u = rng.nextDouble() * cutMass;
         for (int i = 0; i < cut; i++) {
-            u -= Math.exp(x[order.get(i)] * invT - max);
+            u -= Math.exp(x[offset + order.get(i)] * invT - max);
             if (u < 0) {
                 return order.get(i);
             }
@@ -168,11 +168,16 @@ public final class Sampler {
     static final class Descending {
         private static final int FIRST = 64;
         private final float[] x;
+        private final int offset;
+        private final int vocab;
         private final int limit;
         private int[] sorted = new int[0];
 
-        Descending(float[] x, int limit) {
+        /** Over {@code x[offset .. offset+vocab)}; ids count from {@code offset}. */
+        Descending(float[] x, int offset, int vocab, int limit) {
             this.x = x;
+            this.offset = offset;
+            this.vocab = vocab;
             this.limit = limit;
         }
 
@@ -186,16 +191,16 @@ public final class Sampler {
 
         /** The {@code m} largest, in order: a bounded heap finds the m-th value, then one pass collects. */
         private int[] largest(int m) {
-            float threshold = m == x.length ? Float.NEGATIVE_INFINITY : mthLargest(m);
+            float threshold = m == vocab ? Float.NEGATIVE_INFINITY : mthLargest(m);
             long[] keys = new long[m];
             int n = 0;
-            for (int id = 0; id < x.length && n < m; id++) {
-                if (x[id] > threshold) {
+            for (int id = 0; id < vocab && n < m; id++) {
+                if (x[offset + id] > threshold) {
                     keys[n++] = key(id);
                 }
             }
-            for (int id = 0; id < x.length && n < m; id++) {
-                if (x[id] == threshold) {
+            for (int id = 0; id < vocab && n < m; id++) {
+                if (x[offset + id] == threshold) {
                     keys[n++] = key(id);
                 }
             }
@@ -209,7 +214,7 @@ public final class Sampler {
 
         /** Sorts ascending by (descending value, ascending id). */
         private long key(int id) {
-            int bits = Float.floatToIntBits(-x[id]);
+            int bits = Float.floatToIntBits(-x[offset + id]);
             int ordered = bits ^ ((bits >> 31) & 0x7fffffff);  // signed-int order of the float's order
             return ((long) ordered << 32) | id;
         }
@@ -217,7 +222,8 @@ public final class Sampler {
         private float mthLargest(int m) {
             float[] heap = new float[m];  // min-heap of the m largest seen
             int size = 0;
-            for (float v : x) {
+            for (int i = offset; i < offset + vocab; i++) {
+                float v = x[i];
                 if (size < m) {
                     heap[size] = v;
                     for (int c = size++; c > 0 && heap[(c - 1) / 2] > heap[c]; c = (c - 1) / 2) {

@@ -198,8 +198,11 @@ class SamplerTest {
         x[17] = Float.NEGATIVE_INFINITY;  // a token banned by logit bias
         Integer[] sorted = IntStream.range(0, x.length).boxed().toArray(Integer[]::new);
         Arrays.sort(sorted, (a, b) -> Float.compare(x[b], x[a]));  // stable: lower id first among ties
+        float[] row = new float[x.length + 9];  // the row inside a batch's logits, other rows around it
+        Arrays.fill(row, 100f);
+        System.arraycopy(x, 0, row, 7, x.length);
         for (int limit : new int[] {1, 50, 64, 65, 300, 4999, 5000}) {
-            Sampler.Descending order = new Sampler.Descending(x, limit);
+            Sampler.Descending order = new Sampler.Descending(row, 7, x.length, limit);
             for (int i = 0; i < limit; i++) {
                 assertEquals(sorted[i], order.get(i), "limit " + limit + " rank " + i);
             }
