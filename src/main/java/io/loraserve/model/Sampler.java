@@ -1,5 +1,6 @@
 package io.loraserve.model;
 
+import io.loraserve.kernel.Scan;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 
@@ -56,7 +57,13 @@ public final class Sampler {
         return max + Math.log(sum);
     }
 
+    /** The first id of the largest logit. */
     static int argmax(float[] logits, int offset, int vocab) {
+        if (Scan.available()) {
+            float max = Scan.max(logits, offset, offset + vocab);
+            int at = Scan.nextAtLeast(logits, offset, offset + vocab, max) - offset;
+            return at < vocab ? at : 0;  // a row of NaN only: id 0, as the loop below gives
+        }
         int best = 0;
         for (int i = 1; i < vocab; i++) {
             if (logits[offset + i] > logits[offset + best]) {
@@ -173,7 +180,7 @@ public final class Sampler {
         private final int limit;
         private int[] sorted = new int[0];
 
-        /** Over {@code x[offset .. offset+vocab)}; ids count from {@code offset}. */
+        /** Over the row {@code x[offset .. offset+vocab)}; ids are positions in the row. */
         Descending(float[] x, int offset, int vocab, int limit) {
             this.x = x;
             this.offset = offset;
@@ -189,27 +196,38 @@ public final class Sampler {
             return sorted[rank];
         }
 
-        /** The {@code m} largest, in order: a bounded heap finds the m-th value, then one pass collects. */
+        /**
+         * The {@code m} largest, in order: a bounded heap finds the m-th value, one pass collects
+         * every value at least that large, a primitive sort orders them and ties beyond the m-th
+         * fall off (lower ids first, as a stable sort keeps them).
+         */
         private int[] largest(int m) {
             float threshold = m == vocab ? Float.NEGATIVE_INFINITY : mthLargest(m);
             long[] keys = new long[m];
             int n = 0;
-            for (int id = 0; id < vocab && n < m; id++) {
-                if (x[offset + id] > threshold) {
-                    keys[n++] = key(id);
+            for (int id = next(0, threshold); id < vocab; id = next(id + 1, threshold)) {
+                if (n == keys.length) {
+                    keys = Arrays.copyOf(keys, 2 * n);
                 }
-            }
-            for (int id = 0; id < vocab && n < m; id++) {
-                if (x[offset + id] == threshold) {
-                    keys[n++] = key(id);
-                }
+                keys[n++] = key(id);
             }
             Arrays.sort(keys, 0, n);
-            int[] ids = new int[n];
-            for (int i = 0; i < n; i++) {
+            int[] ids = new int[Math.min(m, n)];
+            for (int i = 0; i < ids.length; i++) {
                 ids[i] = (int) keys[i];
             }
             return ids;
+        }
+
+        /** The first id from {@code id} whose value is at least {@code t}, or {@code vocab}. */
+        private int next(int id, float t) {
+            if (Scan.available()) {
+                return Scan.nextAtLeast(x, offset + id, offset + vocab, t) - offset;
+            }
+            while (id < vocab && !(x[offset + id] >= t)) {
+                id++;
+            }
+            return id;
         }
 
         /** Sorts ascending by (descending value, ascending id). */
@@ -221,36 +239,34 @@ public final class Sampler {
 
         private float mthLargest(int m) {
             float[] heap = new float[m];  // min-heap of the m largest seen
-            int size = 0;
-            for (int i = offset; i < offset + vocab; i++) {
-                float v = x[i];
-                if (size < m) {
-                    heap[size] = v;
-                    for (int c = size++; c > 0 && heap[(c - 1) / 2] > heap[c]; c = (c - 1) / 2) {
-                        float t = heap[c];
-                        heap[c] = heap[(c - 1) / 2];
-                        heap[(c - 1) / 2] = t;
+            for (int i = 0; i < m; i++) {
+                heap[i] = x[offset + i];
+                for (int c = i; c > 0 && heap[(c - 1) / 2] > heap[c]; c = (c - 1) / 2) {
+                    float t = heap[c];
+                    heap[c] = heap[(c - 1) / 2];
+                    heap[(c - 1) / 2] = t;
+                }
+            }
+            // only a value above the heap's least can enter; most of the row is skipped a vector at a time
+            for (int id = next(m, Math.nextUp(heap[0])); id < vocab; id = next(id + 1, Math.nextUp(heap[0]))) {
+                heap[0] = x[offset + id];
+                for (int c = 0; ; ) {
+                    int l = 2 * c + 1;
+                    int r = l + 1;
+                    int smallest = c;
+                    if (l < m && heap[l] < heap[smallest]) {
+                        smallest = l;
                     }
-                } else if (v > heap[0]) {
-                    heap[0] = v;
-                    for (int c = 0; ; ) {
-                        int l = 2 * c + 1;
-                        int r = l + 1;
-                        int smallest = c;
-                        if (l < m && heap[l] < heap[smallest]) {
-                            smallest = l;
-                        }
-                        if (r < m && heap[r] < heap[smallest]) {
-                            smallest = r;
-                        }
-                        if (smallest == c) {
-                            break;
-                        }
-                        float t = heap[c];
-                        heap[c] = heap[smallest];
-                        heap[smallest] = t;
-                        c = smallest;
+                    if (r < m && heap[r] < heap[smallest]) {
+                        smallest = r;
                     }
+                    if (smallest == c) {
+                        break;
+                    }
+                    float t = heap[c];
+                    heap[c] = heap[smallest];
+                    heap[smallest] = t;
+                    c = smallest;
                 }
             }
             return heap[0];
