@@ -2,6 +2,7 @@ package io.loraserve;
 
 import io.helidon.config.Config;
 import io.helidon.logging.common.LogConfig;
+import io.loraserve.model.Kernels;
 import io.loraserve.server.LoraServer;
 import io.loraserve.server.Options;
 import io.loraserve.server.OptionsException;
@@ -54,7 +55,8 @@ public final class Main {
      */
     private static void leaveCoresToTheKernels(Options o) {
         String key = "jdk.virtualThreadScheduler.parallelism";
-        boolean javaKernels = o.device().equals("cpu") && o.dtype().equals("float32") && !o.kernels().equals("torch");
+        boolean javaKernels = o.device().equals("cpu") && o.dtype().equals("float32") && !o.kernels().equals("torch")
+                && Kernels.vectorApi();
         if (javaKernels && System.getProperty(key) == null) {
             System.setProperty(key, String.valueOf(Math.max(1, Runtime.getRuntime().availableProcessors() - o.threads())));
         }

@@ -7,19 +7,14 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Searches of a float row a vector at a time: the sampler's top-k selection passes over the whole
- * vocabulary (49k-128k logits) per draw, nearly always past values below a threshold.
+ * vocabulary (49k-128k logits) per draw, nearly always past values below a threshold. Loading this
+ * class needs the Vector API module: callers check {@link io.loraserve.model.Kernels#vectorApi}.
  */
 public final class Scan {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
-    private static final boolean AVAILABLE = ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
 
     private Scan() {
-    }
-
-    /** Whether this JVM has the Vector API module, so the other methods may be called. */
-    public static boolean available() {
-        return AVAILABLE;
     }
 
     /** The largest of {@code x[from .. to)} (NaN ignored; -∞ when there is none). */

@@ -10,6 +10,8 @@ public enum Kernels {
     /** Java Vector API kernels: CPU and float32 only, and the JVM must have {@code jdk.incubator.vector}. */
     JAVA;
 
+    private static final boolean VECTOR_API = ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
+
     /** The faster one that can run {@code dtype} on {@code device}: Java kernels on a CPU at float32 when the JVM has them. */
     public static Kernels auto(ScalarType dtype, Device device) {
         return supports(dtype, device) && vectorApi() ? JAVA : TORCH;
@@ -31,7 +33,8 @@ public enum Kernels {
         return device.is_cpu() && dtype == ScalarType.Float;
     }
 
-    private static boolean vectorApi() {
-        return ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
+    /** Whether this JVM has the Vector API module, so classes of {@code io.loraserve.kernel} may load. */
+    public static boolean vectorApi() {
+        return VECTOR_API;
     }
 }

@@ -59,7 +59,7 @@ public final class Sampler {
 
     /** The first id of the largest logit. */
     static int argmax(float[] logits, int offset, int vocab) {
-        if (Scan.available()) {
+        if (Kernels.vectorApi()) {
             float max = Scan.max(logits, offset, offset + vocab);
             int at = Scan.nextAtLeast(logits, offset, offset + vocab, max) - offset;
             return at < vocab ? at : 0;  // a row of NaN only: id 0, as the loop below gives
@@ -221,7 +221,7 @@ public final class Sampler {
 
         /** The first id from {@code id} whose value is at least {@code t}, or {@code vocab}. */
         private int next(int id, float t) {
-            if (Scan.available()) {
+            if (Kernels.vectorApi()) {
                 return Scan.nextAtLeast(x, offset + id, offset + vocab, t) - offset;
             }
             while (id < vocab && !(x[offset + id] >= t)) {
