@@ -28,7 +28,12 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.Test;
 
-/** {@code --max-queued-requests}: a full queue answers 429 with Retry-After; what was admitted runs on untouched. */
+/**
+ * {@code --max-queued-requests}: a full queue answers 429 with Retry-After; what was admitted runs on untouched.
+ *
+ * <p>The servers run libtorch's kernels: a 240-token blocker must still run while the test sends
+ * its next requests, and the Java kernels finish it on the tiny model within milliseconds.
+ */
 class BackpressureTest {
 
     /**
@@ -41,7 +46,7 @@ class BackpressureTest {
     void fullQueueAnswers429WithRetryAfterAndAdmittedRequestsKeepTheirOutput() throws Exception {
         List<Fixtures.Case> cases = Fixtures.tinyCases().stream().filter(c -> c.adapter() == null).toList();
         Fixtures.Case blockerCase = cases.getFirst();
-        try (TestServer server = new TestServer(Fixtures.tinyModel(), "--max-num-seqs", "1", "--max-queued-requests", "2")) {
+        try (TestServer server = new TestServer(Fixtures.tinyModel(), "--max-num-seqs", "1", "--max-queued-requests", "2", "--kernels", "torch")) {
             Opened running = stream(server, blockerCase, 240, 1, false);
             Opened queued = stream(server, blockerCase, 24, 2, true);
             List<CompletableFuture<TestServer.Reply>> burst = new ArrayList<>();
@@ -79,7 +84,7 @@ class BackpressureTest {
     @Test
     void aRequestIsQueuedWholeOrNotAtAll() throws Exception {
         Fixtures.Case c = Fixtures.tinyCases().getFirst();
-        try (TestServer server = new TestServer(Fixtures.tinyModel(), "--max-num-seqs", "1", "--max-queued-requests", "2")) {
+        try (TestServer server = new TestServer(Fixtures.tinyModel(), "--max-num-seqs", "1", "--max-queued-requests", "2", "--kernels", "torch")) {
             TestServer.Reply tooMany = server.post("/v1/completions", "{\"prompt\":[\"a\",\"b\"],\"n\":2}");
             assertEquals(400, tooMany.status(), tooMany.body());
             assertEquals("n", tooMany.error().getString("param"));
