@@ -53,6 +53,9 @@ public final class LoraServer implements AutoCloseable {
                     o.maxNumSeqs(), o.maxNumBatchedTokens(), o.kvBlockSize(), o.kvCacheBytes(), o.maxQueuedRequests(),
                     o.requestTimeout(), o.stepWatchdog(), o.threads(), o.maxAdapters(), o.maxLoraRank(),
                     o.maxCpuAdapterBytes(), roots));
+            ModelRuntime loaded = rt;
+            LOG.info(() -> "model " + name + " on " + loaded.deviceName() + ", " + o.dtype() + ", "
+                    + loaded.kernels().name().toLowerCase(java.util.Locale.ROOT) + " kernels, " + o.threads() + " threads");
             m = new Metrics(name, o.metricsAdapterLabels(), rt.engine()::stats, rt.deviceMemory());
             m.maxLoras(rt.maxAdapters());
             rt.registry().setEvents(m);
