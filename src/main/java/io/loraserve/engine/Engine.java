@@ -276,10 +276,34 @@ public final class Engine implements AutoCloseable {
             scored = keepScores(s, w.tokens(), out.scores(), scored);
             s.computed += w.tokens();
             if (s.computed == s.length()) {
-                emit(s, out.logits(), row++ * vocab, vocab);
+                try {
+                    emit(s, out.logits(), row * vocab, vocab);
+                } catch (RuntimeException | Error e) {
+                    failOne(s, e);
+                }
+                row++;
             }
         }
         return row;
+    }
+
+    /**
+     * Sampling or handing over a token threw: that request fails, the others of the pass go on.
+     * A request the failing call had already ended is not failed twice.
+     */
+    private void failOne(Sequence s, Throwable e) {
+        LOG.log(Level.SEVERE, "sampling or delivering a token of " + s.request.id() + " failed", e);
+        if (!scheduler.running().contains(s)) {
+            return;
+        }
+        scheduler.remove(s);
+        listener.requestFailed(adapterName(s.request));
+        release(s);
+        try {
+            s.request.sink().onError("the engine failed to run this request: " + e, false);
+        } catch (RuntimeException again) {
+            LOG.log(Level.WARNING, "the failed request's sink failed too", again);
+        }
     }
 
     /** Appends the scores of {@code s}'s prompt positions in this pass (from result row {@code next}); returns the next row. */

@@ -6,7 +6,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 
 /** A sink that keeps everything a request produced, completed when the request ends. */
-final class Collector implements TokenSink {
+class Collector implements TokenSink {
     final List<Integer> tokens = new ArrayList<>();
     final List<Float> logprobs = new ArrayList<>();
     /** Every list of prompt scores received (one expected). */

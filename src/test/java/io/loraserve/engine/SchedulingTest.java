@@ -190,6 +190,38 @@ class SchedulingTest {
         }
     }
 
+    /** A sink that throws on a token (a bug on the HTTP side) fails its own request; the pass's others stay exact. */
+    @Test
+    void aSinkThatThrowsFailsOnlyItsRequest() throws InterruptedException {
+        try (EngineHarness h = new EngineHarness(4)) {
+            Collector broken = new Collector() {
+                @Override
+                public synchronized boolean onToken(Sampler.Sample s) {
+                    if (tokens.size() == 2) {
+                        throw new IllegalStateException("broken sink");
+                    }
+                    return super.onToken(s);
+                }
+            };
+            List<Fixtures.Case> cases = Fixtures.tinyCases().subList(0, 3);
+            List<Collector> good = new ArrayList<>();
+            h.submit(cases.get(0), broken);
+            for (Fixtures.Case c : cases) {
+                Collector s = new Collector();
+                good.add(s);
+                h.submit(c, s);
+            }
+            CompletionException e = org.junit.jupiter.api.Assertions.assertThrows(CompletionException.class,
+                    broken.finished::join);
+            assertTrue(e.getCause().getMessage().contains("broken sink"), e.getCause().getMessage());
+            for (int i = 0; i < cases.size(); i++) {
+                assertReference(cases.get(i), good.get(i));
+            }
+            awaitIdle(h);
+            assertEquals(0, h.runtime.engine().stats().kvBlocksUsed());
+        }
+    }
+
     @Test
     void aStuckEngineIsReportedUnhealthyAndRecovers() throws InterruptedException {
         try (EngineHarness h = new EngineHarness(4, 0, 4, Duration.ofMillis(300))) {
