@@ -23,14 +23,16 @@ COPY src src
 COPY loadtest loadtest
 RUN mvn -B -ntp -P${PROFILE} -DskipTests package
 
-FROM eclipse-temurin:25-jre AS jre
+# the full JDK, not the JRE image: the CPU kernels need the jdk.incubator.vector module, which
+# the ENTRYPOINT adds and a trimmed runtime might not carry
+FROM eclipse-temurin:25-jdk AS jdk
 
 FROM ${BASE}
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --create-home --uid 10001 loraserve
-COPY --from=jre /opt/java/openjdk /opt/java/openjdk
+COPY --from=jdk /opt/java/openjdk /opt/java/openjdk
 ENV JAVA_HOME=/opt/java/openjdk \
     PATH=/opt/java/openjdk/bin:$PATH \
     JAVA_TOOL_OPTIONS="-XX:MaxRAMPercentage=25" \
