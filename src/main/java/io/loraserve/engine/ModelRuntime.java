@@ -79,10 +79,16 @@ public final class ModelRuntime implements AutoCloseable {
                     + s.kvBlockSize() + " tokens, fewer than one " + maxModelLen + "-token sequence needs ("
                     + blocksPerSeq + " blocks, " + perBlock * blocksPerSeq + " bytes)");
         }
-        LlamaWeights weights = LlamaWeights.load(dir, config, dtype, device);
         Kernels kernels = s.kernels().equals("auto") ? Kernels.auto(dtype, device)
                 : Kernels.valueOf(s.kernels().toUpperCase(java.util.Locale.ROOT));
-        LlamaModel model = new LlamaModel(config, dtype, device, kernels, s.threads());
+        LlamaModel model = new LlamaModel(config, dtype, device, kernels, s.threads());  // refuses before the weights load
+        LlamaWeights weights;
+        try {
+            weights = LlamaWeights.load(dir, config, dtype, device);
+        } catch (RuntimeException e) {
+            model.close();
+            throw e;
+        }
         PagedKvCache cache = new PagedKvCache(config, s.kvBlockSize(), blocks, dtype, device);
         AdapterSlots slots = new AdapterSlots(config, s.maxAdapters(), s.maxLoraRank(), dtype, device);
         AdapterRegistry registry = new AdapterRegistry(config, servedName, s.adapterRoots(), s.maxLoraRank(),

@@ -1,5 +1,6 @@
 package io.loraserve.server;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -52,6 +53,15 @@ class StartupRefusalsTest {
         for (String part : parts) {
             assertTrue(e.getMessage().contains(part), "'" + e.getMessage() + "' should mention '" + part + "'");
         }
+    }
+
+    /** Java kernels asked for a dtype they do not run: refused before the weights are loaded. */
+    @Test
+    void javaKernelsAtBfloat16AreRefused() {
+        Options o = Options.parse(new String[] {"--model", Fixtures.tinyModel().toString(), "--port", "0",
+            "--admin-port", "0", "--dtype", "bfloat16", "--kernels", "java"}, Config.empty());
+        RuntimeException e = assertThrows(RuntimeException.class, () -> LoraServer.start(o, Fixtures.tinyModel()).close());
+        assertEquals("--kernels java: the java kernels run float32 on the CPU only", e.getMessage());
     }
 
     @Test
