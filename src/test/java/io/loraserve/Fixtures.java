@@ -13,31 +13,47 @@ import java.nio.file.Path;
 import java.util.List;
 
 /**
- * The shared test data: {@code ../shared/fixtures} (tiny random Llama + three adapters) and
- * {@code ../shared/demo} (the trained demo model), with their independent reference outputs.
+ * The test data, all inside the project: the tiny random Llama with three adapters and the demo
+ * model's reference outputs in {@code src/test/data}, the demo model itself where it ships.
  */
 public final class Fixtures {
     private Fixtures() {
     }
 
-    public static Path shared() {
-        return Path.of(System.getProperty("loraserve.shared", "../shared")).toAbsolutePath().normalize();
+    /**
+     * The project's test data, {@code src/test/data} ({@code -Dloraserve.testdata=DIR} elsewhere):
+     * copies of {@code ../shared/fixtures} (tiny model, adapters, expected.json) and of the demo's
+     * reference {@code ../shared/demo/expected.json}; see {@code src/test/data/README.md}.
+     */
+    public static Path data() {
+        return Path.of(System.getProperty("loraserve.testdata", "src/test/data")).toAbsolutePath().normalize();
     }
 
     public static Path tinyModel() {
-        return shared().resolve("fixtures/tiny-llama");
+        return data().resolve("fixtures/tiny-llama");
+    }
+
+    /** The fixture adapters' directory (an adapter root). */
+    public static Path tinyAdapters() {
+        return data().resolve("fixtures/adapters");
     }
 
     public static Path tinyAdapter(String name) {
-        return shared().resolve("fixtures/adapters").resolve(name);
+        return tinyAdapters().resolve(name);
     }
 
+    /** The demo model the project ships ({@code demo/}), the same files as {@code ../shared/demo/model}. */
     public static Path demoModel() {
-        return shared().resolve("demo/model");
+        return Path.of("demo/loraserve-demo").toAbsolutePath();
+    }
+
+    /** The demo adapters the project ships ({@code adapters/}), the same files as {@code ../shared/demo/adapters}. */
+    public static Path demoAdapters() {
+        return Path.of("adapters").toAbsolutePath();
     }
 
     public static Path demoAdapter(String name) {
-        return shared().resolve("demo/adapters").resolve(name);
+        return demoAdapters().resolve(name);
     }
 
     /** One reference generation: greedy, EOS not a stop. {@code adapter} is null for the base model. */
@@ -48,11 +64,11 @@ public final class Fixtures {
     }
 
     public static List<Case> tinyCases() {
-        return cases(shared().resolve("fixtures/expected.json"));
+        return cases(data().resolve("fixtures/expected.json"));
     }
 
     public static List<Case> demoCases() {
-        return cases(shared().resolve("demo/expected.json"));
+        return cases(data().resolve("demo/expected.json"));
     }
 
     private static List<Case> cases(Path file) {

@@ -20,7 +20,7 @@ final class EngineHarness implements AutoCloseable {
     EngineHarness(int maxNumSeqs, long kvCacheBytes, int maxAdapters, Duration watchdog) {
         runtime = ModelRuntime.load(Fixtures.tinyModel(), "tiny-llama", new ModelRuntime.Settings("cpu", "float32", "auto", 0,
                 maxNumSeqs, 64, 16, kvCacheBytes, 1000, Duration.ZERO, watchdog, 1, maxAdapters, 16, 1L << 30,
-                List.of(Fixtures.shared().resolve("fixtures/adapters"))));
+                List.of(Fixtures.tinyAdapters())));
         for (String a : ADAPTERS) {
             runtime.registry().load(a, Fixtures.tinyAdapter(a), false);
         }

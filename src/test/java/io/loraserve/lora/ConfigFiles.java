@@ -1,5 +1,6 @@
 package io.loraserve.lora;
 
+import io.loraserve.Fixtures;
 import jakarta.json.Json;
 import jakarta.json.JsonObject;
 import jakarta.json.JsonObjectBuilder;
@@ -16,16 +17,14 @@ import java.nio.file.Path;
  */
 final class ConfigFiles {
 
-    static final Path SHARED = Path.of(System.getProperty("loraserve.shared", "../shared"));
-
     private ConfigFiles() {}
 
     static Path fixture(String adapter) {
-        return SHARED.resolve("fixtures/adapters").resolve(adapter).resolve("adapter_config.json");
+        return Fixtures.tinyAdapter(adapter).resolve("adapter_config.json");
     }
 
     static Path demo(String adapter) {
-        return SHARED.resolve("demo/adapters").resolve(adapter).resolve("adapter_config.json");
+        return Fixtures.demoAdapter(adapter).resolve("adapter_config.json");
     }
 
     /** attn-r4's config (r 4, alpha 8, q_proj and v_proj) with {@code overrides} applied, {@code removed} dropped. */

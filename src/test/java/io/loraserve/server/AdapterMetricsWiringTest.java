@@ -17,7 +17,7 @@ class AdapterMetricsWiringTest {
     @Test
     void adminActionsAreReflectedInTheAdapterGauges() {
         try (TestServer s = new TestServer(Fixtures.tinyModel(), "--adapter-root",
-                Fixtures.shared().resolve("fixtures/adapters").toString())) {
+                Fixtures.tinyAdapters().toString())) {
             s.loadAdapter("attn-r4", Fixtures.tinyAdapter("attn-r4"));
             assertTrue(has(s, "loraserve_adapter_loaded{adapter=\"attn-r4\"} 1.0"));
             assertTrue(has(s, "loraserve_adapter_tier{adapter=\"attn-r4\",tier=\"host\"} 1.0"));

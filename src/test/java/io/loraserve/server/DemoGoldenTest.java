@@ -14,7 +14,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The quick start's server — no arguments: the demo model and its three adapters shipped in this
- * project — against the independent reference in ../shared/demo/expected.json.
+ * project — against the independent reference in src/test/data/demo/expected.json (from ../shared/demo).
  */
 class DemoGoldenTest {
     private static TestServer server;

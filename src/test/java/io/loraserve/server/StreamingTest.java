@@ -33,7 +33,7 @@ class StreamingTest {
 
     @BeforeAll
     static void start() {
-        server = new TestServer(Fixtures.tinyModel(), "--adapter-root", Fixtures.shared().resolve("fixtures/adapters").toString());
+        server = new TestServer(Fixtures.tinyModel(), "--adapter-root", Fixtures.tinyAdapters().toString());
         server.loadAdapter("attn-r4", Fixtures.tinyAdapter("attn-r4"));
         cases = Fixtures.tinyCases().stream().filter(c -> c.adapter() == null).toList();
     }

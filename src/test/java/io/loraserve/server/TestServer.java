@@ -46,7 +46,7 @@ final class TestServer implements AutoCloseable {
 
     /** The tiny model with the three fixture adapters loaded through the admin API (room for four on the device). */
     static TestServer withFixtureAdapters(String... extraArgs) {
-        List<String> args = new ArrayList<>(List.of("--adapter-root", Fixtures.shared().resolve("fixtures/adapters")
+        List<String> args = new ArrayList<>(List.of("--adapter-root", Fixtures.tinyAdapters()
                 .toString(), "--max-adapters", "4"));
         args.addAll(List.of(extraArgs));
         TestServer server = new TestServer(Fixtures.tinyModel(), args.toArray(String[]::new));

@@ -30,7 +30,7 @@ class TokenizeTest {
 
     @BeforeAll
     static void start() {
-        server = new TestServer(Fixtures.tinyModel(), "--adapter-root", Fixtures.shared().resolve("fixtures/adapters").toString());
+        server = new TestServer(Fixtures.tinyModel(), "--adapter-root", Fixtures.tinyAdapters().toString());
         server.loadAdapter("attn-r4", Fixtures.tinyAdapter("attn-r4"));
     }
 

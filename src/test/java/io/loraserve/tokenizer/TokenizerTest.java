@@ -1,5 +1,6 @@
 package io.loraserve.tokenizer;
 
+import io.loraserve.Fixtures;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -36,10 +37,8 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 class TokenizerTest {
 
-    /** {@code ../shared} from the project dir; {@code -Dloraserve.shared=...} elsewhere. */
-    static final Path SHARED = Path.of(System.getProperty("loraserve.shared", "../shared"));
-    static final Path TINY = SHARED.resolve("fixtures/tiny-llama");
-    static final Path DEMO = SHARED.resolve("demo/model");
+    static final Path TINY = Fixtures.tinyModel();
+    static final Path DEMO = Fixtures.demoModel();
 
     private static Tokenizer tiny;
     private static Tokenizer demo;
@@ -61,7 +60,7 @@ class TokenizerTest {
         List<Arguments> prompts = new ArrayList<>();
         for (String model : List.of("fixtures", "demo")) {
             Map<String, int[]> idsByPrompt = new LinkedHashMap<>();
-            Path expected = SHARED.resolve(model + "/expected.json");
+            Path expected = Fixtures.data().resolve(model + "/expected.json");
             try (JsonReader reader = Json.createReader(Files.newBufferedReader(expected))) {
                 for (JsonValue value : reader.readObject().getJsonArray("cases")) {
                     JsonObject c = value.asJsonObject();
