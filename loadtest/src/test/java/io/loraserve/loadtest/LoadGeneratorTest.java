@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.helidon.config.Config;
+import io.loraserve.Fixtures;
 import io.loraserve.server.LoraServer;
 import io.loraserve.server.Options;
 import jakarta.json.JsonObject;
@@ -21,10 +22,9 @@ class LoadGeneratorTest {
 
     @BeforeAll
     static void start() {
-        Path shared = Path.of(System.getProperty("loraserve.shared", "../shared")).toAbsolutePath();
-        Path adapters = shared.resolve("fixtures/adapters");
+        Path adapters = Fixtures.tinyAdapters();
         server = LoraServer.start(Options.parse(new String[] {
-            "--model", shared.resolve("fixtures/tiny-llama").toString(),
+            "--model", Fixtures.tinyModel().toString(),
                 "--port", "0", "--admin-port", "0", "--adapter-root", adapters.toString(),
                 "--adapter", "attn-r4=" + adapters.resolve("attn-r4"),
                 "--adapter", "all-r8-rslora=" + adapters.resolve("all-r8-rslora")}, Config.empty()),
