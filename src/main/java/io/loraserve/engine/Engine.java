@@ -259,10 +259,7 @@ public final class Engine implements AutoCloseable {
         } catch (RuntimeException | OutOfMemoryError e) {
             LOG.log(Level.SEVERE, "forward pass failed; failing its " + pass.size() + " requests", e);
             for (Scheduler.Work w : pass) {
-                scheduler.remove(w.seq());
-                listener.requestFailed(adapterName(w.seq().request));
-                release(w.seq());
-                w.seq().request.sink().onError("the engine failed to run this request: " + e.getMessage(), false);
+                fail(w.seq(), e);
             }
             lastProgressNanos = System.nanoTime();
             return 0;
@@ -293,17 +290,21 @@ public final class Engine implements AutoCloseable {
      */
     private void failOne(Sequence s, Throwable e) {
         LOG.log(Level.SEVERE, "sampling or delivering a token of " + s.request.id() + " failed", e);
-        if (!scheduler.running().contains(s)) {
-            return;
+        if (scheduler.running().contains(s)) {
+            try {
+                fail(s, e);
+            } catch (RuntimeException again) {
+                LOG.log(Level.WARNING, "the failed request's sink failed too", again);
+            }
         }
+    }
+
+    /** Ends {@code s} with the engine's failure {@code e}: blocks and adapter reference freed, the client told. */
+    private void fail(Sequence s, Throwable e) {
         scheduler.remove(s);
         listener.requestFailed(adapterName(s.request));
         release(s);
-        try {
-            s.request.sink().onError("the engine failed to run this request: " + e, false);
-        } catch (RuntimeException again) {
-            LOG.log(Level.WARNING, "the failed request's sink failed too", again);
-        }
+        s.request.sink().onError("the engine failed to run this request: " + e.getMessage(), false);
     }
 
     /** Appends the scores of {@code s}'s prompt positions in this pass (from result row {@code next}); returns the next row. */

@@ -64,10 +64,10 @@ public final class VectorOps {
      * @param sin       [positions, headDim/2]
      */
     public static void rope(float[] x, int rows, int stride, int col0, int heads, int headDim,
-                            long[] positions, int posFrom, float[] cos, float[] sin) {
+                            long[] positions, float[] cos, float[] sin) {
         int half = headDim / 2;
         for (int m = 0; m < rows; m++) {
-            int t = (int) positions[posFrom + m] * half;
+            int t = (int) positions[m] * half;
             for (int h = 0; h < heads; h++) {
                 int o = m * stride + col0 + h * headDim;
                 for (int i = 0; i < half; i++) {

@@ -56,7 +56,7 @@ record AttentionGroup(int seqs, int maxQuery, int maxContext, Tensor queryRows, 
         for (int i = 0; i < n; i++) {
             ForwardBatch.Span s = spans.get(i);
             for (int p = 0; p < s.contextLen(); p++) {
-                contextSlots[i * maxC + p] = (long) s.blockTable()[p / blockSize] * blockSize + p % blockSize;
+                contextSlots[i * maxC + p] = PagedKvCache.slot(s.blockTable(), blockSize, p);
             }
             for (int j = 0; j < maxQ; j++) {
                 int base = (i * maxQ + j) * maxC;

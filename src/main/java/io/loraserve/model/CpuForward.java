@@ -98,8 +98,8 @@ final class CpuForward implements AutoCloseable {
                 VectorOps.addRows(qkv, t, qkvWidth, w.qkvBias());
             }
             bypass.apply(l, Fused.QKV, h, qkv, pool);
-            VectorOps.rope(qkv, t, qkvWidth, 0, c.heads(), hd, batch.positions(), 0, cos, sin);
-            VectorOps.rope(qkv, t, qkvWidth, qWidth, c.kvHeads(), hd, batch.positions(), 0, cos, sin);
+            VectorOps.rope(qkv, t, qkvWidth, 0, c.heads(), hd, batch.positions(), cos, sin);
+            VectorOps.rope(qkv, t, qkvWidth, qWidth, c.kvHeads(), hd, batch.positions(), cos, sin);
             for (int i = 0; i < t; i++) {
                 long at = (long) slots[i] * kvWidth * Float.BYTES;
                 MemorySegment.copy(qkv, i * qkvWidth + qWidth, kv[0][l], ValueLayout.JAVA_FLOAT_UNALIGNED, at, kvWidth);
@@ -144,7 +144,7 @@ final class CpuForward implements AutoCloseable {
         for (ForwardBatch.Span s : batch.seqs()) {
             int[] ctx = new int[s.contextLen()];
             for (int p = 0; p < ctx.length; p++) {
-                ctx[p] = s.blockTable()[p / blockSize] * blockSize + p % blockSize;
+                ctx[p] = PagedKvCache.slot(s.blockTable(), blockSize, p);
             }
             for (int i = 0; i < s.count(); i++) {
                 int row = s.start() + i;

@@ -305,7 +305,7 @@ public final class LlamaModel implements AutoCloseable {
         for (ForwardBatch.Span s : batch.seqs()) {
             for (int i = 0; i < s.count(); i++) {
                 int p = (int) batch.positions()[s.start() + i];
-                slots[s.start() + i] = (long) s.blockTable()[p / blockSize] * blockSize + p % blockSize;
+                slots[s.start() + i] = PagedKvCache.slot(s.blockTable(), blockSize, p);
             }
         }
         return slots;

@@ -47,6 +47,11 @@ public final class PagedKvCache implements AutoCloseable {
         return 2L * c.layers() * blockSize * c.kvHeads() * c.headDim() * elem;
     }
 
+    /** The slot of position {@code position} of the sequence whose block table is {@code table}. */
+    static int slot(int[] table, int blockSize, int position) {
+        return table[position / blockSize] * blockSize + position % blockSize;
+    }
+
     public int blockSize() {
         return blockSize;
     }
