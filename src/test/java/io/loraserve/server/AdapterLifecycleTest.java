@@ -40,8 +40,10 @@ class AdapterLifecycleTest {
 
     @BeforeAll
     static void start() {
+        // libtorch kernels: pins, unpins and unloads must land while requests still decode, and the
+        // Java kernels finish the tiny model's 64-token requests before the test can pause the engine
         server = new TestServer(Fixtures.tinyModel(), "--adapter-root", Fixtures.tinyAdapter("attn-r4").getParent()
-                .toString(), "--max-adapters", "4");
+                .toString(), "--max-adapters", "4", "--kernels", "torch");
         registry = server.server.runtime().registry();
         engine = server.server.runtime().engine();
     }
