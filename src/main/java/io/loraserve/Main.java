@@ -55,7 +55,7 @@ public final class Main {
      */
     private static void leaveCoresToTheKernels(Options o) {
         String key = "jdk.virtualThreadScheduler.parallelism";
-        boolean javaKernels = o.device().equals("cpu") && o.dtype().equals("float32") && !o.kernels().equals("torch")
+        boolean javaKernels = o.device().equals("cpu") && !o.dtype().equals("float16") && !o.kernels().equals("torch")
                 && Kernels.vectorApi();
         if (javaKernels && System.getProperty(key) == null) {
             System.setProperty(key, String.valueOf(Math.max(1, Runtime.getRuntime().availableProcessors() - o.threads())));

@@ -126,7 +126,7 @@ public final class Engine implements AutoCloseable {
         inbox.add(() -> {
             try {
                 if (!merged.containsKey(adapter) && !adapter.removed()) {
-                    merged.put(adapter, MergedWeights.build(model.config(), weights, adapter.weights()));
+                    merged.put(adapter, MergedWeights.build(model.config(), weights, adapter.weights(), model.cacheDtype()));
                     adapter.pinned(true);
                 }
                 done.complete(null);

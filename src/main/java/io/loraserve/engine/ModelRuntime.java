@@ -69,28 +69,29 @@ public final class ModelRuntime implements AutoCloseable {
                     + " exceeds the model's max_position_embeddings "
                     + config.maxPositions());
         }
-        long perBlock = PagedKvCache.bytesPerBlock(config, s.kvBlockSize(), dtype);
+        Kernels kernels = s.kernels().equals("auto") ? Kernels.auto(dtype, device)
+                : Kernels.valueOf(s.kernels().toUpperCase(java.util.Locale.ROOT));
+        LlamaModel model = new LlamaModel(config, dtype, device, kernels, s.threads());  // refuses before the weights load
+        ScalarType cacheDtype = model.cacheDtype();
+        long perBlock = PagedKvCache.bytesPerBlock(config, s.kvBlockSize(), cacheDtype);
         int blocksPerSeq = (maxModelLen + s.kvBlockSize() - 1) / s.kvBlockSize();
         long bytes = s.kvCacheBytes() > 0 ? s.kvCacheBytes()
                 : Math.min(2L << 30, perBlock * blocksPerSeq * s.maxNumSeqs());
         int blocks = (int) Math.min(Integer.MAX_VALUE, bytes / perBlock);
-        if (blocks < blocksPerSeq) {
-            throw new ModelLoadException("--kv-cache-bytes " + bytes + " holds " + blocks + " blocks of "
-                    + s.kvBlockSize() + " tokens, fewer than one " + maxModelLen + "-token sequence needs ("
-                    + blocksPerSeq + " blocks, " + perBlock * blocksPerSeq + " bytes)");
-        }
-        Kernels kernels = s.kernels().equals("auto") ? Kernels.auto(dtype, device)
-                : Kernels.valueOf(s.kernels().toUpperCase(java.util.Locale.ROOT));
-        LlamaModel model = new LlamaModel(config, dtype, device, kernels, s.threads());  // refuses before the weights load
         LlamaWeights weights;
         try {
+            if (blocks < blocksPerSeq) {
+                throw new ModelLoadException("--kv-cache-bytes " + bytes + " holds " + blocks + " blocks of "
+                        + s.kvBlockSize() + " tokens, fewer than one " + maxModelLen + "-token sequence needs ("
+                        + blocksPerSeq + " blocks, " + perBlock * blocksPerSeq + " bytes)");
+            }
             weights = LlamaWeights.load(dir, config, dtype, device);
         } catch (RuntimeException e) {
             model.close();
             throw e;
         }
-        PagedKvCache cache = new PagedKvCache(config, s.kvBlockSize(), blocks, dtype, device);
-        AdapterSlots slots = new AdapterSlots(config, s.maxAdapters(), s.maxLoraRank(), dtype, device);
+        PagedKvCache cache = new PagedKvCache(config, s.kvBlockSize(), blocks, cacheDtype, device);
+        AdapterSlots slots = new AdapterSlots(config, s.maxAdapters(), s.maxLoraRank(), cacheDtype, device);
         AdapterRegistry registry = new AdapterRegistry(config, servedName, s.adapterRoots(), s.maxLoraRank(),
                 s.maxCpuAdapterBytes());
         EngineConfig ec = new EngineConfig(s.maxNumSeqs(), s.maxBatchedTokens(), maxModelLen, s.maxQueued(),

@@ -9,6 +9,7 @@ import java.util.List;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
  * A pinned adapter's merged copy {@code W' = W0 + scale·B·A} of exactly the matrices it targets;
@@ -23,25 +24,32 @@ public final class MergedWeights implements AutoCloseable {
         this.layers = layers;
     }
 
-    public static MergedWeights build(ModelConfig c, LlamaWeights base, AdapterWeights w) {
+    /**
+     * Merges {@code w} into copies of the matrices it targets, held in {@code dtype}: the dtype the
+     * model computes in ({@code LlamaModel.cacheDtype()}), so that a pinned adapter gives what its
+     * unmerged bypass gives. On the Java kernels a bfloat16 base thus gets float32 merged copies:
+     * rounding {@code W0 + scale·B·A} to bfloat16 would move results by bfloat16's precision.
+     */
+    public static MergedWeights build(ModelConfig c, LlamaWeights base, AdapterWeights w, ScalarType dtype) {
         List<LayerWeights> layers = new ArrayList<>();
         MergedWeights merged = new MergedWeights(layers);
         for (int l = 0; l < c.layers(); l++) {
             LayerWeights b = base.layers().get(l);
             layers.add(new LayerWeights(b.attnNorm(),
-                    merged.merge(c, b, w, l, Proj.Q, Proj.K, Proj.V),
+                    merged.merge(c, b, w, dtype, l, Proj.Q, Proj.K, Proj.V),
                     b.qkvBias(),
-                    merged.merge(c, b, w, l, Proj.O),
+                    merged.merge(c, b, w, dtype, l, Proj.O),
                     b.mlpNorm(),
-                    merged.merge(c, b, w, l, Proj.GATE, Proj.UP),
-                    merged.merge(c, b, w, l, Proj.DOWN)));
+                    merged.merge(c, b, w, dtype, l, Proj.GATE, Proj.UP),
+                    merged.merge(c, b, w, dtype, l, Proj.DOWN)));
         }
         return merged;
     }
 
     /** The fused matrix holding {@code projs}: a merged copy if any is targeted, else the base's. */
     @SuppressWarnings("try")  // the PointerScope owns the temporaries; the body need not name it
-    private Tensor merge(ModelConfig c, LayerWeights base, AdapterWeights w, int layer, Proj... projs) {
+    private Tensor merge(ModelConfig c, LayerWeights base, AdapterWeights w, ScalarType dtype, int layer,
+                         Proj... projs) {
         Tensor baseMatrix = base.matrixOf(projs[0]);
         boolean any = false;
         for (Proj p : projs) {
@@ -50,7 +58,8 @@ public final class MergedWeights implements AutoCloseable {
         if (!any) {
             return baseMatrix;
         }
-        Tensor copy = baseMatrix.clone();  // lifetime: this MergedWeights
+        Tensor copy = baseMatrix.scalar_type().intern() == dtype ? baseMatrix.clone()
+                : baseMatrix.to(dtype);  // lifetime: this MergedWeights
         owned.add(copy);
         try (PointerScope scope = new PointerScope()) {
             for (Proj p : projs) {

@@ -1,6 +1,7 @@
 package io.loraserve.model;
 
 import io.loraserve.kernel.MatMul;
+import io.loraserve.kernel.Matrix;
 import io.loraserve.kernel.PagedAttention;
 import io.loraserve.kernel.Parallel;
 import io.loraserve.kernel.VectorOps;
@@ -9,11 +10,13 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.List;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
  * {@link LlamaModel}'s forward on the CPU kernels ({@link Kernels#JAVA}): the same steps as the
- * libtorch path, computed by Java Vector API code that reads the float32 weights and the KV pool
- * where libtorch keeps them, with activations in Java arrays. No native call runs during a pass.
+ * libtorch path, computed by Java Vector API code that reads the weights (float32 or bfloat16) and
+ * the KV pool (float32) where libtorch keeps them, with activations in float32 Java arrays. No
+ * native call runs during a pass.
  *
  * <p>Why: on a CPU a decode step is ~25 small libtorch ops a layer at ~3 µs of dispatch each, plus
  * OpenBLAS matrix-vector products that read weights at 3–6 GB/s; here a pass is ~5 forks a layer
@@ -36,16 +39,33 @@ final class CpuForward implements AutoCloseable {
     private List<LayerWeights> otherLayers;  // the last non-base layers seen (a pinned adapter's merged copy)
     private LayerView[] otherViews;
 
-    private record BaseView(MemorySegment embed, MemorySegment finalNorm, MemorySegment lmHead, LayerView[] layers) {
+    /** Views of the base weights; the norm is copied to float32 (the products read the matrices in place). */
+    private record BaseView(Matrix embed, MemorySegment finalNorm, Matrix lmHead, LayerView[] layers) {
     }
 
-    private record LayerView(MemorySegment attnNorm, MemorySegment qkv, MemorySegment qkvBias, MemorySegment o,
-                             MemorySegment mlpNorm, MemorySegment gateUp, MemorySegment down) {
+    /** Views of one layer's weights; norms and bias are float32 copies. */
+    private record LayerView(MemorySegment attnNorm, Matrix qkv, MemorySegment qkvBias, Matrix o,
+                             MemorySegment mlpNorm, Matrix gateUp, Matrix down) {
         static LayerView of(LayerWeights w) {
-            return new LayerView(Tensors.memory(w.attnNorm()), Tensors.memory(w.qkv()),
-                    w.qkvBias() == null ? null : Tensors.memory(w.qkvBias()), Tensors.memory(w.o()),
-                    Tensors.memory(w.mlpNorm()), Tensors.memory(w.gateUp()), Tensors.memory(w.down()));
+            return new LayerView(floats(w.attnNorm()), matrix(w.qkv()),
+                    w.qkvBias() == null ? null : floats(w.qkvBias()), matrix(w.o()),
+                    floats(w.mlpNorm()), matrix(w.gateUp()), matrix(w.down()));
         }
+    }
+
+    /** A view of a 2-d CPU weight tensor, float32 or bfloat16. */
+    static Matrix matrix(Tensor t) {
+        ScalarType type = t.scalar_type().intern();  // JavaCPP returns a copy of the constant
+        if (type != ScalarType.Float && type != ScalarType.BFloat16) {
+            throw new IllegalArgumentException("the java kernels read float32 or bfloat16 weights, not " + type);
+        }
+        Matrix.Precision precision = type == ScalarType.Float ? Matrix.Precision.FLOAT32 : Matrix.Precision.BFLOAT16;
+        return new Matrix(Tensors.memory(t), (int) t.size(0), (int) t.size(1), precision);
+    }
+
+    /** A small tensor's values as float32, on the Java heap. */
+    private static MemorySegment floats(Tensor t) {
+        return MemorySegment.ofArray(Tensors.toFloats(t));
     }
 
     CpuForward(ModelConfig config, float[][] rotary, int threads, double attnScale) {
@@ -81,8 +101,7 @@ final class CpuForward implements AutoCloseable {
 
         float[] x = new float[t * hidden];         // [t, hidden] residual stream
         for (int i = 0; i < t; i++) {
-            MemorySegment.copy(bv.embed(), ValueLayout.JAVA_FLOAT_UNALIGNED, batch.tokens()[i] * hidden * Float.BYTES,
-                    x, i * hidden, hidden);
+            bv.embed().row((int) batch.tokens()[i], x, i * hidden);
         }
         float[] h = new float[t * hidden];         // [t, hidden] normed input of a block
         float[] qkv = new float[t * qkvWidth];     // [t, qkvWidth]
@@ -93,7 +112,7 @@ final class CpuForward implements AutoCloseable {
         for (int l = 0; l < c.layers(); l++) {
             LayerView w = views[l];
             VectorOps.rmsNorm(x, t, hidden, w.attnNorm(), c.rmsNormEps(), h);
-            MatMul.linear(pool, h, t, hidden, w.qkv(), qkvWidth, qkv);
+            MatMul.linear(pool, h, t, w.qkv(), qkv);
             if (w.qkvBias() != null) {
                 VectorOps.addRows(qkv, t, qkvWidth, w.qkvBias());
             }
@@ -107,14 +126,14 @@ final class CpuForward implements AutoCloseable {
                         at, kvWidth);
             }
             attention.attend(pool, qkv, qkvWidth, t, kv[0][l], kv[1][l], context, visible, attn);
-            MatMul.linear(pool, attn, t, qWidth, w.o(), hidden, out);
+            MatMul.linear(pool, attn, t, w.o(), out);
             bypass.apply(l, Fused.O, attn, out, pool);
             VectorOps.addInPlace(x, out, t * hidden);
             VectorOps.rmsNorm(x, t, hidden, w.mlpNorm(), c.rmsNormEps(), h);
-            MatMul.linear(pool, h, t, hidden, w.gateUp(), 2 * inter, gateUp);
+            MatMul.linear(pool, h, t, w.gateUp(), gateUp);
             bypass.apply(l, Fused.GATE_UP, h, gateUp, pool);
             VectorOps.swiglu(gateUp, t, inter, act);
-            MatMul.linear(pool, act, t, inter, w.down(), hidden, out);
+            MatMul.linear(pool, act, t, w.down(), out);
             bypass.apply(l, Fused.DOWN, act, out, pool);
             VectorOps.addInPlace(x, out, t * hidden);
         }
@@ -135,7 +154,7 @@ final class CpuForward implements AutoCloseable {
         }
         VectorOps.rmsNorm(picked, rows.length, hidden, bv.finalNorm(), config.rmsNormEps(), picked);
         float[] logits = new float[rows.length * config.vocab()];
-        MatMul.linear(pool, picked, rows.length, hidden, bv.lmHead(), config.vocab(), logits);
+        MatMul.linear(pool, picked, rows.length, bv.lmHead(), logits);
         return logits;
     }
 
@@ -159,8 +178,8 @@ final class CpuForward implements AutoCloseable {
     private BaseView baseView(LlamaWeights weights) {
         if (weights != base) {
             LayerView[] layers = weights.layers().stream().map(LayerView::of).toArray(LayerView[]::new);
-            baseView = new BaseView(Tensors.memory(weights.embed()), Tensors.memory(weights.finalNorm()),
-                    Tensors.memory(weights.lmHead()), layers);
+            baseView = new BaseView(matrix(weights.embed()), floats(weights.finalNorm()),
+                    matrix(weights.lmHead()), layers);
             base = weights;
         }
         return baseView;
@@ -182,6 +201,10 @@ final class CpuForward implements AutoCloseable {
             for (int l = 0; l < n; l++) {
                 Tensor k = kv.keys(l);
                 Tensor v = kv.values(l);
+                if (k.scalar_type().intern() != ScalarType.Float || v.scalar_type().intern() != ScalarType.Float) {
+                    throw new IllegalArgumentException("the java kernels keep the KV cache in float32, not "
+                            + k.scalar_type());
+                }
                 keys[l] = Tensors.memory(k);
                 values[l] = Tensors.memory(v);
             }

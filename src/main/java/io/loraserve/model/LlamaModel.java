@@ -4,6 +4,7 @@ import io.loraserve.tensor.Tensors;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.function.Function;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.DoubleOptional;
@@ -17,8 +18,9 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * The Llama-family forward pass (RMSNorm, rotate-half RoPE, GQA attention over the paged KV
  * cache, SwiGLU MLP) as HuggingFace {@code LlamaForCausalLM} computes it.
  *
- * <p>Computed by libtorch ops or, on a CPU at float32, by the Java kernels of {@link CpuForward}
- * ({@link Kernels}); both give the same results within float32 rounding.
+ * <p>Computed by libtorch ops or, on a CPU with float32 or bfloat16 weights, by the Java kernels of
+ * {@link CpuForward} ({@link Kernels}); on float32 weights both give the same results within
+ * float32 rounding.
  *
  * <p>Owns the rotary tables and the kernel threads (lifetime: process). {@link #forward} allocates only step
  * temporaries: call it inside a {@code PointerScope}; it returns Java arrays, no tensors.
@@ -112,8 +114,17 @@ public final class LlamaModel implements AutoCloseable {
         return kernels;
     }
 
+    /** The weights' dtype. */
     public ScalarType dtype() {
         return dtype;
+    }
+
+    /**
+     * The dtype of the KV cache and of the adapter slots this model reads: float32 on the Java
+     * kernels (which compute in float32 whatever the weights' dtype), the weights' dtype on libtorch.
+     */
+    public ScalarType cacheDtype() {
+        return kernels == Kernels.JAVA ? ScalarType.Float : dtype;
     }
 
     public Device device() {
@@ -142,12 +153,15 @@ public final class LlamaModel implements AutoCloseable {
                           Bypass bypass, PagedKvCache cache, Scoring scoring) {
         if (cpu != null) {
             float[] x = cpu.hidden(batch, base, layers, bypass, cache);  // [t, hidden]
-            Scoring.Result scores = scoring.rows().length == 0 ? Scoring.Result.NONE
-                    : score(Tensors.newFloats(x, device, batch.size(), config.hidden()), base, scoring);
+            Scoring.Result scores = scoring.rows().length == 0 ? Scoring.Result.NONE : score(scoring,
+                    rows -> Tensors.newFloats(cpu.logits(x, Arrays.stream(rows).mapToInt(r -> (int) r).toArray(),
+                            base), device, rows.length, config.vocab()));
             return new Output(cpu.logits(x, lastRows(batch), base), scores);
         }
         Tensor x = hidden(batch, base, layers, bypass, cache);       // [t, hidden]
-        Scoring.Result scores = scoring.rows().length == 0 ? Scoring.Result.NONE : score(x, base, scoring);
+        Scoring.Result scores = scoring.rows().length == 0 ? Scoring.Result.NONE : score(scoring,
+                rows -> torch.linear(rmsNorm(x.index_select(0, Tensors.newLongs(rows, device, rows.length)),
+                        base.finalNorm()), base.lmHead()));
         return new Output(lastLogits(x, batch, base), scores);
     }
 
@@ -219,12 +233,12 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     /**
-     * Log-softmax of the scored rows' logits, read at their targets and at their top tokens. Each
-     * chunk's temporaries live in a scope of their own (step lifetime would keep every chunk's
+     * Log-softmax of the scored rows' logits ({@code logitsOf} the pass's batch rows: [rows, vocab]),
+     * read at their targets and at their top tokens. Each chunk's temporaries live in a scope of their own (step lifetime would keep every chunk's
      * {@code [rows, vocab]} tensors until the pass ends); only Java arrays leave a chunk.
      */
     @SuppressWarnings("try")  // the PointerScope owns the temporaries; the body need not name it
-    private Scoring.Result score(Tensor x, LlamaWeights base, Scoring scoring) {
+    private Scoring.Result score(Scoring scoring, Function<long[], Tensor> logitsOf) {
         int n = scoring.rows().length;
         int top = scoring.top();
         float[] logprobs = new float[n];
@@ -233,10 +247,9 @@ public final class LlamaModel implements AutoCloseable {
         for (int from = 0; from < n; from += SCORE_CHUNK) {
             int rows = Math.min(SCORE_CHUNK, n - from);
             try (PointerScope chunk = new PointerScope()) {
-                Tensor idx = Tensors.newLongs(Arrays.copyOfRange(scoring.rows(), from, from + rows), device, rows);
                 Tensor targets = Tensors.newLongs(Arrays.copyOfRange(scoring.targets(), from, from + rows), device,
                         rows, 1);
-                Tensor logits = torch.linear(rmsNorm(x.index_select(0, idx), base.finalNorm()), base.lmHead());
+                Tensor logits = logitsOf.apply(Arrays.copyOfRange(scoring.rows(), from, from + rows));  // [rows, vocab]
                 Tensor lp = logits.to(ScalarType.Float).log_softmax(1);              // [rows, vocab]
                 System.arraycopy(Tensors.toFloats(lp.gather(1, targets)), 0, logprobs, from, rows);
                 if (top > 0) {

@@ -9,14 +9,15 @@ import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * {@link MatMul} against libtorch on random shapes: token rows below, at and past the 4×4 tile and
- * the 64-row block, inner sizes with and without a vector tail, weight rows not a multiple of four,
- * one to three threads.
+ * {@link MatMul} against libtorch on random shapes, float32 and bfloat16 weights: token rows below,
+ * at and past the 4×4 tile and the 64-row block, inner sizes with and without a vector tail, weight
+ * rows not a multiple of four, one to three threads.
  */
 class MatMulTest {
     private static final Device CPU = new Device(torch.DeviceType.CPU);
@@ -33,12 +34,23 @@ class MatMulTest {
         try (PointerScope scope = new PointerScope(); Parallel pool = new Parallel(threads)) {
             Tensor wt = Tensors.newFloats(w, CPU, n, k);                                          // [n, k]
             float[] expected = Tensors.toFloats(torch.linear(Tensors.newFloats(x, CPU, rows, k), wt));  // [rows, n]
-            float[] got = new float[rows * n];
-            MatMul.linear(pool, x, rows, k, Tensors.memory(wt), n, got);
-            for (int i = 0; i < got.length; i++) {
-                assertEquals(expected[i], got[i], 1e-5 * (1 + Math.abs(expected[i])) * Math.sqrt(k),
-                        "row " + i / n + " column " + i % n);
-            }
+            assertLinear(expected, pool, x, rows, new Matrix(Tensors.memory(wt), n, k, Matrix.Precision.FLOAT32));
+
+            // bfloat16 weights: the product of the rounded weights, widened exactly, in float32
+            Tensor bf = wt.to(ScalarType.BFloat16);
+            float[] roundedExpected = Tensors.toFloats(torch.linear(Tensors.newFloats(x, CPU, rows, k),
+                    bf.to(ScalarType.Float)));
+            assertLinear(roundedExpected, pool, x, rows, new Matrix(Tensors.memory(bf), n, k, Matrix.Precision.BFLOAT16));
+        }
+    }
+
+    private static void assertLinear(float[] expected, Parallel pool, float[] x, int rows, Matrix w) {
+        int n = w.rows();
+        float[] got = new float[rows * n];
+        MatMul.linear(pool, x, rows, w, got);
+        for (int i = 0; i < got.length; i++) {
+            assertEquals(expected[i], got[i], 1e-5 * (1 + Math.abs(expected[i])) * Math.sqrt(w.cols()),
+                    w.precision() + " row " + i / n + " column " + i % n);
         }
     }
 

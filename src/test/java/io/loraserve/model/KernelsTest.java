@@ -7,6 +7,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.loraserve.Fixtures;
 import io.loraserve.RandomLlama;
+import io.loraserve.SafeTensorsIo;
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -43,18 +46,39 @@ class KernelsTest {
         compare(Fixtures.tinyModel(), 99);
     }
 
+    /**
+     * bfloat16 weights on the Java kernels are widened exactly and computed in float32, so they
+     * equal libtorch's float32 forward over the same rounded weights.
+     */
+    @ParameterizedTest(name = "seed {0}")
+    @ValueSource(longs = {1, 2, 3})
+    void bfloat16WeightsOnJavaKernelsEqualLibtorchFloat32OnTheRoundedWeights(long seed) throws IOException {
+        RandomLlama.Model m = RandomLlama.write(dir.resolve("m" + seed), seed);
+        Path rounded = Files.createDirectories(dir.resolve("bf16-" + seed));
+        Files.copy(m.dir().resolve("config.json"), rounded.resolve("config.json"));
+        SafeTensorsIo.write(rounded.resolve("model.safetensors"),
+                SafeTensorsIo.read(m.dir().resolve("model.safetensors")), "BF16");
+        compare(rounded, seed, ScalarType.BFloat16);
+    }
+
     @Test
     void javaKernelsRefuseWhatTheyCannotRun() {
         ModelConfig c = ModelConfig.load(Fixtures.tinyModel());
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> new LlamaModel(c, ScalarType.BFloat16, CPU, Kernels.JAVA, 1));
-        assertEquals("--kernels java: the java kernels run float32 on the CPU only", e.getMessage());
-        assertEquals(Kernels.TORCH, Kernels.auto(ScalarType.BFloat16, CPU));
+                () -> new LlamaModel(c, ScalarType.Half, CPU, Kernels.JAVA, 1));
+        assertEquals("--kernels java: the java kernels run float32 or bfloat16 on the CPU only", e.getMessage());
+        assertEquals(Kernels.TORCH, Kernels.auto(ScalarType.Half, CPU));
         assertEquals(Kernels.JAVA, Kernels.auto(ScalarType.Float, CPU), "the test JVM has the Vector API module");
+        assertEquals(Kernels.JAVA, Kernels.auto(ScalarType.BFloat16, CPU));
     }
 
     /** Three passes over three sequences (prefill, prefill + decode, decodes) on both kernels. */
     private static void compare(Path modelDir, long seed) {
+        compare(modelDir, seed, ScalarType.Float);
+    }
+
+    /** {@link #compare} with the Java kernels' weights loaded in {@code javaDtype}, libtorch's in float32. */
+    private static void compare(Path modelDir, long seed, ScalarType javaDtype) {
         ModelConfig c = ModelConfig.load(modelDir);
         Random random = new Random(seed);
         int blockSize = 4;
@@ -78,7 +102,8 @@ class KernelsTest {
             {{0, 8, 1}, {1, 12, 1}, {2, 13, 1}},
         };
         try (LlamaWeights w = LlamaWeights.load(modelDir, c, ScalarType.Float, CPU);
-             LlamaModel java = new LlamaModel(c, ScalarType.Float, CPU, Kernels.JAVA, 2);
+             LlamaWeights javaWeights = LlamaWeights.load(modelDir, c, javaDtype, CPU);
+             LlamaModel java = new LlamaModel(c, javaDtype, CPU, Kernels.JAVA, 2);
              LlamaModel torchModel = new LlamaModel(c, ScalarType.Float, CPU, Kernels.TORCH, 2);
              PagedKvCache javaCache = new PagedKvCache(c, blockSize, 24, ScalarType.Float, CPU);
              PagedKvCache torchCache = new PagedKvCache(c, blockSize, 24, ScalarType.Float, CPU)) {
@@ -86,7 +111,8 @@ class KernelsTest {
                 ForwardBatch batch = batch(pass, tokens, tables);
                 Scoring scoring = new Scoring(new long[] {0, 1}, new long[] {tokens[pass[0][0]][1], 5}, 2);
                 try (PointerScope scope = new PointerScope()) {
-                    LlamaModel.Output a = java.forward(batch, w, w.layers(), Bypass.NONE, javaCache, scoring);
+                    LlamaModel.Output a = java.forward(batch, javaWeights, javaWeights.layers(), Bypass.NONE, javaCache,
+                            scoring);
                     LlamaModel.Output b = torchModel.forward(batch, w, w.layers(), Bypass.NONE, torchCache, scoring);
                     assertEquals(b.logits().length, a.logits().length);
                     assertTrue(a.logits().length > 0);

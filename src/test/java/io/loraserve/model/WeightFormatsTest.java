@@ -27,6 +27,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
@@ -87,9 +88,14 @@ class WeightFormatsTest {
      */
     private static int[] greedy(Path dir, ScalarType dtype, int[] prompt, int steps, ReferenceLlama reference,
                                 double tolerance) {
+        return greedy(dir, dtype, Kernels.auto(dtype, CPU), prompt, steps, reference, tolerance);
+    }
+
+    private static int[] greedy(Path dir, ScalarType dtype, Kernels kernels, int[] prompt, int steps,
+                                ReferenceLlama reference, double tolerance) {
         try (LlamaWeights weights = LlamaWeights.load(dir, config, dtype, CPU);
-             LlamaModel model = new LlamaModel(config, dtype, CPU);
-             PagedKvCache cache = new PagedKvCache(config, 16, 4, dtype, CPU)) {
+             LlamaModel model = new LlamaModel(config, dtype, CPU, kernels, 2);
+             PagedKvCache cache = new PagedKvCache(config, 16, 4, model.cacheDtype(), CPU)) {
             int[] table = {cache.allocate(), cache.allocate(), cache.allocate()};
             List<Integer> seq = new ArrayList<>();
             for (int id : prompt) {
@@ -143,17 +149,32 @@ class WeightFormatsTest {
         }
     }
 
-    @ParameterizedTest
-    @ValueSource(strings = {"bfloat16", "float16"})
-    void halfPrecisionComputeRunsOnTheHalfPrecisionFile(String compute, @TempDir Path tmp) throws IOException {
+    @ParameterizedTest(name = "{0} on {1}")
+    @CsvSource({"bfloat16, TORCH", "float16, TORCH"})
+    void halfPrecisionComputeRunsOnTheHalfPrecisionFile(String compute, Kernels kernels, @TempDir Path tmp)
+            throws IOException {
         ScalarType dtype = compute.equals("bfloat16") ? ScalarType.BFloat16 : ScalarType.Half;
         Path dir = modelDirWithoutWeights(tmp);
         SafeTensorsIo.write(dir.resolve("model.safetensors"), f32, dtype == ScalarType.BFloat16 ? "BF16" : "F16");
         Fixtures.Case c = cases.get(0);
-        int[] tokens = greedy(dir, dtype, c.promptIds(), 24, null, 0);
+        int[] tokens = greedy(dir, dtype, kernels, c.promptIds(), 24, null, 0);
         // 8-bit (bf16) or 11-bit (f16) mantissas move logits by far more than float32 does, so only the
         // first token, whose reference top-2 gap is wide, is held to the reference.
         assertEquals(c.tokens()[0], tokens[0], compute + " first token");
+    }
+
+    /**
+     * The Java kernels keep bfloat16 weights as stored and compute in float32 (KV cache included), so
+     * every step's logits equal a float32 reference on the rounded weights within float32 rounding.
+     */
+    @Test
+    void bfloat16WeightsOnTheJavaKernelsComputeInFloat32(@TempDir Path tmp) throws IOException {
+        Path dir = modelDirWithoutWeights(tmp);
+        SafeTensorsIo.write(dir.resolve("model.safetensors"), f32, "BF16");
+        ReferenceLlama reference = new ReferenceLlama(config, SafeTensorsIo.read(dir.resolve("model.safetensors")));
+        for (Fixtures.Case c : cases) {
+            greedy(dir, ScalarType.BFloat16, Kernels.JAVA, c.promptIds(), 24, reference, 1e-4);
+        }
     }
 
     @Test

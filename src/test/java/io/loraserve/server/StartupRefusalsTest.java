@@ -57,11 +57,11 @@ class StartupRefusalsTest {
 
     /** Java kernels asked for a dtype they do not run: refused before the weights are loaded. */
     @Test
-    void javaKernelsAtBfloat16AreRefused() {
+    void javaKernelsAtFloat16AreRefused() {
         Options o = Options.parse(new String[] {"--model", Fixtures.tinyModel().toString(), "--port", "0",
-            "--admin-port", "0", "--dtype", "bfloat16", "--kernels", "java"}, Config.empty());
+            "--admin-port", "0", "--dtype", "float16", "--kernels", "java"}, Config.empty());
         RuntimeException e = assertThrows(RuntimeException.class, () -> LoraServer.start(o, Fixtures.tinyModel()).close());
-        assertEquals("--kernels java: the java kernels run float32 on the CPU only", e.getMessage());
+        assertEquals("--kernels java: the java kernels run float32 or bfloat16 on the CPU only", e.getMessage());
     }
 
     @Test
