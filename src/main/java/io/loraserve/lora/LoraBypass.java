@@ -25,8 +25,8 @@ import org.bytedeco.pytorch.Tensor;
  * a GEMM pair per segment; from there on, each slot's tokens are gathered into a padded
  * {@code [slots, maxRows, in]} block over the contiguous range of slots they use, and two
  * {@code bmm} calls do every adapter at once (SGMV-style), so the number of native calls does not
- * grow with the number of adapters. Step lifetime: the index tensors are built once per pass
- * and reused by every layer.
+ * grow with the number of adapters. Step lifetime: the batched path's index tensors are built by
+ * its first call in a pass and reused by every layer; the Java kernels' path never builds them.
  */
 public final class LoraBypass implements Bypass {
     /** Tokens {@code [start, start+rows)} of the batch run on {@code slot}. */
@@ -52,9 +52,13 @@ public final class LoraBypass implements Bypass {
     private final int firstSlot;
     private final int slotRange;
     private final int maxRows;
-    private final Tensor gatherRows;  // [slotRange*maxRows] token row of each padded position
-    private final Tensor validRows;   // [adapter tokens] padded position of each adapter token
-    private final Tensor tokenRows;   // [adapter tokens] its batch row
+    private final Device device;
+    private final long[] gather;  // [slotRange*maxRows] token row of each padded position
+    private final long[] valid;   // [adapter tokens] padded position of each adapter token
+    private final long[] rows;    // [adapter tokens] its batch row
+    private Tensor gatherRows;    // the three above on the device, made by the first libtorch call
+    private Tensor validRows;
+    private Tensor tokenRows;
 
     /** {@code segments} in any order; one slot may have several. */
     public LoraBypass(AdapterSlots slots, List<Segment> segments, Device device) {
@@ -72,6 +76,7 @@ public final class LoraBypass implements Bypass {
             }
         }
         this.batched = batched;
+        this.device = device;
         TreeMap<Integer, List<Integer>> rowsBySlot = new TreeMap<>();
         for (Segment s : segments) {
             List<Integer> rows = rowsBySlot.computeIfAbsent(s.slot(), k -> new ArrayList<>());
@@ -83,14 +88,14 @@ public final class LoraBypass implements Bypass {
         this.slotRange = rowsBySlot.lastKey() - firstSlot + 1;
         this.maxRows = rowsBySlot.values().stream().mapToInt(List::size).max().orElseThrow();
         if (!batched) {
-            gatherRows = validRows = tokenRows = null;
+            gather = valid = rows = null;
             return;
         }
-        long[] gather = new long[slotRange * maxRows];
+        gather = new long[slotRange * maxRows];
         Arrays.fill(gather, segments.get(0).start());  // padding repeats a real row; its result is dropped
         int tokens = segments.stream().mapToInt(Segment::rows).sum();
-        long[] valid = new long[tokens];
-        long[] rows = new long[tokens];
+        valid = new long[tokens];
+        rows = new long[tokens];
         int v = 0;
         for (var e : rowsBySlot.entrySet()) {
             int base = (e.getKey() - firstSlot) * maxRows;
@@ -100,9 +105,6 @@ public final class LoraBypass implements Bypass {
                 rows[v++] = e.getValue().get(i);
             }
         }
-        gatherRows = Tensors.newLongs(gather, device, gather.length);
-        validRows = Tensors.newLongs(valid, device, tokens);
-        tokenRows = Tensors.newLongs(rows, device, tokens);
     }
 
     @Override
@@ -163,6 +165,11 @@ public final class LoraBypass implements Bypass {
     }
 
     private void applyBatched(int layer, Fused group, Tensor x, Tensor out) {
+        if (gatherRows == null) {  // step lifetime: made inside the pass's PointerScope
+            gatherRows = Tensors.newLongs(gather, device, gather.length);
+            validRows = Tensors.newLongs(valid, device, valid.length);
+            tokenRows = Tensors.newLongs(rows, device, rows.length);
+        }
         long in = x.size(1);
         long groupOut = out.size(1);
         Tensor xp = x.index_select(0, gatherRows).view(slotRange, maxRows, in);           // [S, maxRows, in]
