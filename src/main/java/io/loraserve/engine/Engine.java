@@ -52,6 +52,7 @@ public final class Engine implements AutoCloseable {
     private volatile EngineStats stats;
     private volatile long lastProgressNanos = System.nanoTime();
     private volatile EngineListener listener = EngineListener.NONE;
+    private volatile String deviceFault;  // why the device is unusable, null while it works
     private long order;
     private long steps;
     private long generatedTokens;
@@ -90,9 +91,10 @@ public final class Engine implements AutoCloseable {
      * the caller.
      */
     public void submitAll(List<Request> rs) {
-        if (draining || stopping) {
+        if (draining || stopping || deviceFault != null) {
             rs.forEach(r -> listener.requestRejected(adapterName(r)));
-            throw new EngineBusyException("the server is shutting down", true);
+            throw new EngineBusyException(deviceFault != null ? "the device failed (" + deviceFault
+                    + "); the server must be restarted" : "the server is shutting down", true);
         }
         if (queued.addAndGet(rs.size()) > config.maxQueued()) {
             queued.addAndGet(-rs.size());
@@ -164,6 +166,14 @@ public final class Engine implements AutoCloseable {
         return stats;
     }
 
+    /**
+     * Why the device can no longer be used (a CUDA error that corrupts its context), or null. Once
+     * set it stays: the engine stops stepping, fails what it holds and refuses new requests.
+     */
+    public String deviceFault() {
+        return deviceFault;
+    }
+
     /** False while work is queued but no step has completed for {@code --step-watchdog}. */
     public boolean healthy() {
         EngineStats s = stats;
@@ -183,7 +193,9 @@ public final class Engine implements AutoCloseable {
                 }
                 drainInbox();
                 expireTimeouts();
-                step();
+                if (deviceFault == null) {
+                    step();
+                }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 return;
@@ -215,7 +227,11 @@ public final class Engine implements AutoCloseable {
         try {
             r.run();
         } catch (RuntimeException e) {
-            LOG.log(Level.WARNING, "engine command failed", e);
+            if (DeviceFault.fatal(e)) {
+                deviceFailed(e);
+            } else {
+                LOG.log(Level.WARNING, "engine command failed", e);
+            }
         }
         queued.set(scheduler.waitingCount());
     }
@@ -257,11 +273,15 @@ public final class Engine implements AutoCloseable {
             Bypass bypass = m != null ? Bypass.NONE : Passes.bypass(pass, slots, model.device());
             out = model.forward(batch, weights, layers, bypass, cache, scoring);
         } catch (RuntimeException | OutOfMemoryError e) {
+            lastProgressNanos = System.nanoTime();
+            if (DeviceFault.fatal(e)) {
+                deviceFailed(e);
+                return 0;
+            }
             LOG.log(Level.SEVERE, "forward pass failed; failing its " + pass.size() + " requests", e);
             for (Scheduler.Work w : pass) {
                 fail(w.seq(), e);
             }
-            lastProgressNanos = System.nanoTime();
             return 0;
         }
         lastProgressNanos = System.nanoTime();
@@ -305,6 +325,25 @@ public final class Engine implements AutoCloseable {
         listener.requestFailed(adapterName(s.request));
         release(s);
         s.request.sink().onError("the engine failed to run this request: " + e.getMessage(), false);
+    }
+
+    /**
+     * The device is unusable ({@link DeviceFault}): said once in the log and to the listener, every
+     * request held fails, and from now on the engine only refuses (readiness reports why).
+     */
+    private void deviceFailed(Throwable e) {
+        if (deviceFault != null) {
+            return;
+        }
+        deviceFault = DeviceFault.summary(e);
+        LOG.log(Level.SEVERE, "device fault: " + deviceFault + ". The device context is unusable: failing every"
+                + " request, refusing new ones, readiness fails; restart the process", e);
+        listener.deviceFault();
+        scheduler.removeIf(s -> true, s -> {
+            listener.requestFailed(adapterName(s.request));
+            release(s);
+            s.request.sink().onError("the device failed (" + deviceFault + "); the server must be restarted", false);
+        });
     }
 
     /** Appends the scores of {@code s}'s prompt positions in this pass (from result row {@code next}); returns the next row. */

@@ -40,6 +40,10 @@ public interface EngineListener {
     default void stepDone(int sequences, int tokens, int sampled, long nanos) {
     }
 
+    /** The device failed for good ({@link Engine#deviceFault}); called once. */
+    default void deviceFault() {
+    }
+
     /**
      * How many sequences of each adapter (null key = base model) are running and waiting now.
      * Called after every turn of the engine loop, also when idle (then both maps are empty).

@@ -78,6 +78,8 @@ public final class MetricNames {
     public static final Def KV_BLOCKS_CAPACITY = new Def("loraserve.engine.kv.blocks.capacity", "KV cache blocks in the pool");
     public static final Def PREEMPTIONS = new Def("loraserve.engine.preemptions",
             "Sequences preempted (KV blocks freed, recomputed later) because the KV pool ran dry");
+    public static final Def DEVICE_FAULT = new Def("loraserve.engine.device.fault",
+            "1 once the device failed for good (a CUDA error corrupts its context): restart the process; else 0");
     public static final Def GENERATED_TOKENS = new Def("loraserve.engine.generated.tokens", "Tokens sampled, all adapters");
     public static final Def TOKENS_PER_SECOND = new Def("loraserve.engine.generation.tokens.per.second",
             "Tokens sampled per second over the last " + TokenRate.WINDOW.toSeconds() + " seconds");

@@ -29,6 +29,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.Optional;
 import java.util.function.Supplier;
 import java.util.function.ToIntFunction;
@@ -58,6 +59,7 @@ public final class Metrics implements EngineListener, AdapterEvents, AutoCloseab
     private final Timer step;
     private final Timer adapterLoads;
     private final TokenRate tokenRate = new TokenRate();
+    private final AtomicInteger deviceFault = new AtomicInteger();
     private volatile VllmCollector.Adapters active = new VllmCollector.Adapters(List.of(), List.of());
     private volatile int maxLoras;
 
@@ -101,6 +103,8 @@ public final class Metrics implements EngineListener, AdapterEvents, AutoCloseab
                 .description(MetricNames.PREEMPTIONS.help()).register(registry);
         FunctionCounter.builder(MetricNames.GENERATED_TOKENS.name(), engine, e -> e.get().generatedTokens())
                 .description(MetricNames.GENERATED_TOKENS.help()).register(registry);
+        Gauge.builder(MetricNames.DEVICE_FAULT.name(), deviceFault, AtomicInteger::get)
+                .description(MetricNames.DEVICE_FAULT.help()).register(registry);
         Gauge.builder(MetricNames.TOKENS_PER_SECOND.name(), tokenRate, r -> r.perSecond(System.nanoTime()))
                 .description(MetricNames.TOKENS_PER_SECOND.help()).register(registry);
 
@@ -187,6 +191,11 @@ public final class Metrics implements EngineListener, AdapterEvents, AutoCloseab
     @Override
     public void requestFailed(String adapter) {
         adapters.series(adapter).requests(MetricNames.ERROR).increment();
+    }
+
+    @Override
+    public void deviceFault() {
+        deviceFault.set(1);
     }
 
     @Override

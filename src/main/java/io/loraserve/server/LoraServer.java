@@ -170,6 +170,10 @@ public final class LoraServer implements AutoCloseable {
     }
 
     private String notReadyReason() {
+        String fault = runtime.engine().deviceFault();
+        if (fault != null) {
+            return "device failed: " + fault + "; restart the process";
+        }
         if (draining) {
             return "shutting down";
         }
