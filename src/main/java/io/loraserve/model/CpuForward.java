@@ -7,6 +7,7 @@ import io.loraserve.kernel.VectorOps;
 import io.loraserve.tensor.Tensors;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
 import java.util.List;
 import org.bytedeco.pytorch.Tensor;
 
@@ -39,12 +40,17 @@ final class CpuForward implements AutoCloseable {
     private record BaseView(MemorySegment embed, MemorySegment finalNorm, MemorySegment lmHead, LayerView[] layers) {
     }
 
-    private record LayerView(MemorySegment attnNorm, MemorySegment qkv, MemorySegment qkvBias, MemorySegment o,
-                             MemorySegment mlpNorm, MemorySegment gateUp, MemorySegment down) {
+    private record LayerView(MemorySegment attnNorm, MemorySegment qkv, MemorySegment qkvBias, MemorySegment qNorm,
+                             MemorySegment kNorm, MemorySegment o, MemorySegment mlpNorm, MemorySegment gateUp,
+                             MemorySegment down) {
         static LayerView of(LayerWeights w) {
-            return new LayerView(Tensors.memory(w.attnNorm()), Tensors.memory(w.qkv()),
-                    w.qkvBias() == null ? null : Tensors.memory(w.qkvBias()), Tensors.memory(w.o()),
+            return new LayerView(Tensors.memory(w.attnNorm()), Tensors.memory(w.qkv()), orNull(w.qkvBias()),
+                    orNull(w.qNorm()), orNull(w.kNorm()), Tensors.memory(w.o()),
                     Tensors.memory(w.mlpNorm()), Tensors.memory(w.gateUp()), Tensors.memory(w.down()));
+        }
+
+        private static MemorySegment orNull(Tensor t) {
+            return t == null ? null : Tensors.memory(t);
         }
     }
 
@@ -77,7 +83,7 @@ final class CpuForward implements AutoCloseable {
         int[] slots = new int[t];
         int[][] context = new int[t][];
         int[] visible = new int[t];
-        plan(batch, cache.blockSize(), slots, context, visible);
+        plan(batch, cache.blockSize(), c.slidingWindow(), slots, context, visible);
 
         float[] x = new float[t * hidden];         // [t, hidden] residual stream
         for (int i = 0; i < t; i++) {
@@ -98,6 +104,10 @@ final class CpuForward implements AutoCloseable {
                 VectorOps.addRows(qkv, t, qkvWidth, w.qkvBias());
             }
             bypass.apply(l, Fused.QKV, h, qkv, pool);
+            if (w.qNorm() != null) {
+                VectorOps.rmsNormHeads(qkv, t, qkvWidth, 0, c.heads(), hd, w.qNorm(), c.rmsNormEps());
+                VectorOps.rmsNormHeads(qkv, t, qkvWidth, qWidth, c.kvHeads(), hd, w.kNorm(), c.rmsNormEps());
+            }
             VectorOps.rope(qkv, t, qkvWidth, 0, c.heads(), hd, batch.positions(), cos, sin);
             VectorOps.rope(qkv, t, qkvWidth, qWidth, c.kvHeads(), hd, batch.positions(), cos, sin);
             for (int i = 0; i < t; i++) {
@@ -139,8 +149,13 @@ final class CpuForward implements AutoCloseable {
         return logits;
     }
 
-    /** Per token: its KV slot, the slots of its sequence's context, and how many of them it sees. */
-    private static void plan(ForwardBatch batch, int blockSize, int[] slots, int[][] context, int[] visible) {
+    /**
+     * Per token: its KV slot, the slots of the positions it attends, and how many of them it sees (the
+     * first {@code visible} of {@code context}). Without a sliding window a sequence's tokens share one
+     * context array; past the window a token gets the slots of its last {@code slidingWindow} positions.
+     */
+    private static void plan(ForwardBatch batch, int blockSize, int slidingWindow, int[] slots, int[][] context,
+                             int[] visible) {
         for (ForwardBatch.Span s : batch.seqs()) {
             int[] ctx = new int[s.contextLen()];
             for (int p = 0; p < ctx.length; p++) {
@@ -149,9 +164,10 @@ final class CpuForward implements AutoCloseable {
             for (int i = 0; i < s.count(); i++) {
                 int row = s.start() + i;
                 int position = (int) batch.positions()[row];
+                int first = slidingWindow == 0 ? 0 : Math.max(0, position - slidingWindow + 1);
                 slots[row] = ctx[position];
-                context[row] = ctx;
-                visible[row] = position + 1;
+                context[row] = first == 0 ? ctx : Arrays.copyOfRange(ctx, first, position + 1);
+                visible[row] = position + 1 - first;
             }
         }
     }
