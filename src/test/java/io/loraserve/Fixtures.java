@@ -42,6 +42,24 @@ public final class Fixtures {
         return tinyAdapters().resolve(name);
     }
 
+    /** The tiny models of other Llama-family architectures: {@code llama3}, {@code qwen3}, {@code phi3}. */
+    public static final List<String> FAMILIES = List.of("llama3", "qwen3", "phi3");
+
+    /** A tiny model of {@code family} (one of {@link #FAMILIES}), with its tokenizer and {@code expected.json}. */
+    public static Path familyModel(String family) {
+        return data().resolve("fixtures/families").resolve(family);
+    }
+
+    /** The family adapters' directory (an adapter root). */
+    public static Path familyAdapters() {
+        return data().resolve("fixtures/families/adapters");
+    }
+
+    /** The reference cases of {@code family}'s model: its base and its one adapter. */
+    public static List<Case> familyCases(String family) {
+        return cases(familyModel(family).resolve("expected.json"));
+    }
+
     /** The demo model the project ships ({@code demo/}), the same files as {@code ../shared/demo/model}. */
     public static Path demoModel() {
         return Path.of("demo/loraserve-demo").toAbsolutePath();

@@ -9,7 +9,8 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * The element-wise steps of a Llama layer on row-major float32 Java arrays, computed as
- * HuggingFace computes them in float32: RMSNorm, rotate-half RoPE, SwiGLU, residual adds.
+ * HuggingFace computes them in float32: RMSNorm (of rows, or of each head), rotate-half RoPE,
+ * SwiGLU, residual adds.
  */
 public final class VectorOps {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -27,29 +28,50 @@ public final class VectorOps {
      * @param out    [rows, dim]
      */
     public static void rmsNorm(float[] x, int rows, int dim, MemorySegment weight, double eps, float[] out) {
-        int bound = S.loopBound(dim);
         for (int m = 0; m < rows; m++) {
-            int o = m * dim;
-            FloatVector acc = FloatVector.zero(S);
-            int i = 0;
-            for (; i < bound; i += L) {
-                FloatVector v = FloatVector.fromArray(S, x, o + i);
-                acc = v.fma(v, acc);
+            rmsNorm(x, m * dim, dim, weight, eps, out, m * dim);
+        }
+    }
+
+    /**
+     * {@link #rmsNorm} of each of {@code heads} vectors of {@code headDim} in each row, in place, all
+     * by the same {@code weight} (Qwen3's {@code q_norm} and {@code k_norm}).
+     *
+     * @param x      [rows, stride]; the heads start at column {@code col0}
+     * @param weight [headDim] float32
+     */
+    public static void rmsNormHeads(float[] x, int rows, int stride, int col0, int heads, int headDim,
+                                    MemorySegment weight, double eps) {
+        for (int m = 0; m < rows; m++) {
+            for (int h = 0; h < heads; h++) {
+                int o = m * stride + col0 + h * headDim;
+                rmsNorm(x, o, headDim, weight, eps, x, o);
             }
-            float ss = acc.reduceLanes(VectorOperators.ADD);
-            for (; i < dim; i++) {
-                ss += x[o + i] * x[o + i];
-            }
-            float inv = (float) (1.0 / Math.sqrt(ss / dim + eps));
-            i = 0;
-            for (; i < bound; i += L) {
-                FloatVector.fromArray(S, x, o + i).mul(inv)
-                        .mul(FloatVector.fromMemorySegment(S, weight, (long) i * Float.BYTES, LE))
-                        .intoArray(out, o + i);
-            }
-            for (; i < dim; i++) {
-                out[o + i] = x[o + i] * inv * weight.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i);
-            }
+        }
+    }
+
+    /** One vector: {@code out[to ..] = x[from .. from+dim) / sqrt(mean(x²) + eps) · weight}. */
+    private static void rmsNorm(float[] x, int from, int dim, MemorySegment weight, double eps, float[] out, int to) {
+        int bound = S.loopBound(dim);
+        FloatVector acc = FloatVector.zero(S);
+        int i = 0;
+        for (; i < bound; i += L) {
+            FloatVector v = FloatVector.fromArray(S, x, from + i);
+            acc = v.fma(v, acc);
+        }
+        float ss = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < dim; i++) {
+            ss += x[from + i] * x[from + i];
+        }
+        float inv = (float) (1.0 / Math.sqrt(ss / dim + eps));
+        i = 0;
+        for (; i < bound; i += L) {
+            FloatVector.fromArray(S, x, from + i).mul(inv)
+                    .mul(FloatVector.fromMemorySegment(S, weight, (long) i * Float.BYTES, LE))
+                    .intoArray(out, to + i);
+        }
+        for (; i < dim; i++) {
+            out[to + i] = x[from + i] * inv * weight.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i);
         }
     }
 

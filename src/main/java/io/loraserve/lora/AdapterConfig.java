@@ -1,9 +1,8 @@
 package io.loraserve.lora;
 
 import io.loraserve.lora.AdapterException.Reason;
-import io.loraserve.model.Proj;
+import io.loraserve.model.WeightLayout;
 import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -17,7 +16,8 @@ import java.util.regex.PatternSyntaxException;
  * A PEFT LoRA adapter's {@code adapter_config.json}, validated, and PEFT's answer to which decoder linears it
  * adapts, with what rank, alpha and scale. Pure data: no tensors, no files after {@link #parse}.
  *
- * <p>Semantics (HuggingFace PEFT's), for the module {@code model.layers.L.<path>} of {@code (L, proj)}:
+ * <p>Semantics (HuggingFace PEFT's), for the module {@code model.layers.L.<path>} (a decoder linear of the base's
+ * {@link WeightLayout}: {@code q_proj} of a Llama, {@code qkv_proj} of a Phi-3):
  * <ul>
  *   <li>It is adapted when {@link #targetModules} selects it and {@link #excludeModules} does not.
  *   <li>{@link #layersToTransform} ({@code null} = every layer) only filters list entries that match by suffix:
@@ -33,9 +33,9 @@ import java.util.regex.PatternSyntaxException;
  * {@code nn.Linear} targets, and lora_A/lora_B are stored {@code [rank, in]}/{@code [out, rank]} either way.
  *
  * <p>Invariants, checked on construction and refused with {@link AdapterException}: every rank is a positive
- * integer and every alpha finite and positive; every regex compiles; every target can name one of the seven
- * decoder linears (never embed_tokens, lm_head or a norm); layer indices are non-negative. {@link #checkAgainst}
- * adds the checks that need the base model's layer count.
+ * integer and every alpha finite and positive; every regex compiles; every target can name a decoder linear of
+ * some layout (never embed_tokens, lm_head or a norm); layer indices are non-negative. {@link #checkAgainst}
+ * adds the checks that need the base model's layer count and layout.
  */
 public record AdapterConfig(
         String adapterName,
@@ -53,8 +53,6 @@ public record AdapterConfig(
 
     /** Matches any layer-list segment, as PEFT does when {@code layers_pattern} is not given. */
     private static final String ANY_LAYERS_SEGMENT = "[^.]*";
-
-    private static final List<String> PROJ_NAMES = Arrays.stream(Proj.values()).map(Proj::shortName).toList();
 
     public AdapterConfig {
         Objects.requireNonNull(adapterName, "adapterName");
@@ -81,9 +79,8 @@ public record AdapterConfig(
         return AdapterConfigReader.read(adapterName, configFile);
     }
 
-    /** Whether the adapter adapts {@code proj} of decoder layer {@code layer}. */
-    public boolean targets(int layer, Proj proj) {
-        String module = proj.moduleName(layer);
+    /** Whether the adapter adapts the decoder linear {@code module}, e.g. {@code model.layers.3.self_attn.q_proj}. */
+    public boolean targets(String module) {
         if (excludeModules.selects(module)) {
             return false;
         }
@@ -94,27 +91,28 @@ public record AdapterConfig(
     }
 
     /** The rank of the module; meaningful where {@link #targets} is true. */
-    public int rank(int layer, Proj proj) {
-        return byPattern(rankPattern, proj.moduleName(layer), r);
+    public int rank(String module) {
+        return byPattern(rankPattern, module, r);
     }
 
     /** The alpha of the module; meaningful where {@link #targets} is true. */
-    public double alpha(int layer, Proj proj) {
-        return byPattern(alphaPattern, proj.moduleName(layer), loraAlpha);
+    public double alpha(String module) {
+        return byPattern(alphaPattern, module, loraAlpha);
     }
 
     /** The factor of the bypass {@code scale * B·(A·x)} of the module; meaningful where {@link #targets} is true. */
-    public double scale(int layer, Proj proj) {
-        int rank = rank(layer, proj);
-        return alpha(layer, proj) / (useRslora ? Math.sqrt(rank) : rank);
+    public double scale(String module) {
+        int rank = rank(module);
+        return alpha(module) / (useRslora ? Math.sqrt(rank) : rank);
     }
 
     /**
-     * Refuses the adapter for a base model of {@code numLayers} decoder layers when it names a layer the model does
-     * not have, lists a target that matches no module, selects by regex a module that is not a decoder linear, or
+     * Refuses the adapter for a base model of {@code numLayers} decoder layers whose linears are those of
+     * {@code layout} when it names a layer the model does not have, lists a target that matches no module (such as
+     * {@code qkv_proj} on a base with separate q/k/v), selects by regex a module that is not a decoder linear, or
      * adapts nothing at all.
      */
-    public void checkAgainst(int numLayers) {
+    public void checkAgainst(int numLayers, WeightLayout layout) {
         if (numLayers <= 0) {
             throw new IllegalArgumentException("numLayers must be positive, got " + numLayers);
         }
@@ -127,11 +125,12 @@ public record AdapterConfig(
             }
         }
         switch (targetModules) {
-            case ModuleSelector.Names names -> names.names().forEach(name -> checkMatchesSomeModule(name, numLayers));
+            case ModuleSelector.Names names -> names.names()
+                    .forEach(name -> checkMatchesSomeModule(name, numLayers, layout));
             case ModuleSelector.Regex regex -> checkSelectsOnlyLinears(regex, numLayers);
             case ModuleSelector.AllLinear allLinear -> { }
         }
-        if (!targetsAnyModule(numLayers)) {
+        if (!targetsAnyModule(numLayers, layout)) {
             throw new AdapterException(adapterName, Reason.UNMATCHED_TARGET, "target_modules " + targetModules
                     + " adapts no module of a base model with " + numLayers + " layers");
         }
@@ -159,17 +158,19 @@ public record AdapterConfig(
         return false;
     }
 
-    private void checkMatchesSomeModule(String name, int numLayers) {
+    private void checkMatchesSomeModule(String name, int numLayers, WeightLayout layout) {
         for (int layer = 0; layer < numLayers; layer++) {
-            for (Proj proj : Proj.values()) {
-                if (reaches(name, proj.moduleName(layer))) {
+            for (WeightLayout.Module m : layout.modules()) {
+                if (reaches(name, m.moduleName(layer))) {
                     return;
                 }
             }
         }
         throw new AdapterException(adapterName, Reason.UNMATCHED_TARGET, "target_modules entry '" + name
                 + "' matches no module of a base model with " + numLayers + " layers"
-                + (layersToTransform == null ? "" : " in layers_to_transform " + layersToTransform));
+                + (layersToTransform == null ? "" : " in layers_to_transform " + layersToTransform)
+                + " (its decoder linears: " + layout.modules().stream().map(WeightLayout.Module::shortName).toList()
+                + ")");
     }
 
     private void checkSelectsOnlyLinears(ModuleSelector.Regex regex, int numLayers) {
@@ -182,10 +183,10 @@ public record AdapterConfig(
         }
     }
 
-    private boolean targetsAnyModule(int numLayers) {
+    private boolean targetsAnyModule(int numLayers, WeightLayout layout) {
         for (int layer = 0; layer < numLayers; layer++) {
-            for (Proj proj : Proj.values()) {
-                if (targets(layer, proj)) {
+            for (WeightLayout.Module m : layout.modules()) {
+                if (targets(m.moduleName(layer))) {
                     return true;
                 }
             }
@@ -259,7 +260,7 @@ public record AdapterConfig(
         }
     }
 
-    /** Every target must be able to name a decoder linear, whatever the layer count. */
+    /** Every target must be able to name a decoder linear of some layout, whatever the layer count. */
     private static void checkTargets(String adapter, ModuleSelector targets) {
         switch (targets) {
             case ModuleSelector.Names names -> {
@@ -270,7 +271,7 @@ public record AdapterConfig(
                 for (String name : names.names()) {
                     if (!LlamaModules.canNameDecoderLinear(name)) {
                         throw new AdapterException(adapter, Reason.UNSUPPORTED_TARGET, "target_modules entry '"
-                                + name + "' is not one of the decoder linears " + PROJ_NAMES);
+                                + name + "' is not one of the decoder linears " + LlamaModules.LINEAR_NAMES);
                     }
                 }
             }
@@ -287,6 +288,7 @@ public record AdapterConfig(
 
     private static AdapterException selectsNonLinear(String adapter, ModuleSelector.Regex regex, String module) {
         return new AdapterException(adapter, Reason.UNSUPPORTED_TARGET, "target_modules " + regex
-                + " selects module '" + module + "', which is not one of the decoder linears " + PROJ_NAMES);
+                + " selects module '" + module + "', which is not one of the decoder linears "
+                + LlamaModules.LINEAR_NAMES);
     }
 }

@@ -120,7 +120,6 @@ public final class AdapterSlots implements AutoCloseable {
             evict(slot);
         }
         AdapterWeights w = adapter.weights();
-        AdapterConfig c = adapter.config();
         try (PointerScope scope = new PointerScope()) {
             for (int l = 0; l < config.layers(); l++) {
                 for (Fused g : Fused.values()) {
@@ -132,7 +131,7 @@ public final class AdapterSlots implements AutoCloseable {
                     long columnBase = LayerWeights.rowOffset(config, g.projs().get(0));
                     for (int j = 0; j < g.projs().size(); j++) {
                         Proj p = g.projs().get(j);
-                        if (!c.targets(l, p)) {
+                        if (w.a(l, p) == null) {
                             continue;
                         }
                         int r = (int) w.a(l, p).size(0);
@@ -140,7 +139,7 @@ public final class AdapterSlots implements AutoCloseable {
                         long column = LayerWeights.rowOffset(config, p) - columnBase;
                         as.narrow(0, row, r).copy_(w.a(l, p));
                         bs.narrow(0, row, r).narrow(1, column, config.outFeatures(p))
-                                .copy_(w.b(l, p).t().mul(new Scalar(c.scale(l, p))));
+                                .copy_(w.b(l, p).t().mul(new Scalar(w.scale(l, p))));
                         any = true;
                     }
                     active[slot][l][g.ordinal()] = any;

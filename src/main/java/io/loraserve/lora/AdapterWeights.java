@@ -2,6 +2,7 @@ package io.loraserve.lora;
 
 import io.loraserve.model.ModelConfig;
 import io.loraserve.model.Proj;
+import io.loraserve.model.WeightLayout;
 import io.loraserve.tensor.SafeTensorsException;
 import io.loraserve.tensor.SafeTensorsFile;
 import java.nio.FloatBuffer;
@@ -23,22 +24,31 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * model. Lifetime: adapter — created by {@link #load} on the loader thread, closed when the
  * adapter is unloaded and its last request has finished.
  *
- * <p>Invariants: {@code a(l,p)} is {@code [rank(l,p), in]} and {@code b(l,p)} is
- * {@code [out, rank(l,p)]} exactly where the config targets {@code (l,p)}; both are finite.
+ * <p>Invariants: {@code a(l,p)} is {@code [rank, in]} and {@code b(l,p)} is {@code [out, rank]} exactly where
+ * the config targets the module holding projection {@code p} in layer {@code l}; both are finite. A module of
+ * several projections (Phi-3's {@code qkv_proj}, {@code gate_up_proj}) is split into them: each gets a view of the
+ * module's one {@code A} and of its own rows of {@code B}, so its bypass adds to q, k and v alike.
  */
 public final class AdapterWeights implements AutoCloseable {
     static final String FILE = "adapter_model.safetensors";
     private static final String PREFIX = "base_model.model.";
 
     private final AdapterConfig config;
-    private final Tensor[][] a;   // [layer][proj] -> [rank, in] or null
-    private final Tensor[][] b;   // [layer][proj] -> [out, rank] or null
+    private final Tensor[][] a;       // [layer][proj] -> [rank, in] or null (a view of owned)
+    private final Tensor[][] b;       // [layer][proj] -> [out, rank] or null (a view of owned)
+    private final double[][] scale;   // [layer][proj] -> the bypass factor where a is not null
+    private final List<Tensor> owned; // the modules' A and B as read, and the views above
+    private final WeightLayout layout;
     private final long bytes;
 
-    private AdapterWeights(AdapterConfig config, Tensor[][] a, Tensor[][] b, long bytes) {
+    private AdapterWeights(AdapterConfig config, Tensor[][] a, Tensor[][] b, double[][] scale, List<Tensor> owned,
+                           WeightLayout layout, long bytes) {
         this.config = config;
+        this.layout = layout;
         this.a = a;
         this.b = b;
+        this.scale = scale;
+        this.owned = owned;
         this.bytes = bytes;
     }
 
@@ -48,7 +58,7 @@ public final class AdapterWeights implements AutoCloseable {
      */
     public static AdapterWeights load(String name, Path dir, ModelConfig base, int maxRank) {
         AdapterConfig config = AdapterConfig.parse(name, dir.resolve("adapter_config.json"));
-        config.checkAgainst(base.layers());
+        config.checkAgainst(base.layers(), base.layout());
         Path file = dir.resolve(FILE);
         if (!Files.isRegularFile(file)) {
             if (Files.isRegularFile(dir.resolve("adapter_model.bin"))) {
@@ -68,50 +78,62 @@ public final class AdapterWeights implements AutoCloseable {
         int layers = base.layers();
         Tensor[][] a = new Tensor[layers][Proj.values().length];
         Tensor[][] b = new Tensor[layers][Proj.values().length];
+        double[][] scale = new double[layers][Proj.values().length];
         List<Tensor> loaded = new ArrayList<>();
         long bytes = 0;
         try (SafeTensorsFile.Reader reader = st.reader()) {
             for (int l = 0; l < layers; l++) {
-                for (Proj p : Proj.values()) {
-                    if (!config.targets(l, p)) {
+                for (WeightLayout.Module m : base.layout().modules()) {
+                    String module = m.moduleName(l);
+                    if (!config.targets(module)) {
                         continue;
                     }
-                    a[l][p.ordinal()] = read(name, reader, key(l, p, "A"), loaded);
-                    b[l][p.ordinal()] = read(name, reader, key(l, p, "B"), loaded);
-                    bytes += 4L * (a[l][p.ordinal()].numel() + b[l][p.ordinal()].numel());
+                    Tensor ma = read(name, reader, key(module, "A"), loaded);  // [rank, in]
+                    Tensor mb = read(name, reader, key(module, "B"), loaded);  // [module out, rank]
+                    bytes += 4L * (ma.numel() + mb.numel());
+                    for (Proj p : m.projs()) {
+                        a[l][p.ordinal()] = own(ma.narrow(0, 0, ma.size(0)), loaded);
+                        b[l][p.ordinal()] = own(mb.narrow(0, m.rowOf(base, p), base.outFeatures(p)), loaded);
+                        scale[l][p.ordinal()] = config.scale(module);
+                    }
                 }
             }
         } catch (RuntimeException e) {
             loaded.forEach(Tensor::close);
             throw e;
         }
-        return new AdapterWeights(config, a, b, bytes);
+        return new AdapterWeights(config, a, b, scale, loaded, base.layout(), bytes);
+    }
+
+    private static Tensor own(Tensor t, List<Tensor> owned) {
+        owned.add(t);
+        return t;
     }
 
     /** Checks every key and shape from the header alone, before any tensor is read. */
     private static void checkKeys(String name, AdapterConfig config, ModelConfig base, SafeTensorsFile st, int maxRank) {
         Set<String> expected = new HashSet<>();
         for (int l = 0; l < base.layers(); l++) {
-            for (Proj p : Proj.values()) {
-                if (!config.targets(l, p)) {
+            for (WeightLayout.Module m : base.layout().modules()) {
+                String module = m.moduleName(l);
+                if (!config.targets(module)) {
                     continue;
                 }
-                int rank = config.rank(l, p);
-                String module = p.moduleName(l);
+                int rank = config.rank(module);
                 if (rank > maxRank) {
                     throw new AdapterException(name, AdapterException.Reason.RANK_TOO_LARGE, module + " has rank " + rank
                             + " but this server allows at most --max-lora-rank " + maxRank);
                 }
-                String ka = key(l, p, "A");
-                String kb = key(l, p, "B");
+                String ka = key(module, "A");
+                String kb = key(module, "B");
                 for (String k : List.of(ka, kb)) {
                     if (!st.names().contains(k)) {
                         throw new AdapterException(name, AdapterException.Reason.MISSING_WEIGHT,
                                 module + " is targeted but " + FILE + " has no " + k);
                     }
                 }
-                checkShape(name, module, "lora_A", st.entry(ka).shape(), rank, base.inFeatures(p), true);
-                checkShape(name, module, "lora_B", st.entry(kb).shape(), rank, base.outFeatures(p), false);
+                checkShape(name, module, "lora_A", st.entry(ka).shape(), rank, m.inFeatures(base), true);
+                checkShape(name, module, "lora_B", st.entry(kb).shape(), rank, m.outFeatures(base), false);
                 expected.add(ka);
                 expected.add(kb);
             }
@@ -173,8 +195,9 @@ public final class AdapterWeights implements AutoCloseable {
         return true;
     }
 
-    static String key(int layer, Proj p, String ab) {
-        return PREFIX + p.moduleName(layer) + ".lora_" + ab + ".weight";
+    /** The weights-file key of {@code module}'s (e.g. {@code model.layers.0.self_attn.q_proj}) lora_A or lora_B. */
+    static String key(String module, String ab) {
+        return PREFIX + module + ".lora_" + ab + ".weight";
     }
 
     public AdapterConfig config() {
@@ -189,6 +212,11 @@ public final class AdapterWeights implements AutoCloseable {
     /** [out, rank], or null where the module is not targeted. */
     public Tensor b(int layer, Proj p) {
         return b[layer][p.ordinal()];
+    }
+
+    /** The factor of {@code p}'s bypass {@code scale·B·(A·x)}: its module's {@link AdapterConfig#scale}. */
+    public double scale(int layer, Proj p) {
+        return scale[layer][p.ordinal()];
     }
 
     /** The largest rank of any targeted module. */
@@ -213,17 +241,19 @@ public final class AdapterWeights implements AutoCloseable {
         return a.length;
     }
 
+    /** How the base model these weights were validated against names its decoder linears. */
+    public WeightLayout layout() {
+        return layout;
+    }
+
     @Override
     public void close() {
         for (Tensor[][] ab : List.of(a, b)) {
             for (Tensor[] row : ab) {
-                for (int i = 0; i < row.length; i++) {
-                    if (row[i] != null) {
-                        row[i].close();
-                        row[i] = null;
-                    }
-                }
+                Arrays.fill(row, null);
             }
         }
+        owned.forEach(Tensor::close);
+        owned.clear();
     }
 }

@@ -38,6 +38,8 @@ public final class MergedWeights implements AutoCloseable {
             layers.add(new LayerWeights(b.attnNorm(),
                     merged.merge(c, b, w, dtype, l, Proj.Q, Proj.K, Proj.V),
                     b.qkvBias(),
+                    b.qNorm(),
+                    b.kNorm(),
                     merged.merge(c, b, w, dtype, l, Proj.O),
                     b.mlpNorm(),
                     merged.merge(c, b, w, dtype, l, Proj.GATE, Proj.UP),
@@ -68,7 +70,7 @@ public final class MergedWeights implements AutoCloseable {
                 }
                 Tensor rows = copy.narrow(0, LayerWeights.rowOffset(c, p), c.outFeatures(p));  // [out, in]
                 Tensor delta = w.b(layer, p).mm(w.a(layer, p)).to(rows.device(), rows.scalar_type());  // [out, in]
-                rows.add_(delta, new Scalar(w.config().scale(layer, p)));
+                rows.add_(delta, new Scalar(w.scale(layer, p)));
             }
         }
         return copy;

@@ -14,14 +14,16 @@ import org.bytedeco.pytorch.Tensor;
  *
  * @param queryRows    [seqs*maxQuery] token row of each padded query (pads repeat a real row)
  * @param contextSlots [seqs*maxContext] KV slot of each padded key position (pads read slot 0)
- * @param mask         [seqs, 1, maxQuery, maxContext] true where a query may attend a key
+ * @param mask         [seqs, 1, maxQuery, maxContext] true where a query may attend a key: causal, and
+ *                     within the last {@code slidingWindow} positions when the model has a window
  * @param validRows    [tokens of group] padded row of each real query, in token order
  * @param tokenRows    [tokens of group] the batch token index of each real query
  */
 record AttentionGroup(int seqs, int maxQuery, int maxContext, Tensor queryRows, Tensor contextSlots,
                       Tensor mask, Tensor validRows, Tensor tokenRows) {
 
-    static List<AttentionGroup> plan(ForwardBatch batch, int blockSize, Device device) {
+    /** @param slidingWindow how many positions a query attends at most, itself included; 0 = all before it */
+    static List<AttentionGroup> plan(ForwardBatch batch, int blockSize, int slidingWindow, Device device) {
         List<ForwardBatch.Span> decodes = new ArrayList<>();
         List<List<ForwardBatch.Span>> members = new ArrayList<>();
         for (ForwardBatch.Span s : batch.seqs()) {
@@ -36,13 +38,13 @@ record AttentionGroup(int seqs, int maxQuery, int maxContext, Tensor queryRows, 
         }
         List<AttentionGroup> groups = new ArrayList<>();
         for (List<ForwardBatch.Span> m : members) {
-            groups.add(build(batch, m, blockSize, device));
+            groups.add(build(batch, m, blockSize, slidingWindow, device));
         }
         return groups;
     }
 
     private static AttentionGroup build(ForwardBatch batch, List<ForwardBatch.Span> spans, int blockSize,
-                                        Device device) {
+                                        int slidingWindow, Device device) {
         int n = spans.size();
         int maxQ = spans.stream().mapToInt(ForwardBatch.Span::count).max().orElseThrow();
         int maxC = spans.stream().mapToInt(ForwardBatch.Span::contextLen).max().orElseThrow();
@@ -63,8 +65,9 @@ record AttentionGroup(int seqs, int maxQuery, int maxContext, Tensor queryRows, 
                 if (j < s.count()) {
                     int row = s.start() + j;
                     queryRows[i * maxQ + j] = row;
-                    long position = batch.positions()[row];
-                    for (int key = 0; key <= position; key++) {
+                    int position = (int) batch.positions()[row];
+                    int first = slidingWindow == 0 ? 0 : Math.max(0, position - slidingWindow + 1);
+                    for (int key = first; key <= position; key++) {
                         mask[base + key] = true;
                     }
                     validRows[v] = (long) i * maxQ + j;

@@ -8,6 +8,7 @@ import io.loraserve.kernel.VectorOps;
 import io.loraserve.tensor.Tensors;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
 import java.util.List;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
@@ -44,12 +45,16 @@ final class CpuForward implements AutoCloseable {
     }
 
     /** Views of one layer's weights; norms and bias are float32 copies. */
-    private record LayerView(MemorySegment attnNorm, Matrix qkv, MemorySegment qkvBias, Matrix o,
-                             MemorySegment mlpNorm, Matrix gateUp, Matrix down) {
+    private record LayerView(MemorySegment attnNorm, Matrix qkv, MemorySegment qkvBias, MemorySegment qNorm,
+                             MemorySegment kNorm, Matrix o, MemorySegment mlpNorm, Matrix gateUp, Matrix down) {
         static LayerView of(LayerWeights w) {
-            return new LayerView(floats(w.attnNorm()), matrix(w.qkv()),
-                    w.qkvBias() == null ? null : floats(w.qkvBias()), matrix(w.o()),
+            return new LayerView(floats(w.attnNorm()), matrix(w.qkv()), orNull(w.qkvBias()),
+                    orNull(w.qNorm()), orNull(w.kNorm()), matrix(w.o()),
                     floats(w.mlpNorm()), matrix(w.gateUp()), matrix(w.down()));
+        }
+
+        private static MemorySegment orNull(Tensor t) {
+            return t == null ? null : floats(t);
         }
     }
 
@@ -97,7 +102,7 @@ final class CpuForward implements AutoCloseable {
         int[] slots = new int[t];
         int[][] context = new int[t][];
         int[] visible = new int[t];
-        plan(batch, cache.blockSize(), slots, context, visible);
+        plan(batch, cache.blockSize(), c.slidingWindow(), slots, context, visible);
 
         float[] x = new float[t * hidden];         // [t, hidden] residual stream
         for (int i = 0; i < t; i++) {
@@ -117,6 +122,10 @@ final class CpuForward implements AutoCloseable {
                 VectorOps.addRows(qkv, t, qkvWidth, w.qkvBias());
             }
             bypass.apply(l, Fused.QKV, h, qkv, pool);
+            if (w.qNorm() != null) {
+                VectorOps.rmsNormHeads(qkv, t, qkvWidth, 0, c.heads(), hd, w.qNorm(), c.rmsNormEps());
+                VectorOps.rmsNormHeads(qkv, t, qkvWidth, qWidth, c.kvHeads(), hd, w.kNorm(), c.rmsNormEps());
+            }
             VectorOps.rope(qkv, t, qkvWidth, 0, c.heads(), hd, batch.positions(), cos, sin);
             VectorOps.rope(qkv, t, qkvWidth, qWidth, c.kvHeads(), hd, batch.positions(), cos, sin);
             for (int i = 0; i < t; i++) {
@@ -158,8 +167,13 @@ final class CpuForward implements AutoCloseable {
         return logits;
     }
 
-    /** Per token: its KV slot, the slots of its sequence's context, and how many of them it sees. */
-    private static void plan(ForwardBatch batch, int blockSize, int[] slots, int[][] context, int[] visible) {
+    /**
+     * Per token: its KV slot, the slots of the positions it attends, and how many of them it sees (the
+     * first {@code visible} of {@code context}). Without a sliding window a sequence's tokens share one
+     * context array; past the window a token gets the slots of its last {@code slidingWindow} positions.
+     */
+    private static void plan(ForwardBatch batch, int blockSize, int slidingWindow, int[] slots, int[][] context,
+                             int[] visible) {
         for (ForwardBatch.Span s : batch.seqs()) {
             int[] ctx = new int[s.contextLen()];
             for (int p = 0; p < ctx.length; p++) {
@@ -168,9 +182,10 @@ final class CpuForward implements AutoCloseable {
             for (int i = 0; i < s.count(); i++) {
                 int row = s.start() + i;
                 int position = (int) batch.positions()[row];
+                int first = slidingWindow == 0 ? 0 : Math.max(0, position - slidingWindow + 1);
                 slots[row] = ctx[position];
-                context[row] = ctx;
-                visible[row] = position + 1;
+                context[row] = first == 0 ? ctx : Arrays.copyOfRange(ctx, first, position + 1);
+                visible[row] = position + 1 - first;
             }
         }
     }

@@ -11,12 +11,14 @@ import org.bytedeco.pytorch.Tensor;
  * @param attnNorm [hidden]
  * @param qkv      [qkvWidth, hidden]
  * @param qkvBias  [qkvWidth] or null
+ * @param qNorm    [headDim] RMSNorm weight of every query head (Qwen3), or null
+ * @param kNorm    [headDim] RMSNorm weight of every key head (Qwen3), or null
  * @param o        [hidden, heads*headDim]
  * @param mlpNorm  [hidden]
  * @param gateUp   [2*intermediate, hidden]
  * @param down     [hidden, intermediate]
  */
-public record LayerWeights(Tensor attnNorm, Tensor qkv, Tensor qkvBias, Tensor o,
+public record LayerWeights(Tensor attnNorm, Tensor qkv, Tensor qkvBias, Tensor qNorm, Tensor kNorm, Tensor o,
                            Tensor mlpNorm, Tensor gateUp, Tensor down) {
 
     /** The matrix that holds {@code p}'s rows (fused for q/k/v and gate/up). */

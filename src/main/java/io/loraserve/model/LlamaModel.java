@@ -15,8 +15,10 @@ import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
- * The Llama-family forward pass (RMSNorm, rotate-half RoPE, GQA attention over the paged KV
- * cache, SwiGLU MLP) as HuggingFace {@code LlamaForCausalLM} computes it.
+ * The Llama-family forward pass (RMSNorm, q/k/v bias or per-head q/k RMSNorm where the family
+ * has them, rotate-half RoPE, GQA attention over the paged KV cache, within the sliding window
+ * where there is one, SwiGLU MLP) as HuggingFace {@code LlamaForCausalLM} and its relatives
+ * ({@link ModelConfig}) compute it.
  *
  * <p>Computed by libtorch ops or, on a CPU with float32 or bfloat16 weights, by the Java kernels of
  * {@link CpuForward} ({@link Kernels}); on float32 weights both give the same results within
@@ -35,6 +37,7 @@ public final class LlamaModel implements AutoCloseable {
     private final Tensor cos;          // [maxPositions, headDim] (libtorch kernels only)
     private final Tensor sinSigned;    // [maxPositions, headDim], first half negated (rotate_half folded in)
     private final long[] normShape;
+    private final long[] headShape;
     private final double attnScale;
 
     /** The model on {@code device} with the fastest kernels it can use ({@link Kernels#auto}), one thread a core. */
@@ -57,6 +60,7 @@ public final class LlamaModel implements AutoCloseable {
         float[][] rotary = rotary(config);
         this.attnScale = 1.0 / Math.sqrt(hd);
         this.normShape = new long[] {config.hidden()};
+        this.headShape = new long[] {hd};
         if (kernels == Kernels.JAVA) {
             this.cpu = new CpuForward(config, rotary, threads, attnScale);
             this.cos = null;
@@ -79,17 +83,17 @@ public final class LlamaModel implements AutoCloseable {
         this.sinSigned = toModel(Tensors.newFloats(s, device, n, hd));
     }
 
-    /** {cos, sin} of every position's rotary angles: two [maxPositions, headDim/2] tables. */
+    /** {cos, sin} of every position's rotary angles, {@link RopeScaling} applied: two [maxPositions, headDim/2] tables. */
     static float[][] rotary(ModelConfig config) {
         int hd = config.headDim();
         int half = hd / 2;
         int n = config.maxPositions();
+        double[] invFreq = config.ropeScaling().inverseFrequencies(config.ropeTheta(), hd);
         float[] c = new float[n * half];
         float[] s = new float[n * half];
         for (int p = 0; p < n; p++) {
             for (int i = 0; i < half; i++) {
-                double invFreq = 1.0 / Math.pow(config.ropeTheta(), (2.0 * i) / hd);
-                double angle = p * invFreq;
+                double angle = p * invFreq[i];
                 c[p * half + i] = (float) Math.cos(angle);
                 s[p * half + i] = (float) Math.sin(angle);
             }
@@ -177,7 +181,7 @@ public final class LlamaModel implements AutoCloseable {
         Tensor slots = Tensors.newLongs(slotMapping(batch, cache.blockSize()), device, t);
         Tensor cosT = cos.index_select(0, pos).unsqueeze(1);        // [t, 1, hd]
         Tensor sinT = sinSigned.index_select(0, pos).unsqueeze(1);  // [t, 1, hd]
-        List<AttentionGroup> groups = AttentionGroup.plan(batch, cache.blockSize(), device);
+        List<AttentionGroup> groups = AttentionGroup.plan(batch, cache.blockSize(), c.slidingWindow(), device);
 
         Tensor x = base.embed().index_select(0, ids);                // [t, hidden]
         for (int l = 0; l < c.layers(); l++) {
@@ -186,6 +190,9 @@ public final class LlamaModel implements AutoCloseable {
             Tensor qkv = w.qkvBias() == null ? torch.linear(h, w.qkv()) : torch.linear(h, w.qkv(), w.qkvBias());
             bypass.apply(l, Fused.QKV, h, qkv);
             Tensor qk = qkv.narrow(1, 0, (long) (heads + kvHeads) * hd).reshape(t, heads + kvHeads, hd);
+            if (w.qNorm() != null) {
+                qk = headNorms(qk, w);
+            }
             Tensor qkRot = rope(qk, cosT, sinT, hd);                  // [t, heads+kvHeads, hd]
             Tensor q = qkRot.narrow(1, 0, heads);                     // [t, heads, hd]
             Tensor k = qkRot.narrow(1, heads, kvHeads);               // [t, kvHeads, hd]
@@ -264,6 +271,15 @@ public final class LlamaModel implements AutoCloseable {
 
     private Tensor rmsNorm(Tensor x, Tensor weight) {
         return torch.rms_norm(x, normShape, new TensorOptional(weight), new DoubleOptional(config.rmsNormEps()));
+    }
+
+    /** Qwen3's RMSNorm of each query head by {@code qNorm} and each key head by {@code kNorm}: [t, heads+kvHeads, hd]. */
+    private Tensor headNorms(Tensor qk, LayerWeights w) {
+        int heads = config.heads();
+        DoubleOptional eps = new DoubleOptional(config.rmsNormEps());
+        Tensor q = torch.rms_norm(qk.narrow(1, 0, heads), headShape, new TensorOptional(w.qNorm()), eps);
+        Tensor k = torch.rms_norm(qk.narrow(1, heads, config.kvHeads()), headShape, new TensorOptional(w.kNorm()), eps);
+        return torch.cat(new org.bytedeco.pytorch.TensorVector(q, k), 1);
     }
 
     /** x*cos + rotate_half(x)*sin, with rotate_half's sign folded into {@code sinSigned}. */

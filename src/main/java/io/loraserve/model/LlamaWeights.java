@@ -60,10 +60,6 @@ public final class LlamaWeights implements AutoCloseable {
         String p = "model.layers." + i + ".";
         int qw = c.heads() * c.headDim();
         int kvw = c.kvHeads() * c.headDim();
-        Tensor qkv = own(l.fuse(
-                l.load(p + "self_attn.q_proj.weight", qw, c.hidden()),
-                l.load(p + "self_attn.k_proj.weight", kvw, c.hidden()),
-                l.load(p + "self_attn.v_proj.weight", kvw, c.hidden())));
         Tensor qkvBias = null;
         if (c.qkvBias()) {
             qkvBias = own(l.fuse(
@@ -71,17 +67,27 @@ public final class LlamaWeights implements AutoCloseable {
                     l.load(p + "self_attn.k_proj.bias", kvw),
                     l.load(p + "self_attn.v_proj.bias", kvw)));
         }
-        Tensor gateUp = own(l.fuse(
-                l.load(p + "mlp.gate_proj.weight", c.intermediate(), c.hidden()),
-                l.load(p + "mlp.up_proj.weight", c.intermediate(), c.hidden())));
+        Tensor qNorm = c.qkNorm() ? own(l.load(p + "self_attn.q_norm.weight", c.headDim())) : null;
+        Tensor kNorm = c.qkNorm() ? own(l.load(p + "self_attn.k_norm.weight", c.headDim())) : null;
         return new LayerWeights(
                 own(l.load(p + "input_layernorm.weight", c.hidden())),
-                qkv,
+                own(group(c, l, i, Fused.QKV)),
                 qkvBias,
-                own(l.load(p + "self_attn.o_proj.weight", c.hidden(), qw)),
+                qNorm,
+                kNorm,
+                own(group(c, l, i, Fused.O)),
                 own(l.load(p + "post_attention_layernorm.weight", c.hidden())),
-                gateUp,
-                own(l.load(p + "mlp.down_proj.weight", c.hidden(), c.intermediate())));
+                own(group(c, l, i, Fused.GATE_UP)),
+                own(group(c, l, i, Fused.DOWN)));
+    }
+
+    /** The fused matrix of {@code g} [g.out, g.in]: the checkpoint's modules that hold its rows, concatenated. */
+    private static Tensor group(ModelConfig c, Loader l, int layer, Fused g) {
+        Tensor[] parts = c.layout().modules().stream()
+                .filter(m -> Fused.of(m.projs().get(0)) == g)
+                .map(m -> l.load(m.moduleName(layer) + ".weight", m.outFeatures(c), m.inFeatures(c)))
+                .toArray(Tensor[]::new);
+        return parts.length == 1 ? parts[0] : l.fuse(parts);
     }
 
     private Tensor own(Tensor t) {

@@ -11,7 +11,7 @@ import io.loraserve.lora.Adapter;
 import io.loraserve.lora.AdapterConfig;
 import io.loraserve.lora.AdapterException;
 import io.loraserve.lora.AdapterRegistry;
-import io.loraserve.model.Proj;
+import io.loraserve.model.WeightLayout;
 import jakarta.json.JsonArrayBuilder;
 import jakarta.json.JsonObject;
 import jakarta.json.JsonObjectBuilder;
@@ -148,10 +148,10 @@ final class AdminService implements HttpService {
         AdapterConfig c = a.config();
         Set<String> targets = new LinkedHashSet<>();
         int layers = a.weights().layers();
-        for (Proj p : Proj.values()) {
+        for (WeightLayout.Module m : a.weights().layout().modules()) {
             for (int l = 0; l < layers; l++) {
-                if (c.targets(l, p)) {
-                    targets.add(p.shortName());
+                if (c.targets(m.moduleName(l))) {
+                    targets.add(m.shortName());
                 }
             }
         }

@@ -56,13 +56,15 @@ public final class LoraServer implements AutoCloseable {
             ModelRuntime loaded = rt;
             LOG.info(() -> "model " + name + " on " + loaded.deviceName() + ", " + o.dtype() + ", "
                     + loaded.kernels().name().toLowerCase(java.util.Locale.ROOT) + " kernels, " + o.threads() + " threads");
+            LOG.info(() -> "model " + name + ": " + loaded.config().describe());
             m = new Metrics(name, o.metricsAdapterLabels(), rt.engine()::stats, rt.deviceMemory());
             m.maxLoras(rt.maxAdapters());
             rt.registry().setEvents(m);
             rt.engine().setListener(m);
             AdapterRegistry registry = rt.registry();
             preload.forEach((adapter, dir) -> preload(registry, adapter, dir));
-            this.served = new ServedModel(name, rt.maxModelLen(), rt.config().vocab(), System.currentTimeMillis() / 1000);
+            this.served = new ServedModel(name, rt.config().architecture(), rt.maxModelLen(), rt.config().vocab(),
+                    System.currentTimeMillis() / 1000);
             this.runtime = rt;
             this.metrics = m;
             this.web = startWeb(o, rt, m);
@@ -98,7 +100,7 @@ public final class LoraServer implements AutoCloseable {
                 .directHandlers(ErrorHandling.directHandlers(o.maxBodyBytes()))
                 .shutdownHook(false)
                 .routing(r -> publicRouting(r, filters, o.apiKey(), completions, chat, new ModelsService(models),
-                        new TokenizeService(models, tokenizer, template), health, metricsService, new VersionService()))
+                        new TokenizeService(models, tokenizer, template), health, metricsService, new VersionService(served.architecture())))
                 .putSocket(ADMIN, s -> s.host(o.host()).port(o.adminPort()).maxPayloadSize(o.maxBodyBytes())
                         .directHandlers(ErrorHandling.directHandlers(o.maxBodyBytes()))
                         .routing(r -> adminRouting(r, admin, health, metricsService, o.adminKey())))

@@ -10,7 +10,8 @@ import jakarta.json.JsonObjectBuilder;
 import java.nio.charset.StandardCharsets;
 
 /**
- * {@code GET /v1/models}: the base model, then every ready adapter with the base as parent;
+ * {@code GET /v1/models}: the base model, then every ready adapter with the base as parent, each
+ * with the base's {@code architecture} (an extension of OpenAI's model object);
  * {@code GET /v1/models/{id}}: one of them (OpenAI's retrieve), 404 for any other id.
  */
 final class ModelsService implements HttpService {
@@ -61,6 +62,7 @@ final class ModelsService implements HttpService {
                 .add("object", "model")
                 .add("created", base.created())
                 .add("owned_by", "loraserve")
+                .add("architecture", base.architecture())
                 .add("root", parent == null ? id : parent)
                 .add("max_model_len", base.maxModelLen());
         if (parent == null) {

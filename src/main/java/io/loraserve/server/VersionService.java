@@ -12,11 +12,17 @@ import java.nio.charset.StandardCharsets;
 import java.util.Properties;
 
 /**
- * {@code GET /version}: {@code {"version":"…"}}, the Maven project version, which the build
- * writes into {@code version.properties} beside this class (resource filtering in pom.xml).
+ * {@code GET /version}: {@code {"version":"…","architecture":"…"}}, the Maven project version, which
+ * the build writes into {@code version.properties} beside this class (resource filtering in
+ * pom.xml), and the served model's architecture ({@code LlamaForCausalLM}, …).
  */
 final class VersionService implements HttpService {
     static final String VERSION = read();
+    private final String architecture;
+
+    VersionService(String architecture) {
+        this.architecture = architecture;
+    }
 
     @Override
     public void routing(HttpRules rules) {
@@ -26,7 +32,8 @@ final class VersionService implements HttpService {
 
     private void version(ServerRequest req, ServerResponse res) {
         res.header(HeaderNames.CONTENT_TYPE, "application/json");
-        res.send(Json.write(Json.BUILDERS.createObjectBuilder().add("version", VERSION).build())
+        res.send(Json.write(Json.BUILDERS.createObjectBuilder().add("version", VERSION)
+                .add("architecture", architecture).build())
                 .getBytes(StandardCharsets.UTF_8));
     }
 

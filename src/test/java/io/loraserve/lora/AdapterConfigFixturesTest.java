@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.loraserve.model.Proj;
+import io.loraserve.model.WeightLayout;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
@@ -24,13 +25,13 @@ class AdapterConfigFixturesTest {
     @Test
     void attnR4AdaptsQAndVOfEveryLayerWithScaleTwo() {
         AdapterConfig config = AdapterConfig.parse("attn-r4", ConfigFiles.fixture("attn-r4"));
-        config.checkAgainst(TINY_LAYERS);
+        config.checkAgainst(TINY_LAYERS, WeightLayout.SPLIT);
 
         assertTargets(config, List.of(ATTENTION_QV, ATTENTION_QV));
-        assertEquals(4, config.rank(1, Proj.V));
-        assertEquals(8.0, config.alpha(1, Proj.V));
-        assertEquals(2.0, config.scale(0, Proj.Q));
-        assertEquals(2.0, config.scale(1, Proj.V));
+        assertEquals(4, config.rank(Proj.V.moduleName(1)));
+        assertEquals(8.0, config.alpha(Proj.V.moduleName(1)));
+        assertEquals(2.0, config.scale(Proj.Q.moduleName(0)));
+        assertEquals(2.0, config.scale(Proj.V.moduleName(1)));
         assertFalse(config.useRslora());
         assertEquals("tiny-llama", config.baseModelNameOrPath());
         assertNull(config.layersToTransform());
@@ -39,38 +40,38 @@ class AdapterConfigFixturesTest {
     @Test
     void allR8RsloraAdaptsAllSevenLinearsWithRankStabilizedScale() {
         AdapterConfig config = AdapterConfig.parse("all-r8-rslora", ConfigFiles.fixture("all-r8-rslora"));
-        config.checkAgainst(TINY_LAYERS);
+        config.checkAgainst(TINY_LAYERS, WeightLayout.SPLIT);
 
         Set<Proj> all = EnumSet.allOf(Proj.class);
         assertTargets(config, List.of(all, all));
         assertTrue(config.useRslora());
         for (Proj proj : Proj.values()) {
-            assertEquals(8, config.rank(1, proj));
-            assertEquals(16 / Math.sqrt(8), config.scale(1, proj), 1e-12);
+            assertEquals(8, config.rank(proj.moduleName(1)));
+            assertEquals(16 / Math.sqrt(8), config.scale(proj.moduleName(1)), 1e-12);
         }
     }
 
     @Test
     void mlpR16AdaptsOnlyTheMlpOfLayerOneWithScaleOne() {
         AdapterConfig config = AdapterConfig.parse("mlp-r16-layer1-bf16", ConfigFiles.fixture("mlp-r16-layer1-bf16"));
-        config.checkAgainst(TINY_LAYERS);
+        config.checkAgainst(TINY_LAYERS, WeightLayout.SPLIT);
 
         assertTargets(config, List.of(EnumSet.noneOf(Proj.class), MLP));
         assertEquals(List.of(1), config.layersToTransform());
-        assertEquals(16, config.rank(1, Proj.DOWN));
-        assertEquals(1.0, config.scale(1, Proj.GATE));
+        assertEquals(16, config.rank(Proj.DOWN.moduleName(1)));
+        assertEquals(1.0, config.scale(Proj.GATE.moduleName(1)));
     }
 
     @ParameterizedTest
     @ValueSource(strings = {"code", "legal", "verse"})
     void demoAdaptersAdaptAllSevenLinearsOfSixLayersWithScaleTwo(String adapter) {
         AdapterConfig config = AdapterConfig.parse(adapter, ConfigFiles.demo(adapter));
-        config.checkAgainst(DEMO_LAYERS);
+        config.checkAgainst(DEMO_LAYERS, WeightLayout.SPLIT);
 
         Set<Proj> all = EnumSet.allOf(Proj.class);
         assertTargets(config, List.of(all, all, all, all, all, all));
-        assertEquals(8, config.rank(5, Proj.DOWN));
-        assertEquals(2.0, config.scale(5, Proj.DOWN));
+        assertEquals(8, config.rank(Proj.DOWN.moduleName(5)));
+        assertEquals(2.0, config.scale(Proj.DOWN.moduleName(5)));
         assertEquals("model", config.baseModelNameOrPath());
     }
 
@@ -78,7 +79,7 @@ class AdapterConfigFixturesTest {
     static void assertTargets(AdapterConfig config, List<Set<Proj>> expected) {
         for (int layer = 0; layer < expected.size(); layer++) {
             for (Proj proj : Proj.values()) {
-                assertEquals(expected.get(layer).contains(proj), config.targets(layer, proj),
+                assertEquals(expected.get(layer).contains(proj), config.targets(proj.moduleName(layer)),
                         "layer " + layer + " " + proj);
             }
         }

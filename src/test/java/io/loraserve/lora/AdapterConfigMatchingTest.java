@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.loraserve.model.Proj;
+import io.loraserve.model.WeightLayout;
 import java.nio.file.Path;
 import java.util.EnumSet;
 import java.util.List;
@@ -35,17 +36,17 @@ class AdapterConfigMatchingTest {
     void rankPatternKeyMatchesAsDotSeparatedSuffixOfTheFullModuleName() {
         AdapterConfig config = parse("{'rank_pattern': {'q_proj': 2, 'proj': 32}}");
 
-        assertEquals(2, config.rank(3, Proj.Q));
-        assertEquals(4, config.rank(3, Proj.V), "'proj' is not a whole segment of v_proj, so r applies");
+        assertEquals(2, config.rank(Proj.Q.moduleName(3)));
+        assertEquals(4, config.rank(Proj.V.moduleName(3)), "'proj' is not a whole segment of v_proj, so r applies");
     }
 
     @Test
     void rankPatternKeyWithLayerPrefixAppliesToThatLayerOnly() {
         AdapterConfig config = parse("{'rank_pattern': {'layers.1.self_attn.q_proj': 6}}");
 
-        assertEquals(4, config.rank(0, Proj.Q));
-        assertEquals(6, config.rank(1, Proj.Q));
-        assertEquals(4, config.rank(11, Proj.Q), "layers.11 does not end with layers.1.self_attn.q_proj");
+        assertEquals(4, config.rank(Proj.Q.moduleName(0)));
+        assertEquals(6, config.rank(Proj.Q.moduleName(1)));
+        assertEquals(4, config.rank(Proj.Q.moduleName(11)), "layers.11 does not end with layers.1.self_attn.q_proj");
     }
 
     @Test
@@ -53,9 +54,9 @@ class AdapterConfigMatchingTest {
         AdapterConfig generalFirst = parse("{'rank_pattern': {'q_proj': 2, 'layers.1.self_attn.q_proj': 6}}");
         AdapterConfig specificFirst = parse("{'rank_pattern': {'layers.1.self_attn.q_proj': 6, 'q_proj': 2}}");
 
-        assertEquals(2, generalFirst.rank(1, Proj.Q));
-        assertEquals(6, specificFirst.rank(1, Proj.Q));
-        assertEquals(2, specificFirst.rank(0, Proj.Q));
+        assertEquals(2, generalFirst.rank(Proj.Q.moduleName(1)));
+        assertEquals(6, specificFirst.rank(Proj.Q.moduleName(1)));
+        assertEquals(2, specificFirst.rank(Proj.Q.moduleName(0)));
         assertEquals(List.of("layers.1.self_attn.q_proj", "q_proj"), List.copyOf(specificFirst.rankPattern().keySet()));
     }
 
@@ -63,32 +64,32 @@ class AdapterConfigMatchingTest {
     void patternKeyIsARegexWhoseAlternativesAreEachSuffixes() {
         AdapterConfig config = parse("{'alpha_pattern': {'q_proj|v_proj': 2, 'layers\\\\.[0-9]+\\\\.mlp\\\\..*': 3}}");
 
-        assertEquals(2.0, config.alpha(0, Proj.Q));
-        assertEquals(2.0, config.alpha(0, Proj.V));
-        assertEquals(3.0, config.alpha(0, Proj.UP));
-        assertEquals(8.0, config.alpha(0, Proj.K));
+        assertEquals(2.0, config.alpha(Proj.Q.moduleName(0)));
+        assertEquals(2.0, config.alpha(Proj.V.moduleName(0)));
+        assertEquals(3.0, config.alpha(Proj.UP.moduleName(0)));
+        assertEquals(8.0, config.alpha(Proj.K.moduleName(0)));
     }
 
     @Test
     void scaleUsesThePerModuleRankAndAlpha() {
         AdapterConfig config = parse("{'rank_pattern': {'v_proj': 16}, 'alpha_pattern': {'q_proj': 32}}");
 
-        assertEquals(32.0 / 4, config.scale(0, Proj.Q));
-        assertEquals(8.0 / 16, config.scale(0, Proj.V));
+        assertEquals(32.0 / 4, config.scale(Proj.Q.moduleName(0)));
+        assertEquals(8.0 / 16, config.scale(Proj.V.moduleName(0)));
     }
 
     @Test
     void rsloraScaleUsesTheSquareRootOfThePerModuleRank() {
         AdapterConfig config = parse("{'use_rslora': true, 'rank_pattern': {'v_proj': 16}}");
 
-        assertEquals(8.0 / 2, config.scale(0, Proj.Q));
-        assertEquals(8.0 / 4, config.scale(0, Proj.V));
+        assertEquals(8.0 / 2, config.scale(Proj.Q.moduleName(0)));
+        assertEquals(8.0 / 4, config.scale(Proj.V.moduleName(0)));
     }
 
     @Test
     void regexTargetMustMatchTheWholeModuleName() {
         AdapterConfig config = parse("{'target_modules': '.*\\\\.(k|o)_proj'}");
-        config.checkAgainst(2);
+        config.checkAgainst(2, WeightLayout.SPLIT);
 
         Set<Proj> ko = EnumSet.of(Proj.K, Proj.O);
         assertTargets(config, List.of(ko, ko));
@@ -98,7 +99,7 @@ class AdapterConfigMatchingTest {
     @Test
     void regexTargetCanSelectSomeLayers() {
         AdapterConfig config = parse("{'target_modules': 'model\\\\.layers\\\\.1\\\\.mlp\\\\.(gate|up)_proj'}");
-        config.checkAgainst(2);
+        config.checkAgainst(2, WeightLayout.SPLIT);
 
         assertTargets(config, List.of(NONE, EnumSet.of(Proj.GATE, Proj.UP)));
     }
@@ -114,7 +115,7 @@ class AdapterConfigMatchingTest {
     void allLinearInAnyCaseAdaptsAllSevenLinearsOfEveryLayer() {
         for (String allLinear : List.of("all-linear", "ALL-Linear")) {
             AdapterConfig config = parse("{'target_modules': '" + allLinear + "'}");
-            config.checkAgainst(3);
+            config.checkAgainst(3, WeightLayout.SPLIT);
 
             assertTargets(config, List.of(ALL, ALL, ALL));
             assertInstanceOf(ModuleSelector.AllLinear.class, config.targetModules());
@@ -124,7 +125,7 @@ class AdapterConfigMatchingTest {
     @Test
     void layersToTransformAsIntAdaptsThatLayerOnly() {
         AdapterConfig config = parse("{'layers_to_transform': 1}");
-        config.checkAgainst(3);
+        config.checkAgainst(3, WeightLayout.SPLIT);
 
         assertTargets(config, List.of(NONE, EnumSet.of(Proj.Q, Proj.V), NONE));
         assertEquals(List.of(1), config.layersToTransform());
@@ -133,7 +134,7 @@ class AdapterConfigMatchingTest {
     @Test
     void layersToTransformListAdaptsThoseLayers() {
         AdapterConfig config = parse("{'layers_to_transform': [0, 2]}");
-        config.checkAgainst(3);
+        config.checkAgainst(3, WeightLayout.SPLIT);
 
         Set<Proj> qv = EnumSet.of(Proj.Q, Proj.V);
         assertTargets(config, List.of(qv, NONE, qv));
@@ -144,7 +145,7 @@ class AdapterConfigMatchingTest {
         AdapterConfig config = parse("{'layers_to_transform': []}");
 
         assertNull(config.layersToTransform());
-        assertTrue(config.targets(1, Proj.Q));
+        assertTrue(config.targets(Proj.Q.moduleName(1)));
     }
 
     @Test
@@ -162,7 +163,7 @@ class AdapterConfigMatchingTest {
     void fullNameEntryIsAdaptedWhateverLayersToTransformSays() {
         AdapterConfig config = parse(
                 "{'target_modules': ['model.layers.0.self_attn.q_proj', 'v_proj'], 'layers_to_transform': [1]}");
-        config.checkAgainst(2);
+        config.checkAgainst(2, WeightLayout.SPLIT);
 
         assertTargets(config, List.of(EnumSet.of(Proj.Q), EnumSet.of(Proj.V)));
     }
@@ -171,7 +172,7 @@ class AdapterConfigMatchingTest {
     void listEntriesMayBeAnyDotSeparatedSuffix() {
         AdapterConfig config =
                 parse("{'target_modules': ['mlp.up_proj', 'layers.1.self_attn.o_proj', '0.mlp.down_proj']}");
-        config.checkAgainst(2);
+        config.checkAgainst(2, WeightLayout.SPLIT);
 
         assertTargets(config, List.of(EnumSet.of(Proj.UP, Proj.DOWN), EnumSet.of(Proj.UP, Proj.O)));
     }
@@ -197,7 +198,7 @@ class AdapterConfigMatchingTest {
                 + " 'modules_to_save': [], 'ensure_weight_tying': false, 'qalora_group_size': 16,"
                 + " 'a_field_from_a_future_peft': {'x': 1}}");
 
-        assertEquals(2.0, config.scale(0, Proj.Q));
+        assertEquals(2.0, config.scale(Proj.Q.moduleName(0)));
     }
 
     @Test
@@ -210,7 +211,7 @@ class AdapterConfigMatchingTest {
         assertNull(config.baseModelNameOrPath());
         assertNull(config.layersToTransform());
         assertTrue(config.rankPattern().isEmpty());
-        assertEquals(2.0, config.scale(1, Proj.V));
+        assertEquals(2.0, config.scale(Proj.V.moduleName(1)));
     }
 
     @Test
@@ -218,6 +219,6 @@ class AdapterConfigMatchingTest {
         AdapterConfig config = parse("{'fan_in_fan_out': true, 'lora_alpha': 6.5}");
 
         assertTrue(config.fanInFanOut());
-        assertEquals(6.5 / 4, config.scale(0, Proj.Q));
+        assertEquals(6.5 / 4, config.scale(Proj.Q.moduleName(0)));
     }
 }

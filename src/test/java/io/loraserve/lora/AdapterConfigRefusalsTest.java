@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.loraserve.lora.AdapterException.Reason;
+import io.loraserve.model.WeightLayout;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
@@ -31,7 +32,7 @@ class AdapterConfigRefusalsTest {
 
     private Executable checking(int numLayers, String overrides) {
         AdapterConfig config = AdapterConfig.parse(ADAPTER, ConfigFiles.variant(dir, overrides));
-        return () -> config.checkAgainst(numLayers);
+        return () -> config.checkAgainst(numLayers, WeightLayout.SPLIT);
     }
 
     private static void assertRefused(Reason reason, Executable action, String... mentions) {

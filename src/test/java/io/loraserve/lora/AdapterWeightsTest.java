@@ -46,6 +46,23 @@ class AdapterWeightsTest {
         tiny = ModelConfig.load(Fixtures.tinyModel());
     }
 
+    /** PEFT names an adapter's modules as its base's checkpoint does: fused and split names do not cross over. */
+    @Test
+    void adaptersOfFusedAndSplitBasesAreRefusedOnTheOtherNamingTheBasesModules() {
+        ModelConfig phi3 = ModelConfig.load(Fixtures.familyModel("phi3"));
+        AdapterException onSplit = assertThrows(AdapterException.class, () -> AdapterWeights.load("phi3-fused-r8",
+                Fixtures.familyAdapters().resolve("phi3-fused-r8"), tiny, MAX_RANK));
+        assertEquals(AdapterException.Reason.UNMATCHED_TARGET, onSplit.reason());
+        assertEquals("adapter 'phi3-fused-r8': target_modules entry 'qkv_proj' matches no module of a base model with 2"
+                + " layers (its decoder linears: [q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj]) [UNMATCHED_TARGET]",
+                onSplit.getMessage());
+        AdapterException onFused = assertThrows(AdapterException.class, () -> AdapterWeights.load("llama3-all-r8",
+                Fixtures.familyAdapters().resolve("llama3-all-r8"), phi3, MAX_RANK));
+        assertEquals("adapter 'llama3-all-r8': target_modules entry 'q_proj' matches no module of a base model with 2"
+                + " layers (its decoder linears: [qkv_proj, o_proj, gate_up_proj, down_proj]) [UNMATCHED_TARGET]",
+                onFused.getMessage());
+    }
+
     @Test
     void rankAndAlphaPatternsGiveEachModuleItsOwnRankAndScale() {
         PeftDir files = new PeftDir(tiny, 1).config("{'r': 4, 'lora_alpha': 8, 'target_modules': ['q_proj', 'v_proj'],"

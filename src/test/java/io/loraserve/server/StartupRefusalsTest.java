@@ -18,6 +18,8 @@ import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * A model directory that cannot be served stops {@link LoraServer#start} with a message that names
@@ -29,8 +31,12 @@ class StartupRefusalsTest {
     Path tmp;
 
     private Path copyOfTinyModel() throws IOException {
+        return copyOf(Fixtures.tinyModel());
+    }
+
+    private Path copyOf(Path model) throws IOException {
         Path dir = Files.createDirectory(tmp.resolve("model"));
-        try (var files = Files.list(Fixtures.tinyModel())) {
+        try (var files = Files.list(model)) {
             for (Path f : files.toList()) {
                 Files.copy(f, dir.resolve(f.getFileName()));
             }
@@ -77,11 +83,47 @@ class StartupRefusalsTest {
         assertRefused(dir, dir.resolve("config.json").toString(), "GPT2LMHeadModel", "not supported");
     }
 
-    @Test
-    void unimplementedRopeScalingIsRefused() throws IOException {
+    /** Each rope type transformers has and loraserve does not, in the key it is written under, is refused by name. */
+    @ParameterizedTest
+    @CsvSource({"type, yarn", "rope_type, yarn", "rope_type, dynamic", "type, dynamic", "rope_type, longrope",
+        "type, su"})
+    void unimplementedRopeScalingIsRefusedByName(String key, String type) throws IOException {
         Path dir = copyOfTinyModel();
-        editConfig(dir, "\"rope_scaling\": null", "\"rope_scaling\": {\"type\": \"yarn\", \"factor\": 4.0}");
-        assertRefused(dir, dir.resolve("config.json").toString(), "rope_scaling", "yarn", "not implemented");
+        editConfig(dir, "\"rope_scaling\": null", "\"rope_scaling\": {\"" + key + "\": \"" + type + "\", \"factor\": 4.0}");
+        assertRefused(dir, dir.resolve("config.json").toString(),
+                "rope_scaling type " + type + " is not implemented (implemented: default, linear, llama3)");
+    }
+
+    /** Phi-3.5 and Phi-3 128k checkpoints: longrope, with its short and long factor lists. */
+    @Test
+    void phi3LongropeIsRefused() throws IOException {
+        Path dir = copyOf(Fixtures.familyModel("phi3"));
+        editConfig(dir, "\"rope_scaling\": null", "\"rope_scaling\": {\"type\": \"longrope\","
+                + " \"short_factor\": [1.0, 1.0], \"long_factor\": [1.0, 1.0]}");
+        assertRefused(dir, "rope_scaling type longrope is not implemented");
+    }
+
+    /** Phi-4-mini (Phi3ForCausalLM) rotates only part of each head. */
+    @Test
+    void partialRotaryFactorIsRefused() throws IOException {
+        Path dir = copyOf(Fixtures.familyModel("phi3"));
+        editConfig(dir, "\"rope_scaling\": null", "\"rope_scaling\": null, \"partial_rotary_factor\": 0.75");
+        assertRefused(dir, dir.resolve("config.json").toString(), "partial_rotary_factor 0.75 is not implemented");
+    }
+
+    @Test
+    void qwenSlidingWindowIsRefused() throws IOException {
+        Path dir = copyOf(Fixtures.familyModel("qwen3"));
+        editConfig(dir, "\"use_sliding_window\": false", "\"use_sliding_window\": true");
+        assertRefused(dir, dir.resolve("config.json").toString(), "use_sliding_window", "is not implemented");
+    }
+
+    @Test
+    void gemmaIsRefusedNamingWhatItNeeds() throws IOException {
+        Path dir = copyOfTinyModel();
+        editConfig(dir, "\"LlamaForCausalLM\"", "\"Gemma2ForCausalLM\"");
+        assertRefused(dir, dir.resolve("config.json").toString(), "architecture Gemma2ForCausalLM is not supported",
+                "GeGLU", "soft-capping", "not implemented");
     }
 
     @Test
