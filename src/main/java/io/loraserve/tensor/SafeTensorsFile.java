@@ -17,8 +17,12 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Collection;
 import java.util.Collections;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import org.bytedeco.javacpp.BytePointer;
@@ -31,7 +35,10 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * One {@code .safetensors} file: its validated header, and tensors read from it on demand.
  *
  * <p>Semantics: the header is checked against the file length before anything is allocated,
- * so a lying or truncated header is an error, never a huge allocation. Only regular files are opened (a FIFO would block).
+ * so a lying or truncated header is an error, never a huge allocation. The tensors' byte ranges
+ * must tile the data section as the reference implementation (the {@code safetensors} crate)
+ * demands: in offset order, from byte 0, each where the one before ended, the last at the end
+ * of the file; so no two tensors share bytes. Only regular files are opened (a FIFO would block).
  * A refusal names the file and what is wrong, never bytes that are not a valid header. Tensor bytes are
  * streamed from the file straight into libtorch memory (no Java array, no whole-file map),
  * so multi-GB files load without heap. Opening holds no file handle; each read opens and
@@ -119,6 +126,7 @@ public final class SafeTensorsFile {
             }
             entries.put(kv.getKey(), parseEntry(file, kv.getKey(), kv.getValue(), dataLen));
         }
+        checkLayout(file, entries.values(), dataLen);
         return new SafeTensorsFile(file, dataStart, Collections.unmodifiableMap(entries),
                 Collections.unmodifiableMap(metadata));
     }
@@ -143,6 +151,32 @@ public final class SafeTensorsFile {
                     }
                 }
             }
+        }
+    }
+
+    /**
+     * The reference implementation's rule: sorted by offsets, each tensor starts where the one before ended (the
+     * first at 0) and the last ends at the end of the data section. Sizes were checked entry by entry.
+     */
+    private static void checkLayout(Path file, Collection<Entry> entries, long dataLen) {
+        List<Entry> sorted = new ArrayList<>(entries);
+        sorted.sort(Comparator.comparingLong(Entry::begin).thenComparingLong(Entry::end));
+        long next = 0;
+        for (Entry e : sorted) {
+            if (e.begin() < next) {
+                throw new SafeTensorsException(file, "tensor " + e.name() + ": byte range [" + e.begin() + ", "
+                        + e.end() + ") overlaps the tensor before it, which ends at byte " + next
+                        + " of the data section");
+            }
+            if (e.begin() > next) {
+                throw new SafeTensorsException(file, "tensor " + e.name() + ": byte range [" + e.begin() + ", "
+                        + e.end() + ") leaves bytes [" + next + ", " + e.begin() + ") of the data section unused");
+            }
+            next = e.end();
+        }
+        if (next != dataLen) {
+            throw new SafeTensorsException(file, "the tensors end at byte " + next + " but the data section has "
+                    + dataLen + " bytes; bytes [" + next + ", " + dataLen + ") are unused");
         }
     }
 

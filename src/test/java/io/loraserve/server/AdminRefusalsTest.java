@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.loraserve.Fixtures;
 import io.loraserve.PeftDir;
+import io.loraserve.SafeTensorsIo;
 import io.loraserve.model.ModelConfig;
 import io.loraserve.model.Proj;
 import jakarta.json.JsonObject;
@@ -374,6 +375,20 @@ class AdminRefusalsTest {
                 Files.newOutputStream(fifo).close();  // the blocked loader is the FIFO's reader: a writer frees it
             }
         }
+    }
+
+    /**
+     * Tensors must tile the data section in order, as the reference safetensors implementation demands: from byte 0,
+     * each where the previous ended, the last at the section's end. Overlaps would serve one tensor's bytes as another.
+     */
+    @ParameterizedTest
+    @CsvSource({"alias, overlaps", "gap, unused", "start, unused", "tail, unused"})
+    void tensorsThatDoNotTileTheDataSectionAreRefused(String how, String says) {
+        Path file = plain(30).writeTo(root.resolve("layout-" + how)).resolve("adapter_model.safetensors");
+        SafeTensorsIo.writeRaw(file, SafeTensorsIo.readRaw(file).brokenLayout(how, PeftDir.key(0, Proj.Q, "A"),
+                PeftDir.key(0, Proj.V, "A")));
+        assertRefused(server.postAdapter("layout", file.getParent()), 400, "adapter_weights_unreadable", "'layout'",
+                "adapter_model.safetensors", "data section", says);
     }
 
     @Test

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.helidon.config.Config;
 import io.loraserve.Fixtures;
+import io.loraserve.SafeTensorsIo;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -19,6 +20,8 @@ import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * A model directory that cannot be served stops {@link LoraServer#start} with a message that names
@@ -119,6 +122,17 @@ class StartupRefusalsTest {
                         + e.getMessage());
             }
         }
+    }
+
+    /** The reference safetensors implementation's layout rule holds for the model too (see AdminRefusalsTest). */
+    @ParameterizedTest
+    @CsvSource({"alias, overlaps", "gap, unused", "start, unused", "tail, unused"})
+    void tensorsThatDoNotTileTheDataSectionAreRefused(String how, String says) throws IOException {
+        Path dir = copyOfTinyModel();
+        Path weights = dir.resolve("model.safetensors");
+        SafeTensorsIo.writeRaw(weights, SafeTensorsIo.readRaw(weights).brokenLayout(how, "lm_head.weight",
+                "model.embed_tokens.weight"));
+        assertRefused(dir, weights.toString(), "data section", says);
     }
 
     @Test
