@@ -101,12 +101,17 @@ public final class AdapterRegistry implements AutoCloseable {
                 throw new RegistryException(RegistryException.Kind.EXISTS, "adapter '" + name + "' was loaded"
                         + " concurrently; pass \"replace\": true to replace it");
             }
-            long freedByReplace = old == null ? 0 : old.weights().bytes();
+            // The replaced version's weights are freed at once only when no request holds it (none can take one
+            // while this lock is held); otherwise they stay until its last request ends, and count until then.
+            boolean oldFreedNow = old != null && old.inFlight() == 0;
+            long freedByReplace = oldFreedNow ? old.weights().bytes() : 0;
             if (hostBytes - freedByReplace + weights.bytes() > maxHostBytes) {
                 weights.close();
                 throw new RegistryException(RegistryException.Kind.CAPACITY, "adapter '" + name + "' needs "
                         + weights.bytes() + " bytes of host memory but only " + (maxHostBytes - hostBytes)
-                        + " of --max-cpu-adapter-bytes " + maxHostBytes + " are free; unload an adapter first");
+                        + " of --max-cpu-adapter-bytes " + maxHostBytes + " are free; unload an adapter first"
+                        + (old != null && !oldFreedNow ? " (the version it replaces counts until its "
+                                + old.inFlight() + " running requests end)" : ""));
             }
             long bytes = weights.bytes();
             Adapter a = new Adapter(name, dir, weights, versions.incrementAndGet(), seconds, () -> freed(bytes), events);
