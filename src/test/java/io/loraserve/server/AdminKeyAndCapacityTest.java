@@ -81,6 +81,27 @@ class AdminKeyAndCapacityTest {
                 "the scheme name is case-insensitive (RFC 7235)");
     }
 
+    /**
+     * The admin port's /metrics follows the key like its other routes, however the path is spelled; its health probes
+     * stay open for orchestrators; the public port's /metrics stays open for the inference gateway.
+     */
+    @Test
+    void adminPortMetricsNeedTheKey() {
+        for (String path : new String[] {"/metrics", "//metrics", "/./metrics", "/%6Detrics", "/x/../metrics"}) {
+            for (String[] headers : new String[][] {{}, {"Authorization", "Bearer wrong-key"}}) {
+                TestServer.Reply r = server.admin("GET", path, null, headers);
+                assertEquals(401, r.status(), path + ": " + r.body());
+                assertEquals("invalid_api_key", r.error().getString("code"));
+            }
+        }
+        TestServer.Reply scrape = server.admin("GET", "/metrics", null, AUTH);
+        assertEquals(200, scrape.status(), scrape.body());
+        assertTrue(scrape.body().contains("loraserve_adapter_loaded{adapter=\"big\"}"), scrape.body());
+        assertEquals(200, server.admin("GET", "/health/ready", null).status());
+        assertEquals(200, server.admin("GET", "/health/live", null).status());
+        assertEquals(200, server.get("/metrics").status());
+    }
+
     @Test
     void thePublicPortNeedsNoKey() {
         TestServer.Reply models = server.get("/v1/models");
