@@ -95,6 +95,9 @@ final class AdapterConfigReader {
                     + at.getLineNumber() + ", column " + at.getColumnNumber() + ")", e);
         } catch (JsonException e) {
             throw new AdapterException(adapter, Reason.MALFORMED_JSON, file + " is not valid JSON", e);
+        } catch (UnsupportedOperationException e) {
+            // Parsson's own refusal of numbers longer than 1100 characters, which is no JsonException
+            throw new AdapterException(adapter, Reason.MALFORMED_JSON, file + " holds a number too long to parse", e);
         }
     }
 
@@ -276,7 +279,7 @@ final class AdapterConfigReader {
         }
         try {
             return number.intValueExact();
-        } catch (ArithmeticException e) {
+        } catch (ArithmeticException | UnsupportedOperationException e) {  // the latter: Parsson's scale limit
             throw wrongType(field, "an integer that fits 32 bits", value);
         }
     }

@@ -21,7 +21,9 @@ import java.util.regex.Pattern;
  * <p>Semantics: loading (disk → host tensors → validation) runs on this registry's own loader
  * thread, never on the engine thread, and either registers a complete, valid adapter or leaves
  * the catalogue unchanged. Adapters load only from under the configured roots: the directory and
- * every file read from it, after resolving {@code ..} and symlinks ({@link AdapterRoots}). The sum of host bytes stays under {@code maxHostBytes}. Thread-safe.
+ * every file read from it, after resolving {@code ..} and symlinks ({@link AdapterRoots}). The
+ * sum of host bytes, replaced versions still running included, stays under {@code maxHostBytes}.
+ * Thread-safe.
  */
 public final class AdapterRegistry implements AutoCloseable {
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");

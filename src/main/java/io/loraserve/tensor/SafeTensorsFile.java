@@ -114,6 +114,9 @@ public final class SafeTensorsFile {
             }
         } catch (JsonException | IllegalStateException e) {
             throw new SafeTensorsException(file, "corrupt header: not a JSON object", e);
+        } catch (UnsupportedOperationException e) {
+            // Parsson's own refusal of numbers longer than 1100 characters, which is no JsonException
+            throw new SafeTensorsException(file, "corrupt header: a number too long to parse", e);
         }
         Map<String, Entry> entries = new LinkedHashMap<>();
         Map<String, String> metadata = new LinkedHashMap<>();
@@ -206,7 +209,8 @@ public final class SafeTensorsFile {
                         + " bytes stored but shape and dtype need " + expected);
             }
             return entry;
-        } catch (ClassCastException | NullPointerException | IndexOutOfBoundsException | ArithmeticException e) {
+        } catch (ClassCastException | NullPointerException | IndexOutOfBoundsException | ArithmeticException
+                 | UnsupportedOperationException e) {  // the last: Parsson's limit on a number's scale
             throw new SafeTensorsException(file, "corrupt header entry for tensor " + name, e);
         }
     }

@@ -230,6 +230,15 @@ class AdminRefusalsTest {
         assertHeaderRefused("{\"x\": " + "[".repeat(2000) + "]".repeat(2000) + "}");
     }
 
+    /** Numbers the JSON parser will not turn into values (it throws no JSON error for them): a 400, not a 500. */
+    @ParameterizedTest
+    @ValueSource(strings = {"digits", "exponent"})
+    void headerNumbersTooLongToParseAreRefused(String kind) throws IOException {
+        String number = kind.equals("digits") ? "1".repeat(2000) : "1e999999999";
+        assertHeaderRefused("{\"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight\": {\"dtype\": \"F32\","
+                + " \"shape\": [4, 64], \"data_offsets\": [0, " + number + "]}}");
+    }
+
     private void assertHeaderRefused(String header) throws IOException {
         Path dir = plain(17).writeTo(root.resolve("corrupt"));
         byte[] json = header.getBytes(StandardCharsets.UTF_8);
@@ -342,6 +351,23 @@ class AdminRefusalsTest {
         PeftDir files = plain(27).config("{'notes': '" + "x".repeat(5 << 20) + "'}");
         assertRefused(load("bloated", files), 400, "adapter_config_too_large", "'bloated'", "adapter_config.json",
                 "larger than", "4194304 bytes");
+    }
+
+    /**
+     * Numbers the JSON parser will not turn into values (it throws no JSON error for them), in any field: a 400 that
+     * names the file, not a 500. (Written as text: the test's own parser would refuse them too.)
+     */
+    @ParameterizedTest
+    @CsvSource({"r, digits, adapter_malformed_json", "r, exponent, adapter_wrong_type",
+                "lora_alpha, digits, adapter_malformed_json", "lora_alpha, exponent, adapter_invalid_alpha",
+                "notes, digits, adapter_malformed_json"})
+    void configNumbersTooLongToParseAreRefused(String field, String kind, String code) throws IOException {
+        Path config = plain(31).writeTo(root.resolve("numbers")).resolve("adapter_config.json");
+        String number = kind.equals("digits") ? "1".repeat(2000) : "1e999999999";
+        String text = Files.readString(config);
+        Files.writeString(config, text.substring(0, text.lastIndexOf('}')) + ",\"" + field + "\":" + number + "}");
+        assertRefused(server.postAdapter("numbers", config.getParent()), 400, code, "'numbers'", field.equals("notes")
+                || kind.equals("digits") ? "adapter_config.json" : field);
     }
 
     /** Nesting that would overflow a recursive parser's stack is a 400, not a 500 with a stack trace in the log. */
