@@ -15,7 +15,9 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -104,6 +106,86 @@ public final class SafeTensorsIo {
                 }
             }
         }
+        try {
+            Files.write(file, out.array());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /**
+     * A file's header and data section as stored, for tests that break a file's layout on purpose (offsets that
+     * overlap, leave gaps, or do not end at the data's end).
+     */
+    public record Raw(JsonObject header, byte[] data) {
+        /** The names of the tensors, in header order. */
+        public List<String> tensors() {
+            return header.keySet().stream().filter(k -> !k.equals("__metadata__")).toList();
+        }
+
+        public long[] offsets(String tensor) {
+            return header.getJsonObject(tensor).getJsonArray("data_offsets").getValuesAs(JsonNumber.class).stream()
+                    .mapToLong(JsonNumber::longValue).toArray();
+        }
+
+        /** The same file with {@code tensor}'s byte range set to {@code [begin, end)}. */
+        public Raw withOffsets(String tensor, long begin, long end) {
+            JsonObject entry = Json.createObjectBuilder(header.getJsonObject(tensor))
+                    .add("data_offsets", Json.createArrayBuilder().add(begin).add(end)).build();
+            return new Raw(Json.createObjectBuilder(header).add(tensor, entry).build(), data);
+        }
+
+        /** The same file with {@code count} zero bytes inserted at {@code at}; tensors from there on move with their data. */
+        public Raw inserting(long at, int count) {
+            Raw moved = new Raw(header, data);
+            for (String t : tensors()) {
+                long[] o = offsets(t);
+                if (o[0] >= at) {
+                    moved = moved.withOffsets(t, o[0] + count, o[1] + count);
+                }
+            }
+            byte[] grown = new byte[data.length + count];
+            System.arraycopy(data, 0, grown, 0, (int) at);
+            System.arraycopy(data, (int) at, grown, (int) at + count, data.length - (int) at);
+            return new Raw(moved.header, grown);
+        }
+
+        /**
+         * This file with its layout broken {@code how}: {@code alias} gives {@code second} the byte range of
+         * {@code first} (same size), {@code gap} inserts bytes after {@code first}, {@code start} before every
+         * tensor, {@code tail} after the last.
+         */
+        public Raw brokenLayout(String how, String first, String second) {
+            long[] range = offsets(first);
+            return switch (how) {
+                case "alias" -> withOffsets(second, range[0], range[1]);
+                case "gap" -> inserting(range[1], 16);
+                case "start" -> inserting(0, 16);
+                case "tail" -> inserting(data.length, 16);
+                default -> throw new IllegalArgumentException(how);
+            };
+        }
+    }
+
+    /** {@code file}'s header and data section, unparsed. */
+    public static Raw readRaw(Path file) {
+        try {
+            byte[] bytes = Files.readAllBytes(file);
+            int headerLen = Math.toIntExact(ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).getLong(0));
+            try (JsonReader r = Json.createReader(new StringReader(new String(bytes, 8, headerLen,
+                    StandardCharsets.UTF_8)))) {
+                return new Raw(r.readObject(), Arrays.copyOfRange(bytes, 8 + headerLen, bytes.length));
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** Writes {@code raw} to {@code file} as it is: its header, then its data section. */
+    public static void writeRaw(Path file, Raw raw) {
+        byte[] json = raw.header().toString().getBytes(StandardCharsets.UTF_8);
+        ByteBuffer out = ByteBuffer.allocate(8 + json.length + raw.data().length).order(ByteOrder.LITTLE_ENDIAN);
+        out.putLong(json.length).put(json).put(raw.data());
         try {
             Files.write(file, out.array());
         } catch (IOException e) {

@@ -8,14 +8,21 @@ import jakarta.json.JsonNumber;
 import jakarta.json.JsonObject;
 import jakarta.json.JsonString;
 import jakarta.json.JsonValue;
+import jakarta.json.stream.JsonLocation;
 import jakarta.json.stream.JsonParser;
 import jakarta.json.stream.JsonParserFactory;
+import jakarta.json.stream.JsonParsingException;
 import java.io.IOException;
-import java.io.Reader;
+import java.io.InputStream;
+import java.io.StringReader;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -38,6 +45,10 @@ import java.util.regex.PatternSyntaxException;
 final class AdapterConfigReader {
 
     private static final JsonParserFactory JSON = Json.createParserFactory(Map.of());
+    /** Largest config read; PEFT writes about a kilobyte. */
+    static final int MAX_BYTES = 4 << 20;
+    /** Deepest nesting accepted; PEFT's configs nest three or four levels. */
+    static final int MAX_DEPTH = 64;
 
     private static final String ALL_LINEAR = "all-linear";
 
@@ -59,25 +70,89 @@ final class AdapterConfigReader {
         return new AdapterConfigReader(adapter, readObject(adapter, file)).toConfig();
     }
 
-    /** One JSON object and nothing after it, as Python's {@code json.load} demands. */
+    /**
+     * One JSON object and nothing after it, as Python's {@code json.load} demands. Only a regular file of at most
+     * {@value #MAX_BYTES} bytes is read, and JSON nested deeper than {@value #MAX_DEPTH} levels is refused before
+     * it is built. No refusal quotes the file: a parse error says where, not what it found.
+     */
     private static JsonObject readObject(String adapter, Path file) {
-        try (Reader in = Files.newBufferedReader(file, StandardCharsets.UTF_8);
-                JsonParser parser = JSON.createParser(in)) {
-            if (!parser.hasNext() || parser.next() != JsonParser.Event.START_OBJECT) {
-                throw new AdapterException(adapter, Reason.MALFORMED_JSON, file + " does not hold a JSON object");
+        String text = readText(adapter, file);
+        try {
+            checkDepth(adapter, file, text);
+            try (JsonParser parser = JSON.createParser(new StringReader(text))) {
+                if (!parser.hasNext() || parser.next() != JsonParser.Event.START_OBJECT) {
+                    throw new AdapterException(adapter, Reason.MALFORMED_JSON, file + " does not hold a JSON object");
+                }
+                JsonObject object = parser.getObject();
+                if (parser.hasNext()) {
+                    throw new AdapterException(adapter, Reason.MALFORMED_JSON, file + " has data after its JSON object");
+                }
+                return object;
             }
-            JsonObject object = parser.getObject();
-            if (parser.hasNext()) {
-                throw new AdapterException(adapter, Reason.MALFORMED_JSON, file + " has data after its JSON object");
+        } catch (JsonParsingException e) {
+            JsonLocation at = e.getLocation();
+            throw new AdapterException(adapter, Reason.MALFORMED_JSON, file + " is not valid JSON (line "
+                    + at.getLineNumber() + ", column " + at.getColumnNumber() + ")", e);
+        } catch (JsonException e) {
+            throw new AdapterException(adapter, Reason.MALFORMED_JSON, file + " is not valid JSON", e);
+        } catch (UnsupportedOperationException e) {
+            // Parsson's own refusal of numbers longer than 1100 characters, which is no JsonException
+            throw new AdapterException(adapter, Reason.MALFORMED_JSON, file + " holds a number too long to parse", e);
+        }
+    }
+
+    /** The file's text: a regular file (a FIFO is never opened), at most MAX_BYTES, UTF-8. */
+    private static String readText(String adapter, Path file) {
+        byte[] bytes;
+        try {
+            BasicFileAttributes attributes = Files.readAttributes(file, BasicFileAttributes.class);
+            if (!attributes.isRegularFile()) {
+                throw new AdapterException(adapter, Reason.CONFIG_UNREADABLE, file + " is not a regular file");
             }
-            return object;
+            if (attributes.size() > MAX_BYTES) {
+                throw tooLarge(adapter, file);
+            }
+            try (InputStream in = Files.newInputStream(file)) {
+                bytes = in.readNBytes(MAX_BYTES + 1);  // the file may have grown since
+            }
         } catch (NoSuchFileException e) {
             throw new AdapterException(adapter, Reason.CONFIG_UNREADABLE, "no such file " + file, e);
         } catch (IOException e) {
             throw new AdapterException(adapter, Reason.CONFIG_UNREADABLE, "cannot read " + file + ": " + e, e);
-        } catch (JsonException e) {
-            throw new AdapterException(adapter, Reason.MALFORMED_JSON, file + " is not valid JSON: "
-                    + e.getMessage(), e);
+        }
+        if (bytes.length > MAX_BYTES) {
+            throw tooLarge(adapter, file);
+        }
+        try {
+            return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(bytes)).toString();
+        } catch (CharacterCodingException e) {
+            throw new AdapterException(adapter, Reason.MALFORMED_JSON, file + " is not valid UTF-8", e);
+        }
+    }
+
+    private static AdapterException tooLarge(String adapter, Path file) {
+        return new AdapterException(adapter, Reason.CONFIG_TOO_LARGE, file + " is larger than " + MAX_BYTES
+                + " bytes; a PEFT config is a few kilobytes");
+    }
+
+    /** Walks the events (no recursion) so that a hostile nesting is refused before anything recurses into it. */
+    private static void checkDepth(String adapter, Path file, String text) {
+        try (JsonParser parser = JSON.createParser(new StringReader(text))) {
+            int depth = 0;
+            while (parser.hasNext()) {
+                switch (parser.next()) {
+                    case START_OBJECT, START_ARRAY -> {
+                        if (++depth > MAX_DEPTH) {
+                            throw new AdapterException(adapter, Reason.MALFORMED_JSON, file
+                                    + " nests JSON deeper than " + MAX_DEPTH + " levels");
+                        }
+                    }
+                    case END_OBJECT, END_ARRAY -> depth--;
+                    default -> {
+                    }
+                }
+            }
         }
     }
 
@@ -204,7 +279,7 @@ final class AdapterConfigReader {
         }
         try {
             return number.intValueExact();
-        } catch (ArithmeticException e) {
+        } catch (ArithmeticException | UnsupportedOperationException e) {  // the latter: Parsson's scale limit
             throw wrongType(field, "an integer that fits 32 bits", value);
         }
     }

@@ -8,9 +8,11 @@ public final class AdapterException extends RuntimeException {
 
     /** Why an adapter was refused. */
     public enum Reason {
-        /** {@code adapter_config.json} is missing or cannot be read. */
+        /** {@code adapter_config.json} is missing, not a regular file, or cannot be read. */
         CONFIG_UNREADABLE,
-        /** The file is not a JSON object. */
+        /** {@code adapter_config.json} is larger than any real config (a few kilobytes); it is not read. */
+        CONFIG_TOO_LARGE,
+        /** The file is not a JSON object (or nests deeper than any config does). */
         MALFORMED_JSON,
         /** A field PEFT always writes and we cannot guess is absent. */
         MISSING_FIELD,
@@ -36,7 +38,7 @@ public final class AdapterException extends RuntimeException {
         LAYER_OUT_OF_RANGE,
         /** Only a pickle checkpoint ({@code adapter_model.bin}); safetensors is required. */
         PICKLE_ONLY,
-        /** {@code adapter_model.safetensors} is missing, truncated or has a corrupt header. */
+        /** {@code adapter_model.safetensors} is missing, not a regular file, truncated or has a corrupt header. */
         WEIGHTS_UNREADABLE,
         /** A targeted module has no lora_A or no lora_B tensor. */
         MISSING_WEIGHT,

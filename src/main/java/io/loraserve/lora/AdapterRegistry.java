@@ -1,8 +1,6 @@
 package io.loraserve.lora;
 
 import io.loraserve.model.ModelConfig;
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -22,8 +20,10 @@ import java.util.regex.Pattern;
  *
  * <p>Semantics: loading (disk → host tensors → validation) runs on this registry's own loader
  * thread, never on the engine thread, and either registers a complete, valid adapter or leaves
- * the catalogue unchanged. Adapters load only from under the configured roots (after resolving
- * {@code ..} and symlinks). The sum of host bytes stays under {@code maxHostBytes}. Thread-safe.
+ * the catalogue unchanged. Adapters load only from under the configured roots: the directory and
+ * every file read from it, after resolving {@code ..} and symlinks ({@link AdapterRoots}). The
+ * sum of host bytes, replaced versions still running included, stays under {@code maxHostBytes}.
+ * Thread-safe.
  */
 public final class AdapterRegistry implements AutoCloseable {
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");
@@ -49,7 +49,7 @@ public final class AdapterRegistry implements AutoCloseable {
 
     private final ModelConfig base;
     private final String baseName;
-    private final List<Path> roots;
+    private final AdapterRoots roots;
     private final int maxRank;
     private final long maxHostBytes;
     private final Map<String, Adapter> byName = new LinkedHashMap<>();
@@ -68,7 +68,7 @@ public final class AdapterRegistry implements AutoCloseable {
     public AdapterRegistry(ModelConfig base, String baseName, List<Path> roots, int maxRank, long maxHostBytes) {
         this.base = base;
         this.baseName = baseName;
-        this.roots = roots.stream().map(AdapterRegistry::realOrSelf).toList();
+        this.roots = new AdapterRoots(roots);
         this.maxRank = maxRank;
         this.maxHostBytes = maxHostBytes;
     }
@@ -86,7 +86,7 @@ public final class AdapterRegistry implements AutoCloseable {
                     + " letters, digits, '.', '_' or '-', start with a letter or digit, and differ from the base"
                     + " model's name and from " + String.join(", ", RESERVED) + " (metric labels of their own)");
         }
-        Path dir = resolve(path);
+        Path dir = roots.directory(path);
         synchronized (this) {
             if (byName.containsKey(name) && !replace) {
                 throw new RegistryException(RegistryException.Kind.EXISTS, "adapter '" + name + "' is already loaded"
@@ -103,12 +103,17 @@ public final class AdapterRegistry implements AutoCloseable {
                 throw new RegistryException(RegistryException.Kind.EXISTS, "adapter '" + name + "' was loaded"
                         + " concurrently; pass \"replace\": true to replace it");
             }
-            long freedByReplace = old == null ? 0 : old.weights().bytes();
+            // The replaced version's weights are freed at once only when no request holds it (none can take one
+            // while this lock is held); otherwise they stay until its last request ends, and count until then.
+            boolean oldFreedNow = old != null && old.inFlight() == 0;
+            long freedByReplace = oldFreedNow ? old.weights().bytes() : 0;
             if (hostBytes - freedByReplace + weights.bytes() > maxHostBytes) {
                 weights.close();
                 throw new RegistryException(RegistryException.Kind.CAPACITY, "adapter '" + name + "' needs "
                         + weights.bytes() + " bytes of host memory but only " + (maxHostBytes - hostBytes)
-                        + " of --max-cpu-adapter-bytes " + maxHostBytes + " are free; unload an adapter first");
+                        + " of --max-cpu-adapter-bytes " + maxHostBytes + " are free; unload an adapter first"
+                        + (old != null && !oldFreedNow ? " (the version it replaces counts until its "
+                                + old.inFlight() + " running requests end)" : ""));
             }
             long bytes = weights.bytes();
             Adapter a = new Adapter(name, dir, weights, versions.incrementAndGet(), seconds, () -> freed(bytes), events);
@@ -124,7 +129,7 @@ public final class AdapterRegistry implements AutoCloseable {
     }
 
     private AdapterWeights onLoader(String name, Path dir) {
-        Future<AdapterWeights> f = loader.submit(() -> AdapterWeights.load(name, dir, base, maxRank));
+        Future<AdapterWeights> f = loader.submit(() -> AdapterWeights.load(name, dir, roots, base, maxRank));
         try {
             return f.get();
         } catch (InterruptedException e) {
@@ -142,61 +147,9 @@ public final class AdapterRegistry implements AutoCloseable {
         hostBytes -= bytes;
     }
 
-    /** The real directory of {@code path}, which must lie under a root; relative paths are taken from the first root. */
-    Path resolve(Path path) {
-        Path p = (path.isAbsolute() || roots.isEmpty() ? path : roots.get(0).resolve(path)).toAbsolutePath();
-        Path real;
-        try {
-            real = p.toRealPath();
-        } catch (IOException e) {
-            // Outside the roots, whether a path exists is not the client's business: judge where it would lead.
-            if (!underRoot(wouldLeadTo(p))) {
-                throw outsideRoots(path);
-            }
-            throw new RegistryException(RegistryException.Kind.NO_SUCH_PATH,
-                    "adapter path " + path + " does not exist");
-        }
-        if (!underRoot(real)) {
-            throw outsideRoots(path);
-        }
-        if (!Files.isDirectory(real)) {
-            throw new RegistryException(RegistryException.Kind.NO_SUCH_PATH, "adapter path " + path
-                    + " is not a directory");
-        }
-        return real;
-    }
-
     /** Who hears about loads, removals, pinning and tiers from now on; set before adapters load. */
     public void setEvents(AdapterEvents events) {
         this.events = events;
-    }
-
-    private boolean underRoot(Path real) {
-        return roots.stream().anyMatch(real::startsWith);
-    }
-
-    /**
-     * Where a path that does not exist would lead: the real path of its deepest existing ancestor (symlinks
-     * resolved), then the rest of it with {@code ..} applied; nothing in that rest exists to be a symlink.
-     */
-    private static Path wouldLeadTo(Path absolute) {
-        Path existing = absolute;
-        while (existing != null && !Files.exists(existing)) {
-            existing = existing.getParent();
-        }
-        if (existing == null) {
-            return absolute.normalize();
-        }
-        try {
-            return existing.toRealPath().resolve(existing.relativize(absolute)).normalize();
-        } catch (IOException e) {
-            return absolute.normalize();
-        }
-    }
-
-    private static RegistryException outsideRoots(Path path) {
-        return new RegistryException(RegistryException.Kind.OUTSIDE_ROOTS, "adapter path " + path
-                + " is outside every --adapter-root; nothing was loaded");
     }
 
     /** Takes a reference on the current version of {@code name} for one request. */
@@ -248,14 +201,6 @@ public final class AdapterRegistry implements AutoCloseable {
 
     public int maxRank() {
         return maxRank;
-    }
-
-    private static Path realOrSelf(Path p) {
-        try {
-            return p.toRealPath();
-        } catch (IOException e) {
-            return p.toAbsolutePath().normalize();
-        }
     }
 
     /** Unloads everything and stops the loader thread. */

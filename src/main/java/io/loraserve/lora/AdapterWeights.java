@@ -1,5 +1,6 @@
 package io.loraserve.lora;
 
+import io.loraserve.lora.AdapterException.Reason;
 import io.loraserve.model.ModelConfig;
 import io.loraserve.model.Proj;
 import io.loraserve.model.WeightLayout;
@@ -12,6 +13,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.pytorch.Device;
@@ -30,6 +32,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * module's one {@code A} and of its own rows of {@code B}, so its bypass adds to q, k and v alike.
  */
 public final class AdapterWeights implements AutoCloseable {
+    static final String CONFIG = "adapter_config.json";
     static final String FILE = "adapter_model.safetensors";
     private static final String PREFIX = "base_model.model.";
 
@@ -55,19 +58,28 @@ public final class AdapterWeights implements AutoCloseable {
     /**
      * Reads {@code dir} (config + safetensors) for a base of shape {@code base}; refuses any adapter
      * that does not fit it, naming the adapter, the module and the reason, and allocates nothing then.
+     * Its files may not lead out of {@code dir}.
      */
     public static AdapterWeights load(String name, Path dir, ModelConfig base, int maxRank) {
-        AdapterConfig config = AdapterConfig.parse(name, dir.resolve("adapter_config.json"));
+        return load(name, dir, new AdapterRoots(List.of(dir)), base, maxRank);
+    }
+
+    /** {@link #load(String, Path, ModelConfig, int)} for a directory under {@code roots}, which its files may not leave. */
+    static AdapterWeights load(String name, Path dir, AdapterRoots roots, ModelConfig base, int maxRank) {
+        Path configFile = roots.file(name, dir, CONFIG, Reason.CONFIG_UNREADABLE).orElseThrow(
+                () -> new AdapterException(name, Reason.CONFIG_UNREADABLE, "no such file " + dir.resolve(CONFIG)));
+        AdapterConfig config = AdapterConfig.parse(name, configFile);
         config.checkAgainst(base.layers(), base.layout());
-        Path file = dir.resolve(FILE);
-        if (!Files.isRegularFile(file)) {
+        Optional<Path> weights = roots.file(name, dir, FILE, Reason.WEIGHTS_UNREADABLE);
+        if (weights.isEmpty()) {
             if (Files.isRegularFile(dir.resolve("adapter_model.bin"))) {
-                throw new AdapterException(name, AdapterException.Reason.PICKLE_ONLY,
+                throw new AdapterException(name, Reason.PICKLE_ONLY,
                         "only adapter_model.bin (a pickle) is present; pickle files are never loaded,"
                                 + " save the adapter as " + FILE);
             }
-            throw new AdapterException(name, AdapterException.Reason.WEIGHTS_UNREADABLE, FILE + " is missing in " + dir);
+            throw new AdapterException(name, Reason.WEIGHTS_UNREADABLE, FILE + " is missing in " + dir);
         }
+        Path file = weights.get();
         SafeTensorsFile st;
         try {
             st = SafeTensorsFile.open(file);

@@ -22,7 +22,9 @@ import java.util.logging.Logger;
  *
  * <p>Handlers add what they know through {@link #entry(ServerRequest)}: the adapter ({@code -} for
  * the base model), token counts ({@code -} when none were generated) and an outcome such as
- * {@code client_gone}. Health probes log at FINE, everything else at INFO.
+ * {@code client_gone}. A stream that ends in an error event (shutdown, timeout, engine failure) is
+ * logged with that error's status, not the 200 its headers went out with, the tokens it had sent,
+ * and {@code outcome=error_mid_stream}. Health probes log at FINE, everything else at INFO.
  */
 final class AccessLog implements Filter {
     static final HeaderName REQUEST_ID = HeaderNames.create("X-Request-Id");
@@ -36,6 +38,7 @@ final class AccessLog implements Filter {
         int promptTokens = -1;
         int completionTokens = -1;
         String outcome;
+        int failedStatus;
 
         Entry(String requestId) {
             this.requestId = requestId;
@@ -44,6 +47,13 @@ final class AccessLog implements Filter {
         void tokens(int promptTokens, int completionTokens) {
             this.promptTokens = promptTokens;
             this.completionTokens = completionTokens;
+        }
+
+        /** A response that began as a 200 stream ended with an error of {@code status} after {@code sentTokens}. */
+        void failedMidStream(int status, int promptTokens, int sentTokens) {
+            failedStatus = status;
+            outcome = "error_mid_stream";
+            tokens(promptTokens, sentTokens);
         }
     }
 
@@ -65,7 +75,7 @@ final class AccessLog implements Filter {
             refused = refusal.status();  // from a later filter: Helidon writes it after this one returns
             throw refusal;
         } finally {
-            int status = refused != 0 ? refused : res.status().code();
+            int status = refused != 0 ? refused : e.failedStatus != 0 ? e.failedStatus : res.status().code();
             String method = req.prologue().method().text();
             String path = req.path().rawPath();
             LOG.log(path.equals("/health") || path.startsWith("/health/") ? Level.FINE : Level.INFO,

@@ -62,6 +62,8 @@ final class ChunkStream {
     private void write(ServerResponse res, Choices choices, AccessLog.Entry log) throws InterruptedException {
         int promptTokens = 0;
         int completionTokens = 0;
+        int sentTokens = 0;
+        boolean failed = false;
         try (SseStream sse = new SseStream(res)) {
             for (JsonObject choice : choices.opening()) {
                 sse.send(chunk(choice));
@@ -71,12 +73,16 @@ final class ChunkStream {
                 ApiException failure = Generation.failure(e);
                 if (failure != null) {
                     sse.send(Json.error(failure.getMessage(), failure.type(), failure.param(), failure.code()));
-                    log.outcome = "error_" + failure.status();
+                    log.failedMidStream(failure.status(), generation.promptTokens(), sentTokens);
+                    failed = true;
                     break;
                 }
                 JsonObject choice = switch (e) {
                     case GenerationSink.PromptScores p -> choices.promptScores(p);
-                    case GenerationSink.Token t -> choices.token(t);
+                    case GenerationSink.Token t -> {
+                        sentTokens++;
+                        yield choices.token(t);
+                    }
                     case GenerationSink.Finish f -> {
                         promptTokens += f.promptTokens();
                         completionTokens += f.completionTokens();
@@ -88,7 +94,9 @@ final class ChunkStream {
                     sse.send(chunk(choice));
                 }
             }
-            log.tokens(promptTokens, completionTokens);
+            if (!failed) {
+                log.tokens(promptTokens, completionTokens);
+            }
             if (includeUsage && !generation.running()) {
                 sse.send(head().add("choices", Json.BUILDERS.createArrayBuilder())
                         .add("usage", Json.usage(promptTokens, completionTokens)).build());

@@ -175,6 +175,11 @@ final class Generation implements AutoCloseable {
         return prompts.get(choice);
     }
 
+    /** The prompt tokens of all choices together (each choice counts its prompt, as the usage totals do). */
+    int promptTokens() {
+        return prompts.stream().mapToInt(p -> p.length).sum();
+    }
+
     /** True while some choice has not finished. */
     boolean running() {
         return finished.cardinality() < requestIds.size();

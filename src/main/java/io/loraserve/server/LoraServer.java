@@ -161,12 +161,16 @@ public final class LoraServer implements AutoCloseable {
         r.register(services);
     }
 
+    /**
+     * The admin API; with {@code adminKey} (non-null) every route but health needs it, {@code /metrics} too
+     * (orchestrators probe health without credentials; Prometheus sends the key, see README).
+     */
     static void adminRouting(HttpRouting.Builder r, AdminService admin, HealthService health, MetricsService metrics,
                              String adminKey) {
         ErrorHandling.register(r);
         if (adminKey != null) {
             BearerAuth auth = new BearerAuth(adminKey);
-            r.any("/admin/*", auth).any("/v1/*", auth);
+            r.any("/admin/*", auth).any("/v1/*", auth).any("/metrics", auth);
         }
         r.register(admin, health, metrics);
     }

@@ -6,8 +6,9 @@ import java.util.function.Supplier;
 
 /**
  * Maps a request's {@code model} and {@code adapter} fields to what runs it: the base model
- * (null) or an adapter name. {@code model} may name the base (or be absent) or, as in vLLM, an
- * adapter; {@code adapter} names an adapter; the two must not disagree.
+ * (null) or an adapter name. Either may name the base (or be absent) or an adapter ({@code model}
+ * naming an adapter is vLLM's convention); {@code model} naming the base with {@code adapter}
+ * naming an adapter runs the adapter, and naming two different things is a 400.
  */
 final class ModelResolver {
     private final ServedModel base;
@@ -47,9 +48,13 @@ final class ModelResolver {
         if (adapter == null) {
             return fromModel;
         }
+        boolean adapterIsBase = adapter.equals(base.name());
         if (fromModel != null && !fromModel.equals(adapter)) {
-            throw ApiException.badRequest("adapter", "'model' names adapter '" + model + "' but 'adapter' names '"
-                    + adapter + "'; give one, or the same in both");
+            throw ApiException.badRequest("adapter", "'model' names adapter '" + model + "' but 'adapter' names "
+                    + (adapterIsBase ? "the base model '" : "'") + adapter + "'; give one, or the same in both");
+        }
+        if (adapterIsBase) {
+            return null;
         }
         if (!adapterReady.test(adapter)) {
             throw ApiException.notFound("adapter_not_found", "The adapter '" + adapter + "' is not loaded"

@@ -78,7 +78,7 @@ public record Options(
             new Flag("max-cpu-adapter-bytes", "BYTES", "1073741824", "host memory for registered adapters' weights"),
             new Flag("adapter-root", "DIR", null, "directory adapters may be loaded from; repeatable (default: the project's adapters/)", true),
             new Flag("adapter", "NAME=DIR", null, "adapter to load at start-up; repeatable (default with the demo model: everything in adapters/)", true),
-            new Flag("admin-key", "KEY", null, "require 'Authorization: Bearer KEY' on the admin API"),
+            new Flag("admin-key", "KEY", null, "require 'Authorization: Bearer KEY' on the admin port's API and /metrics (not /health)"),
             new Flag("metrics-adapter-labels", "N", "100",
                     "adapters that get their own 'adapter' label in /metrics; the rest share adapter=\"other\""),
             new Flag("api-key", "KEY", null, "require 'Authorization: Bearer KEY' on the public /v1/ routes"

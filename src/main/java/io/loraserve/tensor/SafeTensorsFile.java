@@ -7,16 +7,22 @@ import jakarta.json.JsonNumber;
 import jakarta.json.JsonObject;
 import jakarta.json.JsonReader;
 import jakarta.json.JsonValue;
+import jakarta.json.stream.JsonParser;
 import java.io.IOException;
 import java.io.StringReader;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Collection;
 import java.util.Collections;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import org.bytedeco.javacpp.BytePointer;
@@ -29,7 +35,11 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * One {@code .safetensors} file: its validated header, and tensors read from it on demand.
  *
  * <p>Semantics: the header is checked against the file length before anything is allocated,
- * so a lying or truncated header is an error, never a huge allocation. Tensor bytes are
+ * so a lying or truncated header is an error, never a huge allocation. The tensors' byte ranges
+ * must tile the data section as the reference implementation (the {@code safetensors} crate)
+ * demands: in offset order, from byte 0, each where the one before ended, the last at the end
+ * of the file; so no two tensors share bytes. Only regular files are opened (a FIFO would block).
+ * A refusal names the file and what is wrong, never bytes that are not a valid header. Tensor bytes are
  * streamed from the file straight into libtorch memory (no Java array, no whole-file map),
  * so multi-GB files load without heap. Opening holds no file handle; each read opens and
  * closes its own channel.
@@ -37,6 +47,8 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 public final class SafeTensorsFile {
     /** Largest header we accept; real headers are kilobytes to a few megabytes. */
     private static final long MAX_HEADER_BYTES = 100L << 20;
+    /** Deepest JSON nesting in a header; a valid one has three levels. */
+    private static final int MAX_HEADER_DEPTH = 16;
     private static final int READ_CHUNK = 64 << 20;
 
     /** One entry of the header: byte range is relative to the start of the data section. */
@@ -67,6 +79,9 @@ public final class SafeTensorsFile {
         if (file.getFileName().toString().endsWith(".bin") || file.getFileName().toString().endsWith(".pt")) {
             throw new SafeTensorsException(file, "pickle checkpoints are never loaded; convert to safetensors");
         }
+        if (!Files.isRegularFile(file)) {
+            throw new SafeTensorsException(file, Files.exists(file) ? "not a regular file" : "no such file");
+        }
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             long fileSize = ch.size();
             if (fileSize < 8) {
@@ -76,8 +91,9 @@ public final class SafeTensorsFile {
             readFully(ch, lenBuf, 0);
             long headerLen = lenBuf.flip().getLong();
             if (headerLen < 2 || headerLen > MAX_HEADER_BYTES || headerLen > fileSize - 8) {
-                throw new SafeTensorsException(file, "corrupt header: declares " + headerLen
-                        + " header bytes in a file of " + fileSize + " bytes");
+                // the value is not quoted: for a file that is no safetensors it is 8 bytes of its content
+                throw new SafeTensorsException(file, "corrupt header: the header length in its first 8 bytes does"
+                        + " not fit a file of " + fileSize + " bytes (at most " + MAX_HEADER_BYTES + ")");
             }
             ByteBuffer header = ByteBuffer.allocate((int) headerLen);
             readFully(ch, header, 8);
@@ -91,10 +107,16 @@ public final class SafeTensorsFile {
 
     private static SafeTensorsFile parseHeader(Path file, String json, long dataStart, long dataLen) {
         JsonObject root;
-        try (JsonReader reader = Json.createReader(new StringReader(json))) {
-            root = reader.readObject();
+        try {
+            checkDepth(file, json);
+            try (JsonReader reader = Json.createReader(new StringReader(json))) {
+                root = reader.readObject();
+            }
         } catch (JsonException | IllegalStateException e) {
             throw new SafeTensorsException(file, "corrupt header: not a JSON object", e);
+        } catch (UnsupportedOperationException e) {
+            // Parsson's own refusal of numbers longer than 1100 characters, which is no JsonException
+            throw new SafeTensorsException(file, "corrupt header: a number too long to parse", e);
         }
         Map<String, Entry> entries = new LinkedHashMap<>();
         Map<String, String> metadata = new LinkedHashMap<>();
@@ -107,8 +129,58 @@ public final class SafeTensorsFile {
             }
             entries.put(kv.getKey(), parseEntry(file, kv.getKey(), kv.getValue(), dataLen));
         }
+        checkLayout(file, entries.values(), dataLen);
         return new SafeTensorsFile(file, dataStart, Collections.unmodifiableMap(entries),
                 Collections.unmodifiableMap(metadata));
+    }
+
+    /**
+     * Refuses nesting deeper than a header has (object, tensor, shape) plus slack, walking the events without
+     * recursion, so a hostile header cannot reach the tree parser's own limit (an unchecked exception).
+     */
+    private static void checkDepth(Path file, String json) {
+        try (JsonParser parser = Json.createParser(new StringReader(json))) {
+            int depth = 0;
+            while (parser.hasNext()) {
+                switch (parser.next()) {
+                    case START_OBJECT, START_ARRAY -> {
+                        if (++depth > MAX_HEADER_DEPTH) {
+                            throw new SafeTensorsException(file, "corrupt header: JSON nested deeper than "
+                                    + MAX_HEADER_DEPTH + " levels");
+                        }
+                    }
+                    case END_OBJECT, END_ARRAY -> depth--;
+                    default -> {
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * The reference implementation's rule: sorted by offsets, each tensor starts where the one before ended (the
+     * first at 0) and the last ends at the end of the data section. Sizes were checked entry by entry.
+     */
+    private static void checkLayout(Path file, Collection<Entry> entries, long dataLen) {
+        List<Entry> sorted = new ArrayList<>(entries);
+        sorted.sort(Comparator.comparingLong(Entry::begin).thenComparingLong(Entry::end));
+        long next = 0;
+        for (Entry e : sorted) {
+            if (e.begin() < next) {
+                throw new SafeTensorsException(file, "tensor " + e.name() + ": byte range [" + e.begin() + ", "
+                        + e.end() + ") overlaps the tensor before it, which ends at byte " + next
+                        + " of the data section");
+            }
+            if (e.begin() > next) {
+                throw new SafeTensorsException(file, "tensor " + e.name() + ": byte range [" + e.begin() + ", "
+                        + e.end() + ") leaves bytes [" + next + ", " + e.begin() + ") of the data section unused");
+            }
+            next = e.end();
+        }
+        if (next != dataLen) {
+            throw new SafeTensorsException(file, "the tensors end at byte " + next + " but the data section has "
+                    + dataLen + " bytes; bytes [" + next + ", " + dataLen + ") are unused");
+        }
     }
 
     private static Entry parseEntry(Path file, String name, JsonValue value, long dataLen) {
@@ -137,7 +209,8 @@ public final class SafeTensorsFile {
                         + " bytes stored but shape and dtype need " + expected);
             }
             return entry;
-        } catch (ClassCastException | NullPointerException | IndexOutOfBoundsException | ArithmeticException e) {
+        } catch (ClassCastException | NullPointerException | IndexOutOfBoundsException | ArithmeticException
+                 | UnsupportedOperationException e) {  // the last: Parsson's limit on a number's scale
             throw new SafeTensorsException(file, "corrupt header entry for tensor " + name, e);
         }
     }

@@ -48,7 +48,8 @@ import org.yaml.snakeyaml.Yaml;
 /**
  * A real loraserve scraped by a real Prometheus (the Debian package {@code prometheus}) with the
  * loraserve job of {@code deploy/prometheus/prometheus.yml} and its alert rules, every second, on
- * loopback. Drives completions, then asks Prometheus's HTTP API what it stored, and evaluates every
+ * loopback. The server has an {@code --admin-key}, which the admin port's {@code /metrics} follows,
+ * so the job sends it as the README says: {@code authorization} with a {@code credentials_file}. Drives completions, then asks Prometheus's HTTP API what it stored, and evaluates every
  * PromQL expression of the Grafana dashboard and the alert rules against it. Skipped when the
  * {@code prometheus} binary is not installed.
  */
@@ -58,6 +59,7 @@ class PrometheusScrapeTest {
     }
 
     private static final int MAX_TOKENS = 6;
+    private static final String ADMIN_KEY = "scrape-key-7";
     private static final List<Traffic> TRAFFIC = List.of(new Traffic("tiny", "base", 3),
             new Traffic("attn-r4", "attn-r4", 4), new Traffic("all-r8-rslora", "all-r8-rslora", 2));
     /** Grafana's variables, as the dashboard's defaults ("All") expand them. */
@@ -75,8 +77,9 @@ class PrometheusScrapeTest {
         Assumptions.assumeTrue(onPath("prometheus") != null && onPath("promtool") != null,
                 "prometheus/promtool not installed (Debian: apt-get install -y prometheus); skipping the real-Prometheus test");
         work = Files.createTempDirectory("loraserve-prometheus");
+        Files.writeString(work.resolve("admin-key"), ADMIN_KEY + "\n");
         List<String> args = new ArrayList<>(List.of("--model", Fixtures.tinyModel().toString(),
-                "--served-model-name", "tiny", "--port", "0", "--admin-port", "0",
+                "--served-model-name", "tiny", "--port", "0", "--admin-port", "0", "--admin-key", ADMIN_KEY,
                 "--adapter-root", Fixtures.tinyAdapter("").toString()));
         TRAFFIC.stream().filter(t -> !t.model().equals("tiny"))
                 .forEach(t -> args.addAll(List.of("--adapter", t.model() + "=" + Fixtures.tinyAdapter(t.model()))));
@@ -202,6 +205,7 @@ class PrometheusScrapeTest {
                 .filter(j -> "loraserve".equals(j.get("job_name"))).findFirst().orElseThrow());
         job.put("scrape_interval", "1s");
         job.put("static_configs", List.of(Map.of("targets", List.of("127.0.0.1:" + adminPort))));
+        job.put("authorization", Map.of("type", "Bearer", "credentials_file", work.resolve("admin-key").toString()));
         List<String> ruleFiles = at(shipped, "rule_files");
         Map<String, Object> config = new LinkedHashMap<>();
         config.put("global", Map.of("scrape_interval", "1s", "evaluation_interval", "1s"));

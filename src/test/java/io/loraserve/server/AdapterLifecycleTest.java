@@ -221,6 +221,29 @@ class AdapterLifecycleTest {
         }
     }
 
+    /** As the README says: {@code "adapter"} naming the served model selects the base, alone or with {@code "model"}. */
+    @Test
+    void adapterNamingTheServedModelSelectsTheBase() {
+        Fixtures.Case c = casesOf(null).get(0);
+        String adapterOnly = body(c, "tiny-llama", c.tokens().length);
+        String both = adapterOnly.replace("{\"prompt\"", "{\"model\":\"tiny-llama\",\"prompt\"");
+        for (String body : new String[] {adapterOnly, both}) {
+            TestServer.Reply r = server.post("/v1/completions", body);
+            BaseModelGoldenTest.assertMatches(c, LoraGoldenTest.firstChoice(r));
+            assertEquals("tiny-llama", r.json().getString("model"), r.body());
+        }
+        server.loadAdapter("named", Fixtures.tinyAdapter("attn-r4"));
+        try {
+            String disagree = adapterOnly.replace("{\"prompt\"", "{\"model\":\"named\",\"prompt\"");
+            TestServer.Reply r = server.post("/v1/completions", disagree);
+            assertEquals(400, r.status(), r.body());
+            assertTrue(r.error().getString("message").contains("'named'"), r.body());
+            assertTrue(r.error().getString("message").contains("base model 'tiny-llama'"), r.body());
+        } finally {
+            server.adminDelete("/admin/adapters/named");
+        }
+    }
+
     @Test
     void adapterAndModelNamingDifferentAdaptersIsABadRequest() {
         server.loadAdapter("left", Fixtures.tinyAdapter("attn-r4"));

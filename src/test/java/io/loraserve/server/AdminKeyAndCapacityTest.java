@@ -4,8 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.loraserve.Fixtures;
+import io.loraserve.lora.Adapter;
 import java.net.http.HttpRequest;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -15,7 +17,8 @@ import org.junit.jupiter.params.provider.ValueSource;
 /**
  * A server started with {@code --admin-key} and a small {@code --max-cpu-adapter-bytes} (80,000: room for
  * all-r8-rslora's 74,752 bytes of host weights, not for attn-r4's 7,168 more). Every admin route wants the bearer
- * key, the public port never does, and a load beyond the host budget is refused with the registry unchanged.
+ * key, the public port never does, and a load beyond the host budget is refused with the registry unchanged, also
+ * while a replaced version's requests still hold its weights.
  */
 class AdminKeyAndCapacityTest {
     private static final String KEY = "s3cret-key";
@@ -78,6 +81,27 @@ class AdminKeyAndCapacityTest {
                 "the scheme name is case-insensitive (RFC 7235)");
     }
 
+    /**
+     * The admin port's /metrics follows the key like its other routes, however the path is spelled; its health probes
+     * stay open for orchestrators; the public port's /metrics stays open for the inference gateway.
+     */
+    @Test
+    void adminPortMetricsNeedTheKey() {
+        for (String path : new String[] {"/metrics", "//metrics", "/./metrics", "/%6Detrics", "/x/../metrics"}) {
+            for (String[] headers : new String[][] {{}, {"Authorization", "Bearer wrong-key"}}) {
+                TestServer.Reply r = server.admin("GET", path, null, headers);
+                assertEquals(401, r.status(), path + ": " + r.body());
+                assertEquals("invalid_api_key", r.error().getString("code"));
+            }
+        }
+        TestServer.Reply scrape = server.admin("GET", "/metrics", null, AUTH);
+        assertEquals(200, scrape.status(), scrape.body());
+        assertTrue(scrape.body().contains("loraserve_adapter_loaded{adapter=\"big\"}"), scrape.body());
+        assertEquals(200, server.admin("GET", "/health/ready", null).status());
+        assertEquals(200, server.admin("GET", "/health/live", null).status());
+        assertEquals(200, server.get("/metrics").status());
+    }
+
     @Test
     void thePublicPortNeedsNoKey() {
         TestServer.Reply models = server.get("/v1/models");
@@ -97,6 +121,31 @@ class AdminKeyAndCapacityTest {
                     .header("Authorization", "Bearer " + KEY).build());
             assertEquals(404, r.status(), "public " + route + ": " + r.body());
         }
+    }
+
+    /** A replaced version's weights stay in memory until its last request ends, and count against the cap until then. */
+    @Test
+    void replaceWhileTheOldVersionRunsCountsItUntilItIsFreed() {
+        Adapter running = server.server.runtime().registry().get("big").orElseThrow();
+        String replace = "{\"replace\":true," + load("big", "all-r8-rslora").substring(1);
+        CompletableFuture<TestServer.Reply> request;
+        try (EnginePause pause = new EnginePause(server.server.runtime().engine())) {
+            request = server.postAsync("/v1/completions",
+                    "{\"prompt\":\"Hello\",\"adapter\":\"big\",\"max_tokens\":2,\"temperature\":0}");
+            EnginePause.await(() -> running.inFlight() == 1, "the request holds the adapter");
+            String listing = server.admin("GET", "/admin/adapters", null, AUTH).body();
+            TestServer.Reply refused = server.admin("POST", "/admin/adapters", replace, AUTH);
+            assertEquals(507, refused.status(), refused.body());
+            assertEquals("adapter_capacity", refused.error().getString("code"));
+            assertTrue(refused.error().getString("message").contains("the version it replaces counts until its 1"
+                    + " running requests end"), refused.body());
+            assertEquals(listing, server.admin("GET", "/admin/adapters", null, AUTH).body());
+        }
+        assertEquals(200, request.join().status());
+        EnginePause.await(() -> running.inFlight() == 0, "the request let go of the adapter");
+        TestServer.Reply replaced = server.admin("POST", "/admin/adapters", replace, AUTH);
+        assertEquals(201, replaced.status(), "an idle version is freed by the replace itself: " + replaced.body());
+        assertTrue(running.freed());
     }
 
     @Test

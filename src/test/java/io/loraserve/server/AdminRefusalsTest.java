@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.loraserve.Fixtures;
 import io.loraserve.PeftDir;
+import io.loraserve.SafeTensorsIo;
 import io.loraserve.model.ModelConfig;
 import io.loraserve.model.Proj;
 import jakarta.json.JsonObject;
@@ -16,6 +17,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
 import org.bytedeco.javacpp.Pointer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -23,19 +27,23 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Every adapter the admin API must refuse, over real HTTP with real files written under the server's only
  * {@code --adapter-root}: each answer's status and error code, a message naming the adapter, the module (or field,
  * or path) and the reason, and {@code GET /admin/adapters} byte-for-byte as it was (one adapter, {@code steady},
- * stays loaded throughout).
+ * stays loaded throughout). A second root, {@code cache}, holds files that adapters in the first may link to, as a
+ * HuggingFace cache's snapshots link to its blobs.
  */
 class AdminRefusalsTest {
     private static final String STEADY = "steady";
 
     @TempDir
     static Path root;
+    @TempDir
+    static Path cache;
     @TempDir
     static Path outside;
     private static TestServer server;
@@ -45,7 +53,8 @@ class AdminRefusalsTest {
     @BeforeAll
     static void start() {
         tiny = ModelConfig.load(Fixtures.tinyModel());
-        server = new TestServer(Fixtures.tinyModel(), "--adapter-root", root.toString());
+        server = new TestServer(Fixtures.tinyModel(), "--adapter-root", root.toString(), "--adapter-root",
+                cache.toString());
         server.loadAdapter(STEADY, copyFixture("attn-r4", root.resolve("steady")));
     }
 
@@ -212,6 +221,25 @@ class AdminRefusalsTest {
                             "{\"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight\": {\"dtype\": \"F32\","
                                     + " \"shape\": [1099511627776, 1099511627776], \"data_offsets\": [0, 16]}}"})
     void corruptHeaderIsRefused(String header) throws IOException {
+        assertHeaderRefused(header);
+    }
+
+    /** Deeper than the JSON parser's own limit, whose exception is no JSON error: still a 400, not a 500. */
+    @Test
+    void deeplyNestedHeaderIsRefused() throws IOException {
+        assertHeaderRefused("{\"x\": " + "[".repeat(2000) + "]".repeat(2000) + "}");
+    }
+
+    /** Numbers the JSON parser will not turn into values (it throws no JSON error for them): a 400, not a 500. */
+    @ParameterizedTest
+    @ValueSource(strings = {"digits", "exponent"})
+    void headerNumbersTooLongToParseAreRefused(String kind) throws IOException {
+        String number = kind.equals("digits") ? "1".repeat(2000) : "1e999999999";
+        assertHeaderRefused("{\"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight\": {\"dtype\": \"F32\","
+                + " \"shape\": [4, 64], \"data_offsets\": [0, " + number + "]}}");
+    }
+
+    private void assertHeaderRefused(String header) throws IOException {
         Path dir = plain(17).writeTo(root.resolve("corrupt"));
         byte[] json = header.getBytes(StandardCharsets.UTF_8);
         ByteBuffer file = ByteBuffer.allocate(8 + json.length + 16).order(ByteOrder.LITTLE_ENDIAN);
@@ -248,6 +276,145 @@ class AdminRefusalsTest {
         Path link = Files.createSymbolicLink(root.resolve("link"), target);
         assertRefused(server.postAdapter("linked", link), 403, "path_not_allowed", link.toString(),
                 "outside every --adapter-root");
+    }
+
+    /** A file inside an adapter directory that links out of every root: refused before a byte of it is read. */
+    @ParameterizedTest
+    @ValueSource(strings = {"adapter_config.json", "adapter_model.safetensors"})
+    void fileSymlinkedOutOfTheRootsIsForbidden(String file) throws IOException {
+        Path dir = plain(23).writeTo(root.resolve("leaky-" + file));
+        Path target = plain(23).writeTo(outside.resolve("target-" + file)).resolve(file);
+        Files.delete(dir.resolve(file));
+        Files.createSymbolicLink(dir.resolve(file), target);
+        TestServer.Reply reply = server.postAdapter("leaky", dir);
+        assertRefused(reply, 403, "path_not_allowed", "'leaky'", dir.resolve(file).toString(),
+                "outside every --adapter-root");
+        assertTrue(!reply.body().contains(outside.toString()), "where the link leads is not told: " + reply.body());
+    }
+
+    /** As above, through a linked directory on the way; and a link to a file in another root loads. */
+    @Test
+    void linksAreJudgedByWhereTheyLeadNotByTheirName() throws IOException {
+        Path dir = plain(24).writeTo(root.resolve("hub-style"));
+        Path blob = cache.resolve("blobs").resolve("3f1c");
+        Files.createDirectories(blob.getParent());
+        Files.move(dir.resolve("adapter_model.safetensors"), blob);
+        Files.createSymbolicLink(dir.resolve("adapter_model.safetensors"), blob);
+        TestServer.Reply loaded = server.postAdapter("hub-style", dir);
+        assertEquals(201, loaded.status(), loaded.body());
+        assertEquals(200, server.adminDelete("/admin/adapters/hub-style").status());
+
+        Path away = Files.createSymbolicLink(root.resolve("away"), plain(25).writeTo(outside.resolve("away")));
+        Path dir2 = plain(25).writeTo(root.resolve("via-away"));
+        Files.delete(dir2.resolve("adapter_model.safetensors"));
+        Files.createSymbolicLink(dir2.resolve("adapter_model.safetensors"),
+                dir2.relativize(away.resolve("adapter_model.safetensors")));
+        assertRefused(server.postAdapter("via-away", dir2), 403, "path_not_allowed", "'via-away'",
+                "outside every --adapter-root");
+    }
+
+    /**
+     * A refusal never hands back what a file holds: not a weights file's first 8 bytes as a "declared header
+     * length", not a config's first character from the JSON parser, whether the file is inside the roots or links out.
+     */
+    @Test
+    void refusalsDoNotEchoFileContent() throws IOException {
+        byte[] secret = "TOPSECRET: the launch codes are 0000\n".getBytes(StandardCharsets.US_ASCII);
+        String asLength = Long.toString(ByteBuffer.wrap(secret).order(ByteOrder.LITTLE_ENDIAN).getLong());
+        Path secretFile = Files.write(outside.resolve("secret.txt"), secret);
+        Pattern echoes = Pattern.compile("TOPSECRE|launch|" + asLength + "|\\b84\\b|'T'");
+
+        Path dir = plain(26).writeTo(root.resolve("secretive"));
+        Files.write(dir.resolve("adapter_model.safetensors"), secret);
+        TestServer.Reply weights = server.postAdapter("secretive", dir);
+        assertRefused(weights, 400, "adapter_weights_unreadable", "'secretive'", "adapter_model.safetensors",
+                "corrupt header");
+        assertTrue(!echoes.matcher(weights.body()).find(), weights.body());
+
+        Files.write(dir.resolve("adapter_config.json"), secret);
+        TestServer.Reply config = server.postAdapter("secretive", dir);
+        assertRefused(config, 400, "adapter_malformed_json", "'secretive'", "adapter_config.json", "not valid JSON");
+        assertTrue(!echoes.matcher(config.body()).find(), config.body());
+
+        for (String file : new String[] {"adapter_config.json", "adapter_model.safetensors"}) {
+            Path linked = plain(26).writeTo(root.resolve("linked-secret-" + file));
+            Files.delete(linked.resolve(file));
+            Files.createSymbolicLink(linked.resolve(file), secretFile);
+            TestServer.Reply reply = server.postAdapter("secretive", linked);
+            assertRefused(reply, 403, "path_not_allowed", "'secretive'");
+            assertTrue(!echoes.matcher(reply.body()).find(), reply.body());
+        }
+    }
+
+    @Test
+    void configOverTheSizeLimitIsRefused() {
+        PeftDir files = plain(27).config("{'notes': '" + "x".repeat(5 << 20) + "'}");
+        assertRefused(load("bloated", files), 400, "adapter_config_too_large", "'bloated'", "adapter_config.json",
+                "larger than", "4194304 bytes");
+    }
+
+    /**
+     * Numbers the JSON parser will not turn into values (it throws no JSON error for them), in any field: a 400 that
+     * names the file, not a 500. (Written as text: the test's own parser would refuse them too.)
+     */
+    @ParameterizedTest
+    @CsvSource({"r, digits, adapter_malformed_json", "r, exponent, adapter_wrong_type",
+                "lora_alpha, digits, adapter_malformed_json", "lora_alpha, exponent, adapter_invalid_alpha",
+                "notes, digits, adapter_malformed_json"})
+    void configNumbersTooLongToParseAreRefused(String field, String kind, String code) throws IOException {
+        Path config = plain(31).writeTo(root.resolve("numbers")).resolve("adapter_config.json");
+        String number = kind.equals("digits") ? "1".repeat(2000) : "1e999999999";
+        String text = Files.readString(config);
+        Files.writeString(config, text.substring(0, text.lastIndexOf('}')) + ",\"" + field + "\":" + number + "}");
+        assertRefused(server.postAdapter("numbers", config.getParent()), 400, code, "'numbers'", field.equals("notes")
+                || kind.equals("digits") ? "adapter_config.json" : field);
+    }
+
+    /** Nesting that would overflow a recursive parser's stack is a 400, not a 500 with a stack trace in the log. */
+    @Test
+    void deeplyNestedConfigIsRefused() throws IOException {
+        Path dir = plain(28).writeTo(root.resolve("nested"));
+        Files.writeString(dir.resolve("adapter_config.json"), "{\"notes\": " + "[".repeat(200_000)
+                + "]".repeat(200_000) + "}");
+        assertRefused(server.postAdapter("nested", dir), 400, "adapter_malformed_json", "'nested'",
+                "adapter_config.json", "deeper than 64 levels");
+    }
+
+    /**
+     * A FIFO (or anything but a regular file) where a file belongs is refused without opening it: opening a FIFO for
+     * reading blocks until a writer comes, which would hold the one loader thread forever.
+     */
+    @ParameterizedTest
+    @CsvSource({"adapter_config.json, adapter_config_unreadable", "adapter_model.safetensors, adapter_weights_unreadable"})
+    void fifoInsteadOfAFileIsRefusedWithoutBlockingTheLoader(String file, String code) throws Exception {
+        Path dir = plain(29).writeTo(root.resolve("piped-" + file));
+        Path fifo = dir.resolve(file);
+        Files.delete(fifo);
+        Process mkfifo = new ProcessBuilder("mkfifo", fifo.toString()).inheritIO().start();
+        assertEquals(0, mkfifo.waitFor(), "mkfifo " + fifo);
+        CompletableFuture<TestServer.Reply> reply = CompletableFuture.supplyAsync(() -> server.postAdapter("piped", dir));
+        try {
+            assertRefused(reply.get(30, TimeUnit.SECONDS), 400, code, "'piped'", fifo.toString(),
+                    "not a regular file");
+        } finally {
+            if (!reply.isDone()) {
+                Files.newOutputStream(fifo).close();  // the blocked loader is the FIFO's reader: a writer frees it
+            }
+        }
+    }
+
+    /**
+     * Tensors must tile the data section in order, as the reference safetensors implementation demands: from byte 0,
+     * each where the previous ended, the last at the section's end. Overlaps would serve one tensor's bytes as another.
+     */
+    @ParameterizedTest
+    @CsvSource({"alias, overlaps", "gap, unused", "start, unused", "tail, unused"})
+    void tensorsThatDoNotTileTheDataSectionAreRefused(String how, String says) {
+        Path file = plain(30).writeTo(root.resolve("layout-" + how)).resolve("adapter_model.safetensors");
+        SafeTensorsIo.writeRaw(file, SafeTensorsIo.readRaw(file).brokenLayout(how, PeftDir.key(0, Proj.Q, "A"),
+                PeftDir.key(0, Proj.V, "A")));
+        assertRefused(server.postAdapter("layout", file.getParent()), 400, "adapter_weights_unreadable", "'layout'",
+                "adapter_model.safetensors", "data section", says);
     }
 
     @Test

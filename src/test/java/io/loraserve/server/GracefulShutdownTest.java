@@ -68,12 +68,24 @@ class GracefulShutdownTest {
                     .POST(HttpRequest.BodyPublishers.ofString(body)).build());
         }
 
-        /** Starts a stream of {@code n} long choices and returns it once its first event has arrived. */
-        BufferedReader longStream(int n) throws Exception {
-            HttpResponse<InputStream> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(TestServer.uri(port, "/v1/completions"))
+        /** The number of tokens {@link #longStream}'s prompt has. */
+        int promptTokens() {
+            return TestServer.send(HttpRequest.newBuilder(TestServer.uri(port, "/tokenize"))
                     .header("Content-Type", "application/json")
+                    .POST(HttpRequest.BodyPublishers.ofString("{\"prompt\":\"Hello, world\"}")).build()).json()
+                    .getInt("count");
+        }
+
+        /**
+         * Starts a stream of {@code n} long choices, one chunk per token (with its id), and returns it once its first
+         * event has arrived.
+         */
+        BufferedReader longStream(int n, String requestId) throws Exception {
+            HttpResponse<InputStream> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(TestServer.uri(port, "/v1/completions"))
+                    .header("Content-Type", "application/json").header("X-Request-Id", requestId)
                     .POST(HttpRequest.BodyPublishers.ofString("{\"prompt\":\"Hello, world\",\"max_tokens\":240,\"n\":" + n
-                            + ",\"ignore_eos\":true,\"stream\":true}")).build(), HttpResponse.BodyHandlers.ofInputStream());
+                            + ",\"ignore_eos\":true,\"stream\":true,\"return_token_ids\":true}")).build(),
+                    HttpResponse.BodyHandlers.ofInputStream());
             BufferedReader lines = new BufferedReader(new InputStreamReader(r.body(), StandardCharsets.UTF_8));
             assertTrue(lines.readLine().startsWith("data: {"));
             return lines;
@@ -105,7 +117,7 @@ class GracefulShutdownTest {
     @Test
     void sigtermRefusesNewWorkFinishesRunningWorkAndExitsZero(@TempDir Path logs) throws Exception {
         try (Server server = Server.start(logs, "--shutdown-grace", "60")) {
-            BufferedReader stream = server.longStream(4);
+            BufferedReader stream = server.longStream(4, "finishing-1");
             server.process().destroy();
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
             while (server.get("/health/ready").status() != 503) {
@@ -132,7 +144,8 @@ class GracefulShutdownTest {
     void requestsStillRunningWhenTheGraceEndsAreCancelledAndTheProcessStillExitsZero(@TempDir Path logs)
             throws Exception {
         try (Server server = Server.start(logs, "--shutdown-grace", "1")) {
-            BufferedReader stream = server.longStream(8);
+            int promptTokens = server.promptTokens();
+            BufferedReader stream = server.longStream(8, "cancelled-1");
             long start = System.nanoTime();
             server.process().destroy();
             List<String> events = rest(stream);
@@ -143,6 +156,16 @@ class GracefulShutdownTest {
             assertTrue(server.process().waitFor(30, TimeUnit.SECONDS));
             assertEquals(0, server.process().exitValue());
             assertTrue(System.nanoTime() - start < TimeUnit.SECONDS.toNanos(20));
+            // The access log tells what happened: the 503 the stream ended with, the tokens it really had.
+            long tokens = 1 + events.stream().filter(e -> e.startsWith("{\"id\"")).map(TestServer::parse)
+                    .map(c -> c.getJsonArray("choices").getJsonObject(0))
+                    .filter(c -> c.get("finish_reason") == JsonValue.NULL).count();  // +1: the first, read by longStream
+            String log = Files.readString(logs.resolve("stderr.txt"));
+            String line = log.lines().filter(l -> l.contains(" request_id=cancelled-1")).findFirst().orElseThrow(
+                    () -> new AssertionError("no access line for cancelled-1 in " + log));
+            assertTrue(line.contains(" status=503 ") && line.contains(" prompt_tokens=" + 8 * promptTokens + " ")
+                    && line.contains(" completion_tokens=" + tokens + " ") && line.endsWith(" outcome=error_mid_stream"),
+                    line);
         }
     }
 }

@@ -1,12 +1,14 @@
 package io.loraserve.server;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.helidon.config.Config;
 import io.loraserve.Fixtures;
+import io.loraserve.SafeTensorsIo;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -52,13 +54,14 @@ class StartupRefusalsTest {
     }
 
     /** Starts a server on {@code dir}; it must fail with a message holding every one of {@code parts}. */
-    private static void assertRefused(Path dir, String... parts) {
+    private static RuntimeException assertRefused(Path dir, String... parts) {
         Options o = Options.parse(new String[] {"--model", dir.toString(), "--port", "0", "--admin-port", "0"},
                 Config.empty());
         RuntimeException e = assertThrows(RuntimeException.class, () -> LoraServer.start(o, dir).close());
         for (String part : parts) {
             assertTrue(e.getMessage().contains(part), "'" + e.getMessage() + "' should mention '" + part + "'");
         }
+        return e;
     }
 
     /** Java kernels asked for a dtype they do not run: refused before the weights are loaded. */
@@ -152,9 +155,24 @@ class StartupRefusalsTest {
                 ch.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, lie), 0);
             }
             // A refusal that tried to allocate a terabyte would throw OutOfMemoryError or stall instead.
-            assertTimeoutPreemptively(Duration.ofSeconds(30),
-                    () -> assertRefused(dir, weights.toString(), "header", Long.toString(lie)));
+            RuntimeException e = assertTimeoutPreemptively(Duration.ofSeconds(30),
+                    () -> assertRefused(dir, weights.toString(), "corrupt header", "length"));
+            if (lie != Files.size(weights)) {
+                assertFalse(e.getMessage().contains(Long.toString(lie)), "the file's first 8 bytes are not echoed: "
+                        + e.getMessage());
+            }
         }
+    }
+
+    /** The reference safetensors implementation's layout rule holds for the model too (see AdminRefusalsTest). */
+    @ParameterizedTest
+    @CsvSource({"alias, overlaps", "gap, unused", "start, unused", "tail, unused"})
+    void tensorsThatDoNotTileTheDataSectionAreRefused(String how, String says) throws IOException {
+        Path dir = copyOfTinyModel();
+        Path weights = dir.resolve("model.safetensors");
+        SafeTensorsIo.writeRaw(weights, SafeTensorsIo.readRaw(weights).brokenLayout(how, "lm_head.weight",
+                "model.embed_tokens.weight"));
+        assertRefused(dir, weights.toString(), "data section", says);
     }
 
     @Test
