@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.loraserve.Fixtures;
+import io.loraserve.TestDevice;
 import io.loraserve.lora.Adapter;
 import io.loraserve.model.SamplingParams;
 import java.time.Duration;
@@ -18,7 +19,7 @@ final class EngineHarness implements AutoCloseable {
     final ModelRuntime runtime;
 
     EngineHarness(int maxNumSeqs, long kvCacheBytes, int maxAdapters, Duration watchdog) {
-        runtime = ModelRuntime.load(Fixtures.tinyModel(), "tiny-llama", new ModelRuntime.Settings("cpu", "float32", "auto", 0,
+        runtime = ModelRuntime.load(Fixtures.tinyModel(), "tiny-llama", new ModelRuntime.Settings(TestDevice.NAME, TestDevice.DTYPE, "auto", 0,
                 maxNumSeqs, 64, 16, kvCacheBytes, 1000, Duration.ZERO, watchdog, 1, maxAdapters, 16, 1L << 30,
                 List.of(Fixtures.tinyAdapters())));
         for (String a : ADAPTERS) {

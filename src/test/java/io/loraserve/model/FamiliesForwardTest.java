@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.loraserve.Fixtures;
 import io.loraserve.SafeTensorsIo;
+import io.loraserve.TestDevice;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
@@ -12,7 +13,6 @@ import java.util.stream.IntStream;
 import java.util.stream.Stream;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
-import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -25,13 +25,13 @@ import org.junit.jupiter.params.provider.MethodSource;
  * reference cases' tokens and logprobs.
  */
 class FamiliesForwardTest {
-    private static final Device CPU = new Device(torch.DeviceType.CPU);
+    private static final Device DEVICE = TestDevice.device();  // the reference models run float32 on it
     /** Cached versus recomputed logits, as {@link KvCacheTest} holds the tiny model to. */
     private static final double TOLERANCE = 1e-4;
 
     static Stream<Arguments> familiesAndKernels() {
         return Fixtures.FAMILIES.stream()
-                .flatMap(f -> Stream.of(Arguments.of(f, Kernels.JAVA), Arguments.of(f, Kernels.TORCH)));
+                .flatMap(f -> TestDevice.kernels().stream().map(k -> Arguments.of(f, k)));
     }
 
     @ParameterizedTest(name = "{0} on {1} kernels")
@@ -42,8 +42,8 @@ class FamiliesForwardTest {
         ReferenceLlama reference = new ReferenceLlama(c, SafeTensorsIo.read(dir.resolve("model.safetensors")));
         List<Fixtures.Case> cases = Fixtures.familyCases(family).stream().filter(k -> k.adapter() == null).toList();
         assertEquals(4, cases.size());
-        try (LlamaWeights w = LlamaWeights.load(dir, c, ScalarType.Float, CPU);
-             LlamaModel model = new LlamaModel(c, ScalarType.Float, CPU, kernels, 2)) {
+        try (LlamaWeights w = LlamaWeights.load(dir, c, ScalarType.Float, DEVICE);
+             LlamaModel model = new LlamaModel(c, ScalarType.Float, DEVICE, kernels, 2)) {
             for (Fixtures.Case k : cases) {
                 decode(c, w, model, reference, k);
             }
@@ -54,7 +54,7 @@ class FamiliesForwardTest {
     private static void decode(ModelConfig c, LlamaWeights w, LlamaModel model, ReferenceLlama reference,
                                Fixtures.Case k) {
         int[] ids = Arrays.copyOf(k.promptIds(), k.promptIds().length + k.tokens().length);
-        try (PagedKvCache cache = new PagedKvCache(c, 4, 16, ScalarType.Float, CPU)) {
+        try (PagedKvCache cache = new PagedKvCache(c, 4, 16, ScalarType.Float, DEVICE)) {
             int[] table = IntStream.range(0, 16).map(i -> cache.allocate()).toArray();
             int computed = 0;
             int length = k.promptIds().length;

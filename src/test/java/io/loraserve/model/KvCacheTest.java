@@ -6,13 +6,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.loraserve.Fixtures;
 import io.loraserve.SafeTensorsIo;
+import io.loraserve.TestDevice;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.stream.IntStream;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
-import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -27,7 +27,7 @@ import org.junit.jupiter.api.Test;
 class KvCacheTest {
     /** The bound for cached versus recomputed logits. */
     private static final double TOLERANCE = 1e-4;
-    private static final Device CPU = new Device(torch.DeviceType.CPU);
+    private static final Device DEVICE = TestDevice.device();  // the reference models run float32 on it
     private static ModelConfig config;
     private static LlamaWeights weights;
     private static LlamaModel model;
@@ -37,8 +37,8 @@ class KvCacheTest {
     @BeforeAll
     static void load() {
         config = ModelConfig.load(Fixtures.tinyModel());
-        weights = LlamaWeights.load(Fixtures.tinyModel(), config, ScalarType.Float, CPU);
-        model = new LlamaModel(config, ScalarType.Float, CPU);
+        weights = LlamaWeights.load(Fixtures.tinyModel(), config, ScalarType.Float, DEVICE);
+        model = new LlamaModel(config, ScalarType.Float, DEVICE);
         reference = new ReferenceLlama(config, SafeTensorsIo.read(Fixtures.tinyModel().resolve("model.safetensors")));
         cases = Fixtures.tinyCases().stream().filter(c -> c.adapter() == null).toList();
     }
@@ -93,7 +93,7 @@ class KvCacheTest {
 
     /** The model's logits for the last token of {@code ids}, computed in one pass into a fresh cache. */
     private static float[] recomputed(int[] ids) {
-        try (PagedKvCache fresh = new PagedKvCache(config, 16, 16, ScalarType.Float, CPU)) {
+        try (PagedKvCache fresh = new PagedKvCache(config, 16, 16, ScalarType.Float, DEVICE)) {
             int[] table = IntStream.range(0, (ids.length + 15) / 16).map(i -> fresh.allocate()).toArray();
             Seq s = new Seq(ids, table);
             return pass(fresh, new Part(s, ids.length, true));
@@ -127,7 +127,7 @@ class KvCacheTest {
     @Test
     void incrementalDecodingEqualsFullRecompute() {
         for (Fixtures.Case c : cases) {
-            try (PagedKvCache cache = new PagedKvCache(config, 16, 8, ScalarType.Float, CPU)) {
+            try (PagedKvCache cache = new PagedKvCache(config, 16, 8, ScalarType.Float, DEVICE)) {
                 Seq s = new Seq(c.promptIds(), new int[] {cache.allocate(), cache.allocate(), cache.allocate()});
                 float[] logits = pass(cache, new Part(s, s.tokens.size(), true));
                 for (int step = 0; step < c.tokens().length; step++) {
@@ -145,7 +145,7 @@ class KvCacheTest {
         int[] chunks = {5, 7, 1, 3, 9};
         for (Fixtures.Case c : cases) {
             int[] ids = promptAndCompletion(c);
-            try (PagedKvCache cache = new PagedKvCache(config, 4, 16, ScalarType.Float, CPU)) {
+            try (PagedKvCache cache = new PagedKvCache(config, 4, 16, ScalarType.Float, DEVICE)) {
                 int[] table = IntStream.range(0, (ids.length + 3) / 4).map(i -> cache.allocate()).toArray();
                 Seq s = new Seq(ids, table);
                 for (int chunk : chunks) {
@@ -161,7 +161,7 @@ class KvCacheTest {
 
     @Test
     void blocksHandedOutOfOrderAndReusedGiveTheSameLogits() {
-        try (PagedKvCache cache = new PagedKvCache(config, 4, 24, ScalarType.Float, CPU)) {
+        try (PagedKvCache cache = new PagedKvCache(config, 4, 24, ScalarType.Float, DEVICE)) {
             int[] all = IntStream.range(0, 24).map(i -> cache.allocate()).toArray();
             // Interleave two sequences' tables over the pool, each running backwards.
             int[] tableA = {all[21], all[3], all[17], all[0], all[9], all[14], all[6], all[11], all[19], all[2],
@@ -197,7 +197,7 @@ class KvCacheTest {
 
     @Test
     void mixedPassOfPrefillChunksAndDecodesMatchesEachSequenceAlone() {
-        try (PagedKvCache cache = new PagedKvCache(config, 4, 64, ScalarType.Float, CPU)) {
+        try (PagedKvCache cache = new PagedKvCache(config, 4, 64, ScalarType.Float, DEVICE)) {
             List<Seq> decoding = new ArrayList<>();
             for (int i = 0; i < 3; i++) {
                 int[] ids = promptAndCompletion(cases.get(i));

@@ -4,11 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.loraserve.Fixtures;
+import io.loraserve.TestDevice;
 import java.util.ArrayList;
 import java.util.List;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
-import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -16,7 +16,7 @@ import org.junit.jupiter.api.Test;
 
 /** The forward pass alone (no engine), against the independent reference. */
 class LlamaModelTest {
-    private static final Device CPU = new Device(torch.DeviceType.CPU);
+    private static final Device DEVICE = TestDevice.device();  // the reference models run float32 on it
     private static ModelConfig config;
     private static LlamaWeights weights;
     private static LlamaModel model;
@@ -24,8 +24,8 @@ class LlamaModelTest {
     @BeforeAll
     static void load() {
         config = ModelConfig.load(Fixtures.tinyModel());
-        weights = LlamaWeights.load(Fixtures.tinyModel(), config, ScalarType.Float, CPU);
-        model = new LlamaModel(config, ScalarType.Float, CPU);
+        weights = LlamaWeights.load(Fixtures.tinyModel(), config, ScalarType.Float, DEVICE);
+        model = new LlamaModel(config, ScalarType.Float, DEVICE);
     }
 
     @AfterAll
@@ -40,7 +40,7 @@ class LlamaModelTest {
             if (c.adapter() != null) {
                 continue;
             }
-            try (PagedKvCache cache = new PagedKvCache(config, 16, 8, ScalarType.Float, CPU)) {
+            try (PagedKvCache cache = new PagedKvCache(config, 16, 8, ScalarType.Float, DEVICE)) {
                 int[] table = {cache.allocate(), cache.allocate(), cache.allocate()};
                 List<Integer> seq = new ArrayList<>();
                 for (int id : c.promptIds()) {

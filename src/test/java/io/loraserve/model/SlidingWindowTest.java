@@ -2,9 +2,11 @@ package io.loraserve.model;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.loraserve.Fixtures;
 import io.loraserve.SafeTensorsIo;
+import io.loraserve.TestDevice;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -14,7 +16,6 @@ import java.util.Map;
 import java.util.stream.IntStream;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
-import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -28,7 +29,7 @@ import org.junit.jupiter.params.provider.EnumSource;
  * and not those of full attention.
  */
 class SlidingWindowTest {
-    private static final Device CPU = new Device(torch.DeviceType.CPU);
+    private static final Device DEVICE = TestDevice.device();  // the reference models run float32 on it
     private static final int WINDOW = 5;
 
     @TempDir
@@ -52,6 +53,7 @@ class SlidingWindowTest {
     @ParameterizedTest
     @EnumSource(Kernels.class)
     void attentionBeyondTheWindowFollowsTransformers(Kernels kernels) throws IOException {
+        assumeTrue(TestDevice.runs(kernels), "the java kernels run on a CPU only");
         Path dir = mistral();
         ModelConfig c = ModelConfig.load(dir);
         assertEquals(WINDOW, c.slidingWindow());
@@ -60,9 +62,9 @@ class SlidingWindowTest {
         ReferenceLlama full = new ReferenceLlama(ModelConfig.load(Fixtures.tinyModel()), stored);
         Fixtures.Case k = Fixtures.tinyCases().get(0);
         int[] ids = IntStream.concat(Arrays.stream(k.promptIds()), Arrays.stream(k.tokens())).toArray();
-        try (LlamaWeights w = LlamaWeights.load(dir, c, ScalarType.Float, CPU);
-             LlamaModel model = new LlamaModel(c, ScalarType.Float, CPU, kernels, 2);
-             PagedKvCache cache = new PagedKvCache(c, 4, 16, ScalarType.Float, CPU)) {
+        try (LlamaWeights w = LlamaWeights.load(dir, c, ScalarType.Float, DEVICE);
+             LlamaModel model = new LlamaModel(c, ScalarType.Float, DEVICE, kernels, 2);
+             PagedKvCache cache = new PagedKvCache(c, 4, 16, ScalarType.Float, DEVICE)) {
             int[] table = IntStream.range(0, 16).map(i -> cache.allocate()).toArray();
             int computed = 0;
             double furthestFromFull = 0;

@@ -8,11 +8,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.loraserve.Fixtures;
+import io.loraserve.TestDevice;
 import io.loraserve.model.ModelConfig;
 import jakarta.json.JsonObject;
 import jakarta.json.JsonString;
 import java.util.HashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.stream.Stream;
@@ -31,7 +33,8 @@ class FamiliesGoldenTest {
     private static final Map<String, TestServer> SERVERS = new HashMap<>();
 
     static Stream<Arguments> familiesAndKernels() {
-        return Fixtures.FAMILIES.stream().flatMap(f -> Stream.of(Arguments.of(f, "java"), Arguments.of(f, "torch")));
+        return Fixtures.FAMILIES.stream().flatMap(f -> TestDevice.kernels().stream()
+                .map(k -> Arguments.of(f, k.name().toLowerCase(Locale.ROOT))));
     }
 
     static Stream<String> families() {

@@ -2,6 +2,7 @@ package io.loraserve.server;
 
 import io.helidon.config.Config;
 import io.loraserve.Fixtures;
+import io.loraserve.TestDevice;
 import io.loraserve.engine.EngineStats;
 import jakarta.json.JsonObject;
 import jakarta.json.JsonReader;
@@ -32,6 +33,7 @@ final class TestServer implements AutoCloseable {
 
     private TestServer(Path home, List<String> args) {
         List<String> all = new ArrayList<>(List.of("--port", "0", "--admin-port", "0"));
+        all.addAll(TestDevice.serverArgs());  // a test's own flags, later, win
         all.addAll(args);
         server = LoraServer.start(Options.parse(all.toArray(String[]::new), Config.empty()), home);
     }

@@ -32,28 +32,33 @@ public final class Benchmark {
 
     /** What to run. */
     record Settings(SyntheticModel.Shape shape, Path work, int adapters, int rank, int promptTokens, int decodeTokens,
-                    int repeats, int threads, boolean json, java.util.Set<String> only) {
+                    int repeats, int threads, String device, String dtype, boolean json, java.util.Set<String> only) {
         static Settings parse(String[] args) {
             boolean quick = List.of(args).contains("--quick");
             boolean json = List.of(args).contains("--json");
             Path work = Path.of("target/bench");
             int threads = Runtime.getRuntime().availableProcessors();
-            java.util.Set<String> only = java.util.Set.of("B1", "B2", "B3", "B4", "B7", "B8", "B9");
+            String device = "cpu";
+            String dtype = "float32";
+            java.util.Set<String> only = java.util.Set.of("B1", "B2", "B3", "B4", "B7", "B8", "B9", "B10");
             for (int i = 0; i < args.length; i++) {
                 switch (args[i]) {
                     case "--quick", "--json" -> { }
                     case "--work" -> work = Path.of(args[++i]);
                     case "--threads" -> threads = Integer.parseInt(args[++i]);
+                    case "--device" -> device = args[++i];
+                    case "--dtype" -> dtype = args[++i];
                     case "--only" -> only = java.util.Set.of(args[++i].toUpperCase(Locale.ROOT).split(","));
                     default -> throw new IllegalArgumentException("unknown argument " + args[i]
-                            + " (usage: Benchmark [--quick] [--json] [--work DIR] [--threads N] [--only B1,B3,...])");
+                            + " (usage: Benchmark [--quick] [--json] [--work DIR] [--threads N] [--device cpu|cuda[:N]]"
+                            + " [--dtype float32|bfloat16|float16] [--only B1,B3,...])");
                 }
             }
             return quick
-                    ? new Settings(SyntheticModel.Shape.TINY, work.resolve("tiny"), 32, 8, 16, 16, 1, threads, json,
-                    only)
+                    ? new Settings(SyntheticModel.Shape.TINY, work.resolve("tiny"), 32, 8, 16, 16, 1, threads, device,
+                    dtype, json, only)
                     : new Settings(SyntheticModel.Shape.SMOLLM_135M, work.resolve("smollm"), 32, 16, 32, 64, 3, threads,
-                    json, only);
+                    device, dtype, json, only);
         }
     }
 
@@ -104,6 +109,9 @@ public final class Benchmark {
                 sampledVsGreedy(driver, s.shape());
             }
         }
+        if (s.only().contains("B10") && s.dtype().equals("float32")) {
+            bfloat16VsFloat32(modelDir);
+        }
         if (s.only().contains("B9")) {
             Shape large = s.shape().withVocab(LLAMA3_VOCAB);
             Path largeDir = s.work().toAbsolutePath().resolveSibling(large.name()).resolve("model");
@@ -121,7 +129,11 @@ public final class Benchmark {
     private static final int LLAMA3_VOCAB = 128_256;
 
     private ModelRuntime.Settings settings(List<Path> adapterRoots) {
-        return new ModelRuntime.Settings("cpu", "float32", "auto", 256, 32, 2048, 16, 0, 10_000, Duration.ZERO,
+        return settings(adapterRoots, s.dtype());
+    }
+
+    private ModelRuntime.Settings settings(List<Path> adapterRoots, String dtype) {
+        return new ModelRuntime.Settings(s.device(), dtype, "auto", 256, 32, 2048, 16, 0, 10_000, Duration.ZERO,
                 Duration.ofMinutes(5), s.threads(), s.adapters(), s.rank(), 8L << 30, adapterRoots);
     }
 
@@ -269,7 +281,7 @@ public final class Benchmark {
      */
     private void weightBandwidth(EngineDriver d) throws InterruptedException {
         double probe = MemoryProbe.bytesPerSecond(s.threads(), 5);
-        double stepBytes = 4.0 * s.shape().matmulParams();
+        double stepBytes = (s.dtype().equals("float32") ? 4.0 : 2.0) * s.shape().matmulParams();
         double single = 0;
         double sixteen = 0;
         for (int r = 0; r < s.repeats(); r++) {
@@ -288,6 +300,32 @@ public final class Benchmark {
                 + fmt(oneRow / 1e9) + " GB/s: " + fmt(stepBytes / 1e6) + " MB a step at " + fmt(single) + " tok/s)");
         ratio("B8", "weight_bandwidth_16_rows", sixteenRows / probe, "-", "weight GB/s of 16 decoding together / probe ("
                 + fmt(sixteenRows / 1e9) + " GB/s at " + fmt(sixteen) + " tok/s; compute-bound)");
+    }
+
+    /**
+     * B10: decode tok/s of the same base model loaded with bfloat16 weights over float32, at 1, 4
+     * and 16 sequences decoding together, the two runtimes side by side in this process and their
+     * repetitions interleaved: whether the smaller dtype is at least as fast at every batch size.
+     */
+    private void bfloat16VsFloat32(Path modelDir) throws InterruptedException {
+        try (ModelRuntime f32 = ModelRuntime.load(modelDir, "bench", settings(List.of(), "float32"));
+             ModelRuntime bf16 = ModelRuntime.load(modelDir, "bench", settings(List.of(), "bfloat16"))) {
+            EngineDriver full = new EngineDriver(f32);
+            EngineDriver half = new EngineDriver(bf16);
+            for (int rows : new int[] {1, 4, 16}) {
+                double a = 0;
+                double b = 0;
+                half.runTogether(jobs(rows, i -> null, 4));  // warm-up
+                for (int r = 0; r < s.repeats(); r++) {
+                    a = Math.max(a, EngineDriver.decodeTokensPerSecond(full.runTogether(jobs(rows, i -> null,
+                            s.decodeTokens()))));
+                    b = Math.max(b, EngineDriver.decodeTokensPerSecond(half.runTogether(jobs(rows, i -> null,
+                            s.decodeTokens()))));
+                }
+                ratio("B10", "bf16_vs_f32_" + rows + "_rows", b / a, ">= 1.0", "decode tok/s of " + rows
+                        + " on bfloat16 weights / on float32 (" + fmt(b) + " / " + fmt(a) + ")");
+            }
+        }
     }
 
     /**
@@ -345,7 +383,8 @@ public final class Benchmark {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("cores", Runtime.getRuntime().availableProcessors());
         m.put("torch_threads", s.threads());
-        m.put("device", "cpu");
+        m.put("device", s.device());
+        m.put("dtype", s.dtype());
         m.put("os_arch", System.getProperty("os.arch"));
         m.put("java", Runtime.version().toString());
         return m;
