@@ -29,9 +29,10 @@ public final class TestDevice {
         return Devices.parseDtype(DTYPE);
     }
 
-    /** The kernels that can run on the test device: both on a CPU, libtorch's elsewhere. */
+    /** The kernels that can run the test device and dtype: both where the Java kernels can, else libtorch's. */
     public static List<Kernels> kernels() {
-        return NAME.equals("cpu") ? List.of(Kernels.JAVA, Kernels.TORCH) : List.of(Kernels.TORCH);
+        return Kernels.JAVA.refusal(dtype(), device()) == null ? List.of(Kernels.JAVA, Kernels.TORCH)
+                : List.of(Kernels.TORCH);
     }
 
     /** Whether {@code kernels} can run on the test device. */
