@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.TreeMap;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
  * The unmerged LoRA bypass of one forward pass: for each segment of consecutive tokens that share
@@ -117,9 +118,24 @@ public final class LoraBypass implements Bypass {
             if (!slots.active(s.slot(), layer, group)) {
                 continue;
             }
-            Tensor xa = x.narrow(0, s.start(), s.rows()).mm(slots.aT(s.slot(), layer, group));  // [rows, projs*R]
-            out.narrow(0, s.start(), s.rows()).addmm_(xa, slots.bt(s.slot(), layer, group));
+            Tensor xs = x.narrow(0, s.start(), s.rows());      // [rows, in]
+            Tensor into = out.narrow(0, s.start(), s.rows());  // [rows, groupOut]
+            if (x.scalar_type().intern() == ScalarType.Float) {
+                into.addmm_(xs.mm(slots.aT(s.slot(), layer, group)), slots.bt(s.slot(), layer, group));
+            } else {
+                Tensor xa = float32(xs).mm(float32(slots.aT(s.slot(), layer, group)));  // [rows, projs*R]
+                into.add_(xa.mm(float32(slots.bt(s.slot(), layer, group))));
+            }
         }
+    }
+
+    /**
+     * {@code t} in float32. A 16-bit model's bypass keeps the rank-r intermediate {@code x·Aᵀ} and the
+     * product with {@code Bt} in float32 (as vLLM's shrink/expand kernels do), rounding once, into
+     * {@code out}: rounding {@code x·Aᵀ} to 8 mantissa bits would lose what {@code Bt} multiplies up.
+     */
+    private static Tensor float32(Tensor t) {
+        return t.to(ScalarType.Float);
     }
 
     /**
@@ -175,7 +191,14 @@ public final class LoraBypass implements Bypass {
         Tensor xp = x.index_select(0, gatherRows).view(slotRange, maxRows, in);           // [S, maxRows, in]
         Tensor a = slots.a(layer, group).narrow(0, firstSlot, slotRange);                  // [S, projs*R, in]
         Tensor bt = slots.bt(layer, group).narrow(0, firstSlot, slotRange);                // [S, projs*R, out]
-        Tensor y = xp.bmm(a.transpose(1, 2)).bmm(bt);                                      // [S, maxRows, out]
-        out.index_add_(0, tokenRows, y.view(slotRange * maxRows, groupOut).index_select(0, validRows));
+        if (x.scalar_type().intern() == ScalarType.Float) {
+            Tensor y = xp.bmm(a.transpose(1, 2)).bmm(bt);                                   // [S, maxRows, out]
+            out.index_add_(0, tokenRows, y.view(slotRange * maxRows, groupOut).index_select(0, validRows));
+            return;
+        }
+        Tensor y = float32(xp).bmm(float32(a).transpose(1, 2)).bmm(float32(bt));           // float32, see float32()
+        Tensor sum = float32(out.index_select(0, tokenRows))
+                .add_(y.view(slotRange * maxRows, groupOut).index_select(0, validRows));     // [adapter tokens, out]
+        out.index_copy_(0, tokenRows, sum.to(out.scalar_type()));                           // rounded once
     }
 }

@@ -29,6 +29,7 @@ import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -197,6 +198,47 @@ class LoraBypassTest {
             }
         } finally {
             weights.forEach(AdapterWeights::close);
+        }
+    }
+
+    /**
+     * A 16-bit model's bypass keeps {@code x·Aᵀ} in float32 and rounds once into the output: with x = (1, 2⁻¹⁰),
+     * A = (1, 1) and B = 1024 the intermediate 1 + 2⁻¹⁰ has no bfloat16 form (rounded it is 1), so on an output of
+     * -1024 the bypass leaves 1 (float32 intermediate) or 0 (bfloat16 intermediate).
+     */
+    @Test
+    void bfloat16BypassKeepsTheRankIntermediateInFloat32() {
+        RandomLlama.Model model = RandomLlama.write(dir.resolve("model"), 21);
+        ModelConfig c = ModelConfig.load(model.dir());
+        int in = c.inFeatures(Proj.Q);
+        float[] a = new float[in];
+        a[0] = 1;
+        a[1] = 1;
+        float[] b = new float[c.outFeatures(Proj.Q)];
+        b[0] = 1024;
+        Path adapter = new PeftDir(c, 1).config("{'r': 1, 'lora_alpha': 1, 'target_modules': ['q_proj'],"
+                        + " 'layers_to_transform': [0]}")
+                .tensor(PeftDir.key(0, Proj.Q, "A"), new long[] {1, in}, a)
+                .tensor(PeftDir.key(0, Proj.Q, "B"), new long[] {c.outFeatures(Proj.Q), 1}, b)
+                .writeTo(dir.resolve("exact"));
+        float[] x = new float[in];
+        x[0] = 1;
+        x[1] = 1f / 1024;
+        int width = Fused.QKV.out(c);
+        try (AdapterWeights w = AdapterWeights.load("exact", adapter, c, MAX_RANK);
+             AdapterSlots slots = new AdapterSlots(c, 2, MAX_RANK, ScalarType.BFloat16, CPU)) {
+            int slot = slots.acquire(new Adapter("exact", adapter, w, 0, 0, () -> { }, AdapterEvents.NONE));
+            for (boolean batched : new boolean[] {false, true}) {
+                try (PointerScope scope = new PointerScope()) {
+                    Tensor xs = Tensors.newFloats(x, CPU, 1, in).to(ScalarType.BFloat16);
+                    float[] init = new float[width];
+                    init[0] = -1024;
+                    Tensor out = Tensors.newFloats(init, CPU, 1, width).to(ScalarType.BFloat16);
+                    new LoraBypass(slots, List.of(new LoraBypass.Segment(slot, 0, 1)), CPU, batched)
+                            .apply(0, Fused.QKV, xs, out);
+                    assertEquals(1f, Tensors.toFloats(out)[0], (batched ? "batched" : "per-segment") + " bypass");
+                }
+            }
         }
     }
 
