@@ -69,8 +69,10 @@ public final class MergedWeights implements AutoCloseable {
                     continue;
                 }
                 Tensor rows = copy.narrow(0, LayerWeights.rowOffset(c, p), c.outFeatures(p));  // [out, in]
-                Tensor delta = w.b(layer, p).mm(w.a(layer, p)).to(rows.device(), rows.scalar_type());  // [out, in]
-                rows.add_(delta, new Scalar(w.scale(layer, p)));
+                // A and B go to the device (rank-sized); the [out, in] product is formed there, in one addmm_
+                Tensor a = w.a(layer, p).to(rows.device(), rows.scalar_type());  // [rank, in]
+                Tensor b = w.b(layer, p).to(rows.device(), rows.scalar_type());  // [out, rank]
+                rows.addmm_(b, a, new Scalar(1.0), new Scalar(w.scale(layer, p)));
             }
         }
         return copy;
