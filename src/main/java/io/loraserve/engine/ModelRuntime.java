@@ -61,7 +61,7 @@ public final class ModelRuntime implements AutoCloseable {
         requireDirectory(dir);
         ModelConfig config = ModelConfig.load(dir);
         Device device = Devices.parse(s.device());
-        ScalarType dtype = Devices.parseDtype(s.dtype());
+        ScalarType dtype = Devices.parseDtype(s.dtype(), device);
         torch.set_num_threads(s.threads());
         int maxModelLen = s.maxModelLen() == 0 ? config.maxPositions() : s.maxModelLen();
         if (maxModelLen > config.maxPositions()) {
@@ -157,6 +157,11 @@ public final class ModelRuntime implements AutoCloseable {
 
     public Kernels kernels() {
         return model.kernels();
+    }
+
+    /** The weights' dtype, as {@code --dtype} names it. */
+    public String dtypeName() {
+        return Devices.dtypeName(model.dtype());
     }
 
     public String deviceName() {

@@ -54,7 +54,7 @@ public final class LoraServer implements AutoCloseable {
                     o.requestTimeout(), o.stepWatchdog(), o.threads(), o.maxAdapters(), o.maxLoraRank(),
                     o.maxCpuAdapterBytes(), roots));
             ModelRuntime loaded = rt;
-            LOG.info(() -> "model " + name + " on " + loaded.deviceName() + ", " + o.dtype() + ", "
+            LOG.info(() -> "model " + name + " on " + loaded.deviceName() + ", " + loaded.dtypeName() + ", "
                     + loaded.kernels().name().toLowerCase(java.util.Locale.ROOT) + " kernels, " + o.threads() + " threads");
             LOG.info(() -> "model " + name + ": " + loaded.config().describe());
             m = new Metrics(name, o.metricsAdapterLabels(), rt.engine()::stats, rt.deviceMemory());
