@@ -56,7 +56,12 @@ public final class ErrorHandling {
     public static DirectHandlers directHandlers(long maxBodyBytes) {
         DirectHandler json = (request, event, status, headers, message) -> {
             String id = AccessLog.requestId(request.headers());
-            AccessLog.logDirect(request.method(), request.path(), status.code(), id);
+            if (event == DirectHandler.EventType.INTERNAL_ERROR && request.method().isEmpty()) {
+                // a head Helidon could not read, in practice one whose client left: MidHeadDisconnects counts those
+                AccessLog.logDirectFine(request.method(), request.path(), status.code(), id);
+            } else {
+                AccessLog.logDirect(request.method(), request.path(), status.code(), id);
+            }
             return DirectHandler.TransportResponse.builder()
                     .status(status)
                     .headers(headers)

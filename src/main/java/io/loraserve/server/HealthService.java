@@ -9,7 +9,8 @@ import java.nio.charset.StandardCharsets;
 import java.util.function.Supplier;
 
 /**
- * {@code /health/live} (the process answers) and {@code /health/ready} (200 only while the model
+ * {@code /health/live} (the process answers and its public port accepts connections: Helidon cannot
+ * reopen a listener that ended, so only a restart helps, and a failing liveness probe asks for one) and {@code /health/ready} (200 only while the model
  * is loaded, the engine makes progress and the server is not draining; 503 with the reason
  * otherwise). {@code /health} answers as {@code /health/ready}, for probes and proxies written
  * for vLLM's server.
@@ -17,14 +18,20 @@ import java.util.function.Supplier;
 final class HealthService implements HttpService {
     /** Null when ready, else why not. */
     private final Supplier<String> notReadyReason;
+    /** Null while alive, else why not. */
+    private final Supplier<String> notLiveReason;
 
-    HealthService(Supplier<String> notReadyReason) {
+    HealthService(Supplier<String> notReadyReason, Supplier<String> notLiveReason) {
         this.notReadyReason = notReadyReason;
+        this.notLiveReason = notLiveReason;
     }
 
     @Override
     public void routing(HttpRules rules) {
-        rules.get("/health/live", (req, res) -> send(res, 200, "UP", null));
+        rules.get("/health/live", (req, res) -> {
+            String reason = notLiveReason.get();
+            send(res, reason == null ? 200 : 503, reason == null ? "UP" : "DOWN", reason);
+        });
         rules.get("/health/ready", this::ready);
         rules.get("/health", this::ready);
         rules.any("/health/live", ErrorHandling.methodNotAllowed("GET"));

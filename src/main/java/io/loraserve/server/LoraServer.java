@@ -1,6 +1,7 @@
 package io.loraserve.server;
 
 import io.helidon.webserver.WebServer;
+import io.helidon.webserver.WebServerConfig;
 import io.helidon.webserver.http.Filter;
 import io.helidon.webserver.http.HttpRouting;
 import io.helidon.webserver.http.HttpService;
@@ -11,12 +12,15 @@ import io.loraserve.metrics.Metrics;
 import io.loraserve.tokenizer.Tokenizer;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.logging.Logger;
 import java.util.stream.Stream;
@@ -32,6 +36,10 @@ public final class LoraServer implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(LoraServer.class.getName());
     /** After the grace period, how long cancelled requests get to send their 503s. */
     private static final Duration CANCEL_GRACE = Duration.ofSeconds(5);
+    /** Connections the admin port holds at most: operators and probes, not the public. */
+    static final int ADMIN_MAX_CONNECTIONS = 64;
+    /** Most connections the default {@code --max-connections} allows, whatever the open-file limit. */
+    static final int MAX_CONNECTIONS_CEILING = 10_000;
 
     private final ModelRuntime runtime;
     private final Tokenizer tokenizer;
@@ -39,6 +47,11 @@ public final class LoraServer implements AutoCloseable {
     private final Metrics metrics;
     private final WebServer web;
     private final ShutdownGate gate = new ShutdownGate();
+    private final ScheduledExecutorService connectionTimer = Executors.newSingleThreadScheduledExecutor(
+            Thread.ofPlatform().daemon().name("connection-limits").factory());
+    private ConnectionLimits publicLimits;
+    private ConnectionLimits adminLimits;
+    private ListenerProbe publicListener;
     private final AtomicBoolean closed = new AtomicBoolean();
     private volatile boolean draining;
 
@@ -76,6 +89,7 @@ public final class LoraServer implements AutoCloseable {
                 m.close();
             }
             tokenizer.close();
+            connectionTimer.shutdownNow();
             throw e;
         }
     }
@@ -84,7 +98,7 @@ public final class LoraServer implements AutoCloseable {
         MetricsService metricsService = new MetricsService(m);
         AdapterRegistry registry = rt.registry();
         ModelResolver models = new ModelResolver(served, registry::contains, registry::names);
-        HealthService health = new HealthService(this::notReadyReason);
+        HealthService health = new HealthService(this::notReadyReason, this::publicListenerDown);
         GenerationBackend backend = new GenerationBackend(rt.engine(), registry, tokenizer, models, o.maxN());
         CompletionsService completions = new CompletionsService(backend);
         ChatTemplate template = new ChatTemplate(tokenizer.chatTemplate().orElse(null),
@@ -93,7 +107,13 @@ public final class LoraServer implements AutoCloseable {
         AdminService admin = new AdminService(rt);
         List<Filter> filters = o.allowedOrigins().isEmpty() ? List.of(new AccessLog(), gate)
                 : List.of(new AccessLog(), new Cors(o.allowedOrigins()), gate);
-        return WebServer.builder()
+        MidHeadDisconnects.quiet();
+        int maxConnections = maxConnections(o.maxConnections());
+        publicLimits = new ConnectionLimits("public", "--max-connections", maxConnections, o.headerTimeout(),
+                o.idleTimeout(), connectionTimer);
+        adminLimits = new ConnectionLimits(ADMIN, "the admin port's cap", ADMIN_MAX_CONNECTIONS, o.headerTimeout(),
+                o.idleTimeout(), connectionTimer);
+        WebServerConfig.Builder b = WebServer.builder()
                 .host(o.host())
                 .port(o.port())
                 .maxPayloadSize(o.maxBodyBytes())
@@ -101,11 +121,46 @@ public final class LoraServer implements AutoCloseable {
                 .shutdownHook(false)
                 .routing(r -> publicRouting(r, filters, o.apiKey(), completions, chat, new ModelsService(models),
                         new TokenizeService(models, tokenizer, template), health, metricsService, new VersionService(served.architecture())))
-                .putSocket(ADMIN, s -> s.host(o.host()).port(o.adminPort()).maxPayloadSize(o.maxBodyBytes())
-                        .directHandlers(ErrorHandling.directHandlers(o.maxBodyBytes()))
-                        .routing(r -> adminRouting(r, admin, health, metricsService, o.adminKey())))
-                .build()
-                .start();
+                .putSocket(ADMIN, s -> {
+                    s.host(o.host()).port(o.adminPort()).maxPayloadSize(o.maxBodyBytes())
+                            .directHandlers(ErrorHandling.directHandlers(o.maxBodyBytes()))
+                            .routing(r -> adminRouting(r, admin, health, metricsService, o.adminKey()));
+                    adminLimits.configure(s);
+                });
+        publicLimits.configure(b);
+        WebServer started = b.build().start();
+        publicListener = new ListenerProbe(o.host(), started::port);
+        LOG.info("public port: at most " + maxConnections + " connections, request heads within "
+                + o.headerTimeout().toSeconds() + " s, idle connections closed after " + o.idleTimeout().toSeconds() + " s");
+        return started;
+    }
+
+    /**
+     * {@code --max-connections}, or its default: half the process's open-file limit (the other half
+     * stays for the model, libraries, adapter files and the admin port), at most
+     * {@value #MAX_CONNECTIONS_CEILING}. A cap that leaves too few descriptors free is allowed with a
+     * warning: when {@code accept} fails for want of one, Helidon ends the listener for good.
+     */
+    static int maxConnections(int configured) {
+        long limit = -1;
+        long inUse = -1;
+        if (ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.UnixOperatingSystemMXBean unix) {
+            limit = unix.getMaxFileDescriptorCount();
+            inUse = unix.getOpenFileDescriptorCount();
+        }
+        if (configured == 0) {
+            return limit <= 0 ? MAX_CONNECTIONS_CEILING : (int) Math.max(1, Math.min(MAX_CONNECTIONS_CEILING, limit / 2));
+        }
+        long needed = inUse + configured + ADMIN_MAX_CONNECTIONS + 128;
+        if (limit > 0 && needed > limit) {
+            long fds = limit;
+            long used = inUse;
+            LOG.warning(() -> "--max-connections " + configured + " leaves too few of the process's " + fds
+                    + " file descriptors (" + used + " in use, " + ADMIN_MAX_CONNECTIONS + " for the admin port): if they"
+                    + " run out, the public port stops accepting connections until a restart; raise 'ulimit -n' or"
+                    + " lower --max-connections");
+        }
+        return configured;
     }
 
     /**
@@ -175,6 +230,12 @@ public final class LoraServer implements AutoCloseable {
         r.register(admin, health, metrics);
     }
 
+    /** Null while the public port accepts connections, else why not (then the process needs a restart). */
+    private String publicListenerDown() {
+        ListenerProbe probe = publicListener;
+        return probe == null ? null : probe.down();  // null until the listeners have started
+    }
+
     private String notReadyReason() {
         String fault = runtime.engine().deviceFault();
         if (fault != null) {
@@ -186,7 +247,7 @@ public final class LoraServer implements AutoCloseable {
         if (!runtime.engine().healthy()) {
             return "engine stuck: no step completed within --step-watchdog while requests wait";
         }
-        return null;
+        return publicListenerDown();
     }
 
     public int port() {
@@ -244,6 +305,9 @@ public final class LoraServer implements AutoCloseable {
         }
         draining = true;
         web.stop();
+        publicLimits.stop();
+        adminLimits.stop();
+        connectionTimer.shutdownNow();
         runtime.close();
         tokenizer.close();
         metrics.close();

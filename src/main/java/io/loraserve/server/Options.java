@@ -44,7 +44,10 @@ public record Options(
         int metricsAdapterLabels,
         String apiKey,
         List<String> allowedOrigins,
-        Duration shutdownGrace) {
+        Duration shutdownGrace,
+        int maxConnections,
+        Duration headerTimeout,
+        Duration idleTimeout) {
 
     /** A flag: its name, value placeholder, default (null = computed) and help; repeatable flags accumulate. */
     record Flag(String name, String value, String fallback, String help, boolean repeatable) {
@@ -72,6 +75,11 @@ public record Options(
             new Flag("step-watchdog", "SECONDS", "30", "/health/ready fails when no engine step completes for this long while work waits"),
             new Flag("max-n", "N", "8", "largest 'n' (choices per prompt) a request may ask for"),
             new Flag("max-body-bytes", "BYTES", "2097152", "largest request body (413 above)"),
+            new Flag("max-connections", "N", null, "open connections on the public port at most; a new one over it"
+                    + " gets 503 and is closed (default: half the process's open-file limit, at most 10000)"),
+            new Flag("header-timeout", "SECONDS", "20", "a connection that has not sent a whole request line and"
+                    + " headers this long after it opened (or after its request line) is closed"),
+            new Flag("idle-timeout", "SECONDS", "75", "a keep-alive connection idle this long between requests is closed"),
             new Flag("threads", "N", null, "compute threads: libtorch intra-op and java kernel threads (default: available cores)"),
             new Flag("max-adapters", "N", "8", "adapters resident on the device at once (device slots)"),
             new Flag("max-lora-rank", "N", "16", "largest adapter rank accepted (sizes the device slots)"),
@@ -151,7 +159,10 @@ public record Options(
                 r.nonNegative("metrics-adapter-labels"),
                 r.has("api-key") ? r.nonEmpty("api-key") : null,
                 r.has("allowed-origins") ? r.origins("allowed-origins") : List.of(),
-                Duration.ofSeconds(r.nonNegative("shutdown-grace")));
+                Duration.ofSeconds(r.nonNegative("shutdown-grace")),
+                r.has("max-connections") ? r.positive("max-connections") : 0,
+                Duration.ofSeconds(r.positive("header-timeout")),
+                Duration.ofSeconds(r.positive("idle-timeout")));
     }
 
     /** The {@code --help} text. */
