@@ -13,6 +13,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.TreeMap;
+import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
@@ -26,8 +27,9 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * a GEMM pair per segment; from there on, each slot's tokens are gathered into a padded
  * {@code [slots, maxRows, in]} block over the contiguous range of slots they use, and two
  * {@code bmm} calls do every adapter at once (SGMV-style), so the number of native calls does not
- * grow with the number of adapters. Step lifetime: the batched path's index tensors are built by
- * its first call in a pass and reused by every layer; the Java kernels' path never builds them.
+ * grow with the number of adapters. Pass lifetime: the batched path's index tensors are built by
+ * its first call in a pass (inside a layer's scope, then moved to the scope the bypass was made
+ * in) and reused by every layer; the Java kernels' path never builds them.
  */
 public final class LoraBypass implements Bypass {
     /** Tokens {@code [start, start+rows)} of the batch run on {@code slot}. */
@@ -57,11 +59,15 @@ public final class LoraBypass implements Bypass {
     private final long[] gather;  // [slotRange*maxRows] token row of each padded position
     private final long[] valid;   // [adapter tokens] padded position of each adapter token
     private final long[] rows;    // [adapter tokens] its batch row
+    private final PointerScope pass;  // the scope the bypass was made in (the pass's), or null
     private Tensor gatherRows;    // the three above on the device, made by the first libtorch call
     private Tensor validRows;
     private Tensor tokenRows;
 
-    /** {@code segments} in any order; one slot may have several. */
+    /**
+     * {@code segments} in any order; one slot may have several. Make it inside the pass's
+     * {@code PointerScope} (as the engine does): libtorch's batched path keeps tensors there.
+     */
     public LoraBypass(AdapterSlots slots, List<Segment> segments, Device device) {
         this(slots, segments, device, segments.size() >= BATCHED_FROM);
     }
@@ -78,6 +84,7 @@ public final class LoraBypass implements Bypass {
         }
         this.batched = batched;
         this.device = device;
+        this.pass = PointerScope.getInnerScope();
         TreeMap<Integer, List<Integer>> rowsBySlot = new TreeMap<>();
         for (Segment s : segments) {
             List<Integer> rows = rowsBySlot.computeIfAbsent(s.slot(), k -> new ArrayList<>());
@@ -127,6 +134,20 @@ public final class LoraBypass implements Bypass {
                 into.add_(xa.mm(float32(slots.bt(s.slot(), layer, group))));
             }
         }
+    }
+
+    /** Moves {@code t} from the scope it was made in (a layer's) to the pass's. */
+    private Tensor passLifetime(Tensor t) {
+        if (pass == null) {
+            t.close();
+            throw new IllegalStateException("a LoraBypass run by libtorch must be made inside its pass's PointerScope");
+        }
+        PointerScope made = PointerScope.getInnerScope();
+        if (made != pass) {
+            pass.attach(t);
+            made.detach(t);
+        }
+        return t;
     }
 
     /**
@@ -181,10 +202,10 @@ public final class LoraBypass implements Bypass {
     }
 
     private void applyBatched(int layer, Fused group, Tensor x, Tensor out) {
-        if (gatherRows == null) {  // step lifetime: made inside the pass's PointerScope
-            gatherRows = Tensors.newLongs(gather, device, gather.length);
-            validRows = Tensors.newLongs(valid, device, valid.length);
-            tokenRows = Tensors.newLongs(rows, device, rows.length);
+        if (gatherRows == null) {  // the first layer's call makes them; they live as long as the pass
+            gatherRows = passLifetime(Tensors.newLongs(gather, device, gather.length));
+            validRows = passLifetime(Tensors.newLongs(valid, device, valid.length));
+            tokenRows = passLifetime(Tensors.newLongs(rows, device, rows.length));
         }
         long in = x.size(1);
         long groupOut = out.size(1);

@@ -173,9 +173,6 @@ public final class LlamaModel implements AutoCloseable {
                           PagedKvCache cache) {
         ModelConfig c = config;
         int t = batch.size();
-        int heads = c.heads();
-        int kvHeads = c.kvHeads();
-        int hd = c.headDim();
         Tensor ids = Tensors.newLongs(batch.tokens(), device, t);
         Tensor pos = Tensors.newLongs(batch.positions(), device, t);
         Tensor slots = Tensors.newLongs(slotMapping(batch, cache.blockSize()), device, t);
@@ -184,36 +181,57 @@ public final class LlamaModel implements AutoCloseable {
         List<AttentionGroup> groups = AttentionGroup.plan(batch, cache.blockSize(), c.slidingWindow(), device);
 
         Tensor x = base.embed().index_select(0, ids);                // [t, hidden]
+        PointerScope step = PointerScope.getInnerScope();            // the caller's: the pass's lifetime
         for (int l = 0; l < c.layers(); l++) {
-            LayerWeights w = layers.get(l);
-            Tensor h = rmsNorm(x, w.attnNorm());
-            Tensor qkv = w.qkvBias() == null ? torch.linear(h, w.qkv()) : torch.linear(h, w.qkv(), w.qkvBias());
-            bypass.apply(l, Fused.QKV, h, qkv);
-            Tensor qk = qkv.narrow(1, 0, (long) (heads + kvHeads) * hd).reshape(t, heads + kvHeads, hd);
-            if (w.qNorm() != null) {
-                qk = headNorms(qk, w);
+            try (PointerScope layer = step == null ? null : new PointerScope()) {
+                x = layer(l, layers.get(l), x, bypass, cache, slots, cosT, sinT, groups);
+                if (layer != null) {  // the residual outlives the layer; its temporaries do not
+                    step.attach(x);
+                    layer.detach(x);
+                }
             }
-            Tensor qkRot = rope(qk, cosT, sinT, hd);                  // [t, heads+kvHeads, hd]
-            Tensor q = qkRot.narrow(1, 0, heads);                     // [t, heads, hd]
-            Tensor k = qkRot.narrow(1, heads, kvHeads);               // [t, kvHeads, hd]
-            Tensor v = qkv.narrow(1, (long) (heads + kvHeads) * hd, (long) kvHeads * hd)
-                    .reshape(t, kvHeads, hd);                         // [t, kvHeads, hd]
-            cache.keys(l).index_copy_(0, slots, k);
-            cache.values(l).index_copy_(0, slots, v);
-            Tensor attn = attention(groups, q, cache.keys(l), cache.values(l), t);  // [t, heads*hd]
-            Tensor o = torch.linear(attn, w.o());                     // [t, hidden]
-            bypass.apply(l, Fused.O, attn, o);
-            x = x.add(o);
-            Tensor h2 = rmsNorm(x, w.mlpNorm());
-            Tensor gateUp = torch.linear(h2, w.gateUp());             // [t, 2*intermediate]
-            bypass.apply(l, Fused.GATE_UP, h2, gateUp);
-            Tensor act = torch.silu(gateUp.narrow(1, 0, c.intermediate()))
-                    .mul_(gateUp.narrow(1, c.intermediate(), c.intermediate()));  // [t, intermediate]
-            Tensor down = torch.linear(act, w.down());                // [t, hidden]
-            bypass.apply(l, Fused.DOWN, act, down);
-            x = x.add(down);
         }
         return x;
+    }
+
+    /**
+     * One decoder layer on the residual stream {@code x} [t, hidden]; returns the new residual.
+     * Called inside a scope of its own, so the layer's temporaries (attention's gathered context
+     * above all) are freed when it ends instead of piling up over every layer of the pass.
+     */
+    private Tensor layer(int l, LayerWeights w, Tensor x, Bypass bypass, PagedKvCache cache, Tensor slots,
+                         Tensor cosT, Tensor sinT, List<AttentionGroup> groups) {
+        ModelConfig c = config;
+        int t = (int) x.size(0);
+        int heads = c.heads();
+        int kvHeads = c.kvHeads();
+        int hd = c.headDim();
+        Tensor h = rmsNorm(x, w.attnNorm());
+        Tensor qkv = w.qkvBias() == null ? torch.linear(h, w.qkv()) : torch.linear(h, w.qkv(), w.qkvBias());
+        bypass.apply(l, Fused.QKV, h, qkv);
+        Tensor qk = qkv.narrow(1, 0, (long) (heads + kvHeads) * hd).reshape(t, heads + kvHeads, hd);
+        if (w.qNorm() != null) {
+            qk = headNorms(qk, w);
+        }
+        Tensor qkRot = rope(qk, cosT, sinT, hd);                  // [t, heads+kvHeads, hd]
+        Tensor q = qkRot.narrow(1, 0, heads);                     // [t, heads, hd]
+        Tensor k = qkRot.narrow(1, heads, kvHeads);               // [t, kvHeads, hd]
+        Tensor v = qkv.narrow(1, (long) (heads + kvHeads) * hd, (long) kvHeads * hd)
+                .reshape(t, kvHeads, hd);                         // [t, kvHeads, hd]
+        cache.keys(l).index_copy_(0, slots, k);
+        cache.values(l).index_copy_(0, slots, v);
+        Tensor attn = attention(groups, q, cache.keys(l), cache.values(l), t);  // [t, heads*hd]
+        Tensor o = torch.linear(attn, w.o());                     // [t, hidden]
+        bypass.apply(l, Fused.O, attn, o);
+        Tensor mid = x.add(o);                                    // [t, hidden]
+        Tensor h2 = rmsNorm(mid, w.mlpNorm());
+        Tensor gateUp = torch.linear(h2, w.gateUp());             // [t, 2*intermediate]
+        bypass.apply(l, Fused.GATE_UP, h2, gateUp);
+        Tensor act = torch.silu(gateUp.narrow(1, 0, c.intermediate()))
+                .mul_(gateUp.narrow(1, c.intermediate(), c.intermediate()));  // [t, intermediate]
+        Tensor down = torch.linear(act, w.down());                // [t, hidden]
+        bypass.apply(l, Fused.DOWN, act, down);
+        return mid.add(down);
     }
 
     /** The batch row of each span's last token, for the spans that want logits. */

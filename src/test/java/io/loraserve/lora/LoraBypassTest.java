@@ -111,8 +111,8 @@ class LoraBypassTest {
                         float[] x = randoms(random, tokens * in);
                         String where = "seed " + seed + " layer " + l + " " + group;
                         for (boolean batched : new boolean[] {false, true}) {
-                            float[] bypassed = bypassed(c, base.layers().get(l),
-                                    new LoraBypass(slots, segments, CPU, batched), l, group, x, tokens);
+                            float[] bypassed = bypassed(c, base.layers().get(l), slots, segments, batched, l, group,
+                                    x, tokens);
                             assertFused(c, model, written, adapterOfRow, l, group, x, bypassed, -2,
                                     (batched ? "batched" : "per-segment") + " bypass, " + where);
                         }
@@ -178,8 +178,11 @@ class LoraBypassTest {
                 start += prompts.get(k + 1).length;
             }
             for (boolean batched : new boolean[] {false, true}) {
-                float[] mixed = forward(llama, base, base.layers(), new LoraBypass(slots, segments, CPU, batched), cache,
-                        prompts);
+                float[] mixed;
+                try (PointerScope pass = new PointerScope()) {  // the bypass's tensors live in its pass's scope
+                    mixed = forward(llama, base, base.layers(), new LoraBypass(slots, segments, CPU, batched), cache,
+                            prompts);
+                }
                 for (int s = 0; s < sequences; s++) {
                     float[] alone;
                     if (s == 0) {
@@ -324,10 +327,11 @@ class LoraBypassTest {
     }
 
     /** The fused group's base GEMM {@code x·Wᵀ}, then the bypass into each projection's columns, like the model. */
-    private static float[] bypassed(ModelConfig c, LayerWeights layer, LoraBypass bypass, int l, List<Proj> group,
-            float[] x, int tokens) {
+    private static float[] bypassed(ModelConfig c, LayerWeights layer, AdapterSlots slots,
+            List<LoraBypass.Segment> segments, boolean batched, int l, List<Proj> group, float[] x, int tokens) {
         int in = c.inFeatures(group.get(0));
         try (PointerScope scope = new PointerScope()) {
+            LoraBypass bypass = new LoraBypass(slots, segments, CPU, batched);
             Tensor xs = Tensors.newFloats(x, CPU, tokens, in);              // [tokens, in]
             Tensor fused = xs.mm(layer.matrixOf(group.get(0)).t());         // [tokens, fusedOut]
             bypass.apply(l, Fused.of(group.get(0)), xs, fused);
