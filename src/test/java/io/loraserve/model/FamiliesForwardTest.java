@@ -59,14 +59,7 @@ class FamiliesForwardTest {
             int computed = 0;
             int length = k.promptIds().length;
             for (int step = 0; step < k.tokens().length; step++) {
-                long[] tokens = Arrays.stream(ids, computed, length).asLongStream().toArray();
-                long[] positions = IntStream.range(computed, length).asLongStream().toArray();
-                ForwardBatch batch = new ForwardBatch(tokens, positions,
-                        List.of(new ForwardBatch.Span(0, tokens.length, table, length, true)));
-                float[] logits;
-                try (PointerScope scope = new PointerScope()) {
-                    logits = model.forward(batch, w, w.layers(), Bypass.NONE, cache);
-                }
+                float[] logits = extend(model, w, cache, table, ids, computed, length);
                 String label = k.label() + " step " + step;
                 double[] naive = reference.lastLogits(Arrays.copyOf(ids, length));
                 double worst = 0;
@@ -81,6 +74,21 @@ class FamiliesForwardTest {
                 computed = length;
                 ids[length++] = s.token();
             }
+        }
+    }
+
+    /**
+     * One pass of a single sequence (KV blocks {@code table}) over {@code ids[computed, length)},
+     * the earlier positions already in {@code cache}; returns the last position's logits.
+     */
+    static float[] extend(LlamaModel model, LlamaWeights w, PagedKvCache cache, int[] table, int[] ids, int computed,
+                          int length) {
+        long[] tokens = Arrays.stream(ids, computed, length).asLongStream().toArray();
+        long[] positions = IntStream.range(computed, length).asLongStream().toArray();
+        ForwardBatch batch = new ForwardBatch(tokens, positions,
+                List.of(new ForwardBatch.Span(0, tokens.length, table, length, true)));
+        try (PointerScope scope = new PointerScope()) {
+            return model.forward(batch, w, w.layers(), Bypass.NONE, cache);
         }
     }
 }

@@ -11,10 +11,8 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.List;
 import java.util.Map;
 import java.util.stream.IntStream;
-import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.junit.jupiter.api.io.TempDir;
@@ -69,14 +67,7 @@ class SlidingWindowTest {
             int computed = 0;
             double furthestFromFull = 0;
             for (int length = 2 * WINDOW - 1; length <= ids.length; length++) {
-                long[] tokens = Arrays.stream(ids, computed, length).asLongStream().toArray();
-                long[] positions = IntStream.range(computed, length).asLongStream().toArray();
-                ForwardBatch batch = new ForwardBatch(tokens, positions,
-                        List.of(new ForwardBatch.Span(0, tokens.length, table, length, true)));
-                float[] logits;
-                try (PointerScope scope = new PointerScope()) {
-                    logits = model.forward(batch, w, w.layers(), Bypass.NONE, cache);
-                }
+                float[] logits = FamiliesForwardTest.extend(model, w, cache, table, ids, computed, length);
                 computed = length;
                 double[] expected = windowed.lastLogits(Arrays.copyOf(ids, length));
                 double[] unwindowed = full.lastLogits(Arrays.copyOf(ids, length));
