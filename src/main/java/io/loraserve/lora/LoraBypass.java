@@ -40,10 +40,13 @@ public final class LoraBypass implements Bypass {
      * Segments from this many on run as one batched bmm. Measured on 2 CPU cores, SmolLM-135M shape,
      * r16 all-linear, 32 decoding sequences: 8 segments of 4 tokens, per-segment 204.9 tok/s vs
      * batched 192.8; 32 segments of 1 token, 110.4 vs 111.9 (a tie). On CPU, small bmm calls cost as
-     * much as the per-segment GEMMs they replace; on a GPU, where each call is a kernel launch, the
-     * break-even is expected far lower (not measured: no GPU here).
+     * much as the per-segment GEMMs they replace. On a GPU each call is a kernel launch (5–8 µs):
+     * a 7B-shaped step of 32 sequences over 8 adapters issued ~2,050 launches per-segment, 16–26 ms
+     * against ~3.4 ms of weight reads, so there the batched path runs from {@link #BATCHED_FROM_CUDA}
+     * segments and the launches per layer no longer grow with the adapters (not measured: no GPU here).
      */
     static final int BATCHED_FROM = 32;
+    static final int BATCHED_FROM_CUDA = 2;
 
     /** Tokens of one segment the CPU bypass computes as one unit of work. */
     private static final int PIECE_ROWS = 4;
@@ -69,7 +72,7 @@ public final class LoraBypass implements Bypass {
      * {@code PointerScope} (as the engine does): libtorch's batched path keeps tensors there.
      */
     public LoraBypass(AdapterSlots slots, List<Segment> segments, Device device) {
-        this(slots, segments, device, segments.size() >= BATCHED_FROM);
+        this(slots, segments, device, segments.size() >= (device.is_cuda() ? BATCHED_FROM_CUDA : BATCHED_FROM));
     }
 
     /** Fixes the computation instead of choosing it by the number of segments (tests compare both). */
@@ -113,6 +116,11 @@ public final class LoraBypass implements Bypass {
                 rows[v++] = e.getValue().get(i);
             }
         }
+    }
+
+    /** Whether the libtorch path gathers every adapter into two bmm calls (else a GEMM pair per segment). */
+    boolean batched() {
+        return batched;
     }
 
     @Override

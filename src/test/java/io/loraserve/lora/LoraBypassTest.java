@@ -1,8 +1,10 @@
 package io.loraserve.lora;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.loraserve.PeftDir;
 import io.loraserve.RandomLlama;
@@ -242,6 +244,27 @@ class LoraBypassTest {
                     assertEquals(1f, Tensors.toFloats(out)[0], (batched ? "batched" : "per-segment") + " bypass");
                 }
             }
+        }
+    }
+
+    /**
+     * The policy: on a CPU the batched path from 32 segments (measured break-even); on CUDA from 2, so a
+     * step's launches per layer do not grow with its adapters. Choosing allocates nothing on the device.
+     */
+    @Test
+    void cudaBatchesTheBypassFromTwoSegmentsACpuFromThirtyTwo() {
+        RandomLlama.Model model = RandomLlama.write(dir.resolve("model"), 5);
+        ModelConfig c = ModelConfig.load(model.dir());
+        Device cuda = new Device(torch.DeviceType.CUDA, (byte) 0);  // a name only: no GPU needed to choose
+        try (AdapterSlots slots = new AdapterSlots(c, 2, MAX_RANK, ScalarType.Float, CPU)) {
+            List<LoraBypass.Segment> two = List.of(new LoraBypass.Segment(0, 0, 1), new LoraBypass.Segment(1, 1, 1));
+            List<LoraBypass.Segment> one = List.of(new LoraBypass.Segment(0, 0, 2));
+            List<LoraBypass.Segment> many = IntStream.range(0, 32).mapToObj(i -> new LoraBypass.Segment(i % 2, i, 1))
+                    .toList();
+            assertTrue(new LoraBypass(slots, two, cuda).batched());
+            assertFalse(new LoraBypass(slots, one, cuda).batched());
+            assertFalse(new LoraBypass(slots, two, CPU).batched());
+            assertTrue(new LoraBypass(slots, many, CPU).batched());
         }
     }
 
