@@ -4,6 +4,7 @@ import java.lang.foreign.MemorySegment;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.LongPointer;
+import org.bytedeco.pytorch.BoolOptional;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.DeviceOptional;
 import org.bytedeco.pytorch.MemoryFormatOptional;
@@ -93,7 +94,22 @@ public final class Tensors {
         return MemorySegment.ofAddress(t.data_ptr().address()).reinterpret(t.numel() * t.element_size());
     }
 
+    /**
+     * A copy of the host tensor {@code view} on {@code device}. To a GPU it is staged in pinned host
+     * memory and copied asynchronously, so the host does not wait for the device at every small
+     * upload of a step (block tables, slot mappings, index tensors): the ops that read it queue
+     * behind the copy on the stream, and libtorch's pinned-memory allocator keeps the staging block
+     * until the copy has run, though its handle is closed here.
+     */
     private static Tensor copyTo(Tensor view, Device device) {
-        return view.to(device, view.scalar_type(), false, true, new MemoryFormatOptional());
+        if (device.is_cpu()) {
+            return view.to(device, view.scalar_type(), false, true, new MemoryFormatOptional());
+        }
+        try (TensorOptions host = new TensorOptions(view.scalar_type());
+             TensorOptions pinned = host.pinned_memory(new BoolOptional(true));
+             Tensor staging = torch.empty(view.sizes().vec().get(), pinned, new MemoryFormatOptional())) {
+            staging.copy_(view);
+            return staging.to(device, view.scalar_type(), true, false, new MemoryFormatOptional());
+        }
     }
 }
