@@ -113,9 +113,11 @@ public final class CatalogueFile {
                 throw new Unreadable("text after the JSON object");
             }
             return entries(root);
-        } catch (JsonException | ClassCastException | NullPointerException | ArithmeticException e) {
+        } catch (JsonException e) {
+            throw new Unreadable("not JSON: " + e.getMessage());
+        } catch (ClassCastException | NullPointerException | ArithmeticException e) {
             // JSON-P's getters throw ClassCastException for a value of another type, NullPointerException for none
-            throw new Unreadable("not a loraserve state file (" + e.getClass().getSimpleName() + ")");
+            throw new Unreadable("a field is missing or of the wrong type");
         }
     }
 

@@ -114,7 +114,7 @@ public final class SavedCatalogue implements AutoCloseable {
         int saved = entries.size();
         LOG.info(() -> "--state-dir " + file.path().getParent() + ": " + saved + " saved adapters, "
                 + outcomes.getOrDefault(Outcome.RESTORED, 0) + " restored, "
-                + outcomes.getOrDefault(Outcome.ON_COMMAND_LINE, 0) + " given on the command line, "
+                + outcomes.getOrDefault(Outcome.ON_COMMAND_LINE, 0) + " already loaded by --adapter, "
                 + outcomes.getOrDefault(Outcome.SKIPPED, 0) + " skipped");
         save();
     }
@@ -138,8 +138,8 @@ public final class SavedCatalogue implements AutoCloseable {
         String what = "saved adapter '" + e.name() + "' (" + e.path() + ")";
         Optional<Adapter> present = registry.get(e.name());
         if (present.isPresent() && !present.get().path().equals(e.path())) {
-            LOG.warning(() -> what + " not restored: the command line loads '" + e.name() + "' from "
-                    + present.get().path() + ", and the command line wins");
+            LOG.warning(() -> what + " not restored: --adapter loads '" + e.name() + "' from "
+                    + present.get().path() + ", and --adapter wins");
             return Outcome.SKIPPED;
         }
         if (present.isEmpty()) {
@@ -163,7 +163,7 @@ public final class SavedCatalogue implements AutoCloseable {
         }
         if (present.isPresent()) {
             if (e.pinned()) {
-                LOG.info(() -> what + " is given on the command line; pinned as saved");
+                LOG.info(() -> what + " is loaded by --adapter; pinned as saved");
             }
             return Outcome.ON_COMMAND_LINE;
         }

@@ -246,7 +246,7 @@ class StateDirTest {
         }
         List<String> warnings = messages(Level.WARNING);
         assertEquals(1, warnings.size(), warnings.toString());
-        assertTrue(warnings.get(0).contains("'x'") && warnings.get(0).contains("command line wins"), warnings.get(0));
+        assertTrue(warnings.get(0).contains("'x'") && warnings.get(0).contains("--adapter wins"), warnings.get(0));
     }
 
     @Test
