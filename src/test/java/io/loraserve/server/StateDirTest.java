@@ -250,6 +250,23 @@ class StateDirTest {
     }
 
     @Test
+    void aChangeThatCannotBeSavedIsAnsweredWithA500SayingSo() throws IOException {
+        try (TestServer server = start(Fixtures.tinyAdapters())) {
+            try (Stream<Path> files = Files.list(state)) {
+                for (Path f : files.toList()) {
+                    Files.delete(f);
+                }
+            }
+            Files.delete(state);
+            TestServer.Reply r = server.postAdapter("attn-r4", Fixtures.tinyAdapter("attn-r4"));
+            assertEquals(500, r.status(), r.body());
+            assertEquals("state_not_saved", r.error().getString("code"));
+            assertTrue(r.error().getString("message").contains("a restart would lose it"), r.body());
+            assertEquals(List.of("attn-r4"), List.copyOf(catalogue(server).keySet()), "the change stands");
+        }
+    }
+
+    @Test
     void aSecondServerOnTheSameStateDirIsRefused() {
         try (TestServer first = start(Fixtures.tinyAdapters())) {
             IllegalStateException e = assertThrows(IllegalStateException.class, () -> start(Fixtures.tinyAdapters())
