@@ -203,6 +203,11 @@ public final class AdapterRegistry implements AutoCloseable {
         return maxRank;
     }
 
+    /** The directories adapters may be read from. */
+    AdapterRoots roots() {
+        return roots;
+    }
+
     /** Unloads everything and stops the loader thread. */
     @Override
     public synchronized void close() {

@@ -15,6 +15,7 @@ import io.loraserve.model.WeightLayout;
 import jakarta.json.JsonArrayBuilder;
 import jakarta.json.JsonObject;
 import jakarta.json.JsonObjectBuilder;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
@@ -22,19 +23,24 @@ import java.util.LinkedHashSet;
 import java.util.Locale;
 import java.util.Set;
 import java.util.concurrent.CompletionException;
+import java.util.function.Supplier;
 
 /**
  * The admin API (admin listener only): list, load, replace, unload, pin and unpin adapters, plus
  * vLLM's {@code /v1/load_lora_adapter} and {@code /v1/unload_lora_adapter} so tools written for
- * vLLM work. Every refusal leaves the registry as it was.
+ * vLLM work. Every refusal leaves the registry as it was. Every change is saved ({@code --state-dir}) before it is
+ * answered: a 2xx means it survives a crash.
  */
 final class AdminService implements HttpService {
     private final ModelRuntime runtime;
     private final AdapterRegistry registry;
+    /** Makes the catalogue as it is now durable ({@code --state-dir}); does nothing without one. */
+    private final Runnable save;
 
-    AdminService(ModelRuntime runtime) {
+    AdminService(ModelRuntime runtime, Runnable save) {
         this.runtime = runtime;
         this.registry = runtime.registry();
+        this.save = save;
     }
 
     @Override
@@ -69,14 +75,17 @@ final class AdminService implements HttpService {
 
     private void load(ServerRequest req, ServerResponse res) {
         Params p = new Params(Json.parseObject(Bodies.read(req)));
-        Adapter a = doLoad(required(p, "name"), required(p, "path"), p.bool("replace", false));
-        send(res, Status.CREATED_201, record(a));
+        String name = required(p, "name");
+        String path = required(p, "path");
+        boolean replace = p.bool("replace", false);
+        send(res, Status.CREATED_201, record(saved(() -> doLoad(name, path, replace))));
     }
 
     private void vllmLoad(ServerRequest req, ServerResponse res) {
         Params p = new Params(Json.parseObject(Bodies.read(req)));
-        Adapter a = doLoad(required(p, "lora_name"), required(p, "lora_path"), false);
-        send(res, Status.OK_200, record(a));
+        String name = required(p, "lora_name");
+        String path = required(p, "lora_path");
+        send(res, Status.OK_200, record(saved(() -> doLoad(name, path, false))));
     }
 
     private Adapter doLoad(String name, String path, boolean replace) {
@@ -100,23 +109,52 @@ final class AdminService implements HttpService {
 
     private void unload(ServerRequest req, ServerResponse res) {
         String name = req.path().pathParameters().get("name");
-        send(res, Status.OK_200, record(registry.unload(name).orElseThrow(() -> notFound(name))));
+        send(res, Status.OK_200, record(saved(() -> registry.unload(name).orElseThrow(() -> notFound(name)))));
     }
 
     private void vllmUnload(ServerRequest req, ServerResponse res) {
         String name = required(new Params(Json.parseObject(Bodies.read(req))), "lora_name");
-        send(res, Status.OK_200, record(registry.unload(name).orElseThrow(() -> notFound(name))));
+        send(res, Status.OK_200, record(saved(() -> registry.unload(name).orElseThrow(() -> notFound(name)))));
     }
 
     private void pin(ServerRequest req, ServerResponse res, boolean pin) {
         String name = req.path().pathParameters().get("name");
         try {
-            send(res, Status.OK_200, record(pin ? runtime.pin(name) : runtime.unpin(name)));
+            send(res, Status.OK_200, record(saved(() -> pin ? runtime.pin(name) : runtime.unpin(name))));
         } catch (AdapterRegistry.RegistryException e) {
             throw refusal(e);
         } catch (CompletionException e) {
             throw new ApiException(507, "server_error", null, "pin_failed", "could not build the merged copy of '"
                     + name + "': " + e.getCause().getMessage());
+        }
+    }
+
+    /**
+     * Runs {@code change}, then saves the catalogue before anything is answered; also when the change failed, since
+     * it may have changed something first (a replace whose pin failed). Saving what did not change writes nothing.
+     */
+    private Adapter saved(Supplier<Adapter> change) {
+        Adapter changed;
+        try {
+            changed = change.get();
+        } catch (RuntimeException e) {
+            try {
+                persist();
+            } catch (ApiException notSaved) {
+                e.addSuppressed(notSaved);
+            }
+            throw e;
+        }
+        persist();
+        return changed;
+    }
+
+    private void persist() {
+        try {
+            save.run();
+        } catch (UncheckedIOException | AdapterException | AdapterRegistry.RegistryException e) {
+            throw ApiException.serverError(500, "state_not_saved", "the change is in effect but could not be saved"
+                    + " to --state-dir, so a restart would lose it: " + e.getMessage());
         }
     }
 

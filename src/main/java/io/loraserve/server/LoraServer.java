@@ -8,6 +8,7 @@ import io.helidon.webserver.http.HttpService;
 import io.loraserve.engine.ModelRuntime;
 import io.loraserve.lora.AdapterException;
 import io.loraserve.lora.AdapterRegistry;
+import io.loraserve.lora.SavedCatalogue;
 import io.loraserve.metrics.Metrics;
 import io.loraserve.tokenizer.Tokenizer;
 import java.io.IOException;
@@ -19,6 +20,7 @@ import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -30,6 +32,10 @@ import java.util.stream.Stream;
  * {@code --port}, admin API on {@code --admin-port}). Owns all of them; {@link #close()} stops
  * the listeners, then the engine, then frees native memory and the metrics, once.
  * {@link #shutdownGracefully} drains first. Tests start it on port 0.
+ *
+ * <p>Start-up order: the model, the command line's adapters, then with {@code --state-dir} the saved catalogue
+ * (registered and pinned), and only then the listeners, so {@code /health/ready} answers 200 only with all of it in
+ * place. An adapter given on the command line wins over a saved one of the same name.
  */
 public final class LoraServer implements AutoCloseable {
     static final String ADMIN = "admin";
@@ -45,6 +51,8 @@ public final class LoraServer implements AutoCloseable {
     private final Tokenizer tokenizer;
     private final ServedModel served;
     private final Metrics metrics;
+    /** The catalogue in {@code --state-dir}, when given. */
+    private final Optional<SavedCatalogue> saved;
     private final WebServer web;
     private final ShutdownGate gate = new ShutdownGate();
     private final ScheduledExecutorService connectionTimer = Executors.newSingleThreadScheduledExecutor(
@@ -61,6 +69,7 @@ public final class LoraServer implements AutoCloseable {
         this.tokenizer = Tokenizer.load(modelDir);
         ModelRuntime rt = null;
         Metrics m = null;
+        SavedCatalogue s = null;
         try {
             rt = ModelRuntime.load(modelDir, name, new ModelRuntime.Settings(o.device(), o.dtype(), o.kernels(), o.maxModelLen(),
                     o.maxNumSeqs(), o.maxNumBatchedTokens(), o.kvBlockSize(), o.kvCacheBytes(), o.maxQueuedRequests(),
@@ -76,12 +85,21 @@ public final class LoraServer implements AutoCloseable {
             rt.engine().setListener(m);
             AdapterRegistry registry = rt.registry();
             preload.forEach((adapter, dir) -> preload(registry, adapter, dir));
+            if (o.stateDir() != null) {
+                s = SavedCatalogue.open(o.stateDir(), registry);
+                ModelRuntime pinning = rt;
+                s.restore(pinning::pin);
+            }
+            this.saved = Optional.ofNullable(s);
             this.served = new ServedModel(name, rt.config().architecture(), rt.maxModelLen(), rt.config().vocab(),
                     System.currentTimeMillis() / 1000);
             this.runtime = rt;
             this.metrics = m;
             this.web = startWeb(o, rt, m);
         } catch (RuntimeException e) {
+            if (s != null) {
+                s.close();
+            }
             if (rt != null) {
                 rt.close();
             }
@@ -104,7 +122,7 @@ public final class LoraServer implements AutoCloseable {
         ChatTemplate template = new ChatTemplate(tokenizer.chatTemplate().orElse(null),
                 tokenizer.bosToken().orElse(null), tokenizer.eosToken().orElse(null));
         ChatService chat = new ChatService(backend, template);
-        AdminService admin = new AdminService(rt);
+        AdminService admin = new AdminService(rt, saved.<Runnable>map(c -> c::save).orElse(() -> { }));
         List<Filter> filters = o.allowedOrigins().isEmpty() ? List.of(new AccessLog(), gate)
                 : List.of(new AccessLog(), new Cors(o.allowedOrigins()), gate);
         MidHeadDisconnects.quiet();
@@ -309,6 +327,7 @@ public final class LoraServer implements AutoCloseable {
         adminLimits.stop();
         connectionTimer.shutdownNow();
         runtime.close();
+        saved.ifPresent(SavedCatalogue::close);
         tokenizer.close();
         metrics.close();
     }

@@ -40,6 +40,7 @@ public record Options(
         long maxCpuAdapterBytes,
         List<Path> adapterRoots,
         Map<String, Path> adapters,
+        Path stateDir,
         String adminKey,
         int metricsAdapterLabels,
         String apiKey,
@@ -86,6 +87,9 @@ public record Options(
             new Flag("max-cpu-adapter-bytes", "BYTES", "1073741824", "host memory for registered adapters' weights"),
             new Flag("adapter-root", "DIR", null, "directory adapters may be loaded from; repeatable (default: the project's adapters/)", true),
             new Flag("adapter", "NAME=DIR", null, "adapter to load at start-up; repeatable (default with the demo model: everything in adapters/)", true),
+            new Flag("state-dir", "DIR", null, "keep the adapter catalogue (loads, unloads, pins) in DIR, saved before"
+                    + " each admin change is answered, restored at start-up; --adapter wins on a name clash"
+                    + " (default: none, admin changes are lost on restart)"),
             new Flag("admin-key", "KEY", null, "require 'Authorization: Bearer KEY' on the admin port's API and /metrics (not /health)"),
             new Flag("metrics-adapter-labels", "N", "100",
                     "adapters that get their own 'adapter' label in /metrics; the rest share adapter=\"other\""),
@@ -155,6 +159,7 @@ public record Options(
                 r.positiveLong("max-cpu-adapter-bytes"),
                 r.all("adapter-root").stream().map(Path::of).toList(),
                 r.adapters(),
+                r.has("state-dir") ? Path.of(r.nonEmpty("state-dir")) : null,
                 r.has("admin-key") ? r.text("admin-key") : null,
                 r.nonNegative("metrics-adapter-labels"),
                 r.has("api-key") ? r.nonEmpty("api-key") : null,

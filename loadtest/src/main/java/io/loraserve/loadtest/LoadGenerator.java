@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -29,6 +30,11 @@ import java.util.stream.Stream;
  * time to first token (TTFT), time per output token (TPOT) and end-to-end latency; prints
  * progress each second, then a table (and JSON with {@code --json}). Always bounded: it stops
  * after {@code --requests} or {@code --duration}, whichever comes first.
+ *
+ * <p>A request is ok only when it answers 200 and its stream ends with its usage and no error. Every other request
+ * is counted under {@code errors_by_status}: by HTTP status, {@code connection} when no answer came,
+ * {@code stream_error:<code>} when a 200 stream carried an error chunk ({@code data: {"error":…}}, as a request that
+ * times out or is cancelled mid-stream ends), {@code incomplete_stream} when it ended without its usage.
  */
 public final class LoadGenerator {
     /** The flags. */
@@ -78,7 +84,8 @@ public final class LoadGenerator {
     private final Settings s;
     private final HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
     private final List<Sample> samples = Collections.synchronizedList(new ArrayList<>());
-    private final Map<Integer, AtomicInteger> statuses = new ConcurrentHashMap<>();
+    /** Failed requests by what went wrong (see the class comment). */
+    private final Map<String, AtomicInteger> failures = new ConcurrentHashMap<>();
     private final AtomicInteger started = new AtomicInteger();
 
     LoadGenerator(Settings s) {
@@ -185,8 +192,13 @@ public final class LoadGenerator {
             HttpResponse<Stream<String>> res = client.send(req.build(), HttpResponse.BodyHandlers.ofLines());
             List<Long> events = new ArrayList<>();  // arrival of each chunk that carries tokens
             int[] completionTokens = {-1};
+            String[] streamError = {null};
             try (Stream<String> lines = res.body()) {
                 lines.forEach(line -> {
+                    if (line.startsWith("data: {\"error\"") && streamError[0] == null) {
+                        Matcher code = ERROR_CODE.matcher(line);
+                        streamError[0] = "stream_error:" + (code.find() ? code.group(1) : "null");
+                    }
                     if (line.startsWith("data: {") && line.contains("\"finish_reason\":null")) {
                         events.add(System.nanoTime());
                     }
@@ -197,18 +209,27 @@ public final class LoadGenerator {
                 });
             }
             long t1 = System.nanoTime();
-            statuses.computeIfAbsent(res.statusCode(), k -> new AtomicInteger()).incrementAndGet();
-            if (res.statusCode() == 200 && !events.isEmpty() && completionTokens[0] >= 0) {
+            if (res.statusCode() != 200) {
+                failed(String.valueOf(res.statusCode()));
+            } else if (streamError[0] != null) {
+                failed(streamError[0]);  // the usage chunk that may follow the error does not make it a success
+            } else if (events.isEmpty() || completionTokens[0] < 0) {
+                failed("incomplete_stream");
+            } else {
                 double ttft = (events.get(0) - t0) / 1e6;
                 double tpot = completionTokens[0] < 2 ? Double.NaN
                         : (events.get(events.size() - 1) - events.get(0)) / 1e6 / (completionTokens[0] - 1);
                 samples.add(new Sample(adapter, 200, ttft, tpot, (t1 - t0) / 1e6, completionTokens[0]));
             }
         } catch (IOException e) {
-            statuses.computeIfAbsent(-1, k -> new AtomicInteger()).incrementAndGet();
+            failed("connection");
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+    }
+
+    private void failed(String what) {
+        failures.computeIfAbsent(what, k -> new AtomicInteger()).incrementAndGet();
     }
 
     private void progress(long start) {
@@ -225,7 +246,7 @@ public final class LoadGenerator {
     }
 
     private int errors() {
-        return statuses.entrySet().stream().filter(e -> e.getKey() != 200).mapToInt(e -> e.getValue().get()).sum();
+        return failures.values().stream().mapToInt(AtomicInteger::get).sum();
     }
 
     private Map<String, Object> report(double seconds) {
@@ -245,17 +266,15 @@ public final class LoadGenerator {
     }
 
     private Map<String, Object> errorsByStatus() {
-        Map<String, Object> m = new LinkedHashMap<>();
-        statuses.forEach((k, v) -> {
-            if (k != 200) {
-                m.put(k == -1 ? "connection" : k.toString(), v.get());
-            }
-        });
+        Map<String, Object> m = new TreeMap<>();
+        failures.forEach((k, v) -> m.put(k, v.get()));
         return m;
     }
 
     /** The usage chunk's token count (the final chunk of a stream with include_usage). */
     private static final Pattern COMPLETION_TOKENS = Pattern.compile("\"completion_tokens\":(\\d+)");
+    /** An error chunk's {@code code}. */
+    private static final Pattern ERROR_CODE = Pattern.compile("\"code\":\"([^\"]*)\"");
 
     /** p50, p90 and p99 of {@code values}; null (JSON null) each when there are none. */
     static Map<String, Object> percentiles(double[] values) {

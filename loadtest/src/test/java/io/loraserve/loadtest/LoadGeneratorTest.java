@@ -78,6 +78,31 @@ class LoadGeneratorTest {
         assertComplete(new LoadGenerator(settings("--rate", "40")).run());
     }
 
+    /**
+     * A stream that answers 200 and then carries an error chunk ({@code data: {"error":…}}, as a request that outlives
+     * {@code --request-timeout} ends) is a failed request, not a success and not nothing.
+     */
+    @Test
+    void errorChunksInsideAStreamCountAsErrors() throws InterruptedException {
+        try (LoraServer timingOut = LoraServer.start(Options.parse(new String[] {
+            "--model", Fixtures.tinyModel().toString(), "--port", "0", "--admin-port", "0", "--request-timeout", "1"},
+                Config.empty()), Path.of("").toAbsolutePath())) {
+            // The engine sleeps between two steps; requests that arrive meanwhile are over the timeout when it wakes.
+            timingOut.runtime().engine().execute(() -> {
+                try {
+                    Thread.sleep(3000);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            Map<String, Object> report = new LoadGenerator(LoadGenerator.Settings.parse(new String[] {
+                "--url", "http://127.0.0.1:" + timingOut.port(), "--clients", "2", "--requests", "2",
+                "--max-tokens", "4", "--prompt-tokens", "4", "--vocab", "512", "--duration", "60"})).run();
+            assertEquals(0, report.get("requests_ok"), report.toString());
+            assertEquals(Map.of("stream_error:timeout", 2), report.get("errors_by_status"), report.toString());
+        }
+    }
+
     @Test
     void zipfPutsMostWeightOnTheFirstAdapter() {
         double[] cdf = LoadGenerator.zipfCdf(4, 1.0);
