@@ -1,5 +1,6 @@
 package io.loraserve.kernel;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -28,8 +29,14 @@ final class Bf16 {
     /** Shorts the width of a float vector's lanes: one load widens to one float vector. */
     private static final VectorSpecies<Short> H = VectorSpecies.of(short.class, VectorShape.forBitSize(L * 16));
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
-    /** Each thread's widened block (see {@link #widen}); lifetime: the thread's. */
-    private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[0]);
+    /** Weight rows widened at once by a batched product: a 256 KiB float32 block, as MatMul's read-ahead. */
+    private static final long BLOCK_BYTES = 256 << 10;
+    /**
+     * Each thread's widened block (see {@link #widen}). Native like the weights, so MatMul's tiles
+     * only ever see one kind of segment (a heap segment beside native ones made them polymorphic).
+     * Lifetime: the thread's; an automatic arena frees it when the thread and its block are gone.
+     */
+    private static final ThreadLocal<MemorySegment> SCRATCH = ThreadLocal.withInitial(() -> MemorySegment.NULL);
 
     private Bf16() {
     }
@@ -108,31 +115,79 @@ final class Bf16 {
         }
     }
 
+    /** {@link MatMul#linear} on a bfloat16 {@code w}. */
+    static void linear(Parallel pool, float[] x, int rows, Matrix w, float[] y) {
+        int n = w.rows();
+        float[] pairs = rows < 4 ? pairOrder(x, rows, w.cols()) : null;
+        int chunks = MatMul.chunks(pool, n, w.bytes());
+        pool.run(chunks, c -> linearRows(x, pairs, rows, w, y, Parallel.from(n, chunks, 8, c),
+                Parallel.from(n, chunks, 8, c + 1)));
+    }
+
     /**
-     * Widens rows {@code [row, row + count)} of a bfloat16 {@code [.., k]} matrix into a float32
-     * block of this thread's own (reused by its next call), for the float32 tiles to multiply from
-     * the cache: a batched product reads each block once per four token rows, so widening it once
-     * costs less than widening it in every tile (and the widening tiles exceed C2's inlining budget,
-     * which boxes their vectors: 6x slower).
+     * The weight rows {@code [j0, j1)} of {@link #linear}: one or a few token rows stream the
+     * weights through {@link #tile1x4} ({@code pairs} is {@code x} in {@link #pairOrder}); the rest,
+     * and every batched product, widen a block of weight rows at a time ({@link #widen}) and run
+     * MatMul's float32 tiles on it from the cache.
+     */
+    private static void linearRows(float[] x, float[] pairs, int rows, Matrix w, float[] y, int j0, int j1) {
+        int k = w.cols();
+        int n = w.rows();
+        int j = j0;
+        if (rows < 4) {
+            for (; j + 4 <= j1; j += 4) {
+                for (int m = 0; m < rows; m++) {
+                    tile1x4(pairs, m, k, w.memory(), j, y, n);
+                }
+            }
+        }
+        int blockRows = Math.max(4, (int) (BLOCK_BYTES / ((long) k * Float.BYTES)) / 4 * 4);
+        for (int b0 = j; b0 < j1; b0 += blockRows) {
+            int b1 = Math.min(j1, b0 + blockRows);
+            MemorySegment block = widen(w.memory(), b0, b1 - b0, k);  // [b1 - b0, k] float32
+            int jb = b0;
+            for (; jb + 4 <= b1; jb += 4) {
+                int m = 0;
+                for (; m + 4 <= rows; m += 4) {
+                    MatMul.tile4x4(x, m, k, block, jb - b0, y, n, jb);
+                }
+                for (; m < rows; m++) {
+                    MatMul.tile1x4(x, m, k, block, jb - b0, y, n, jb);
+                }
+            }
+            for (; jb < b1; jb++) {
+                for (int m = 0; m < rows; m++) {
+                    y[m * n + jb] = MatMul.dot(x, m * k, block, (long) (jb - b0) * k, k);
+                }
+            }
+        }
+    }
+
+    /**
+     * Widens rows {@code [row, row + count)} of a bfloat16 {@code [.., k]} matrix into this thread's
+     * float32 block (reused by its next call), for the float32 tiles to multiply from the cache: a
+     * batched product reads each block once per four token rows, so widening it once costs less
+     * than widening it in every tile (and widening 4x4 tiles exceed C2's inlining budget, which
+     * boxes their vectors: 6x slower).
      *
      * @return the block as a {@code [count, k]} float32 segment, valid until this thread's next call
      */
     static MemorySegment widen(MemorySegment w, int row, int count, int k) {
         int size = count * k;
-        float[] block = SCRATCH.get();
-        if (block.length < size) {
-            block = new float[size];
+        MemorySegment block = SCRATCH.get();
+        if (block.byteSize() < (long) size * Float.BYTES) {
+            block = Arena.ofAuto().allocate((long) size * Float.BYTES, 64);
             SCRATCH.set(block);
         }
         long from = (long) row * k;
         int i = 0;
         for (; i < H.loopBound(size); i += L) {
             ((IntVector) ShortVector.fromMemorySegment(H, w, (from + i) * 2, LE).convertShape(VectorOperators.S2I, I, 0))
-                    .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(block, i);
+                    .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoMemorySegment(block, (long) i * Float.BYTES, LE);
         }
         for (; i < size; i++) {
-            block[i] = weight(w, from + i);
+            block.setAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i, weight(w, from + i));
         }
-        return MemorySegment.ofArray(block);
+        return block.asSlice(0, (long) size * Float.BYTES);
     }
 }

@@ -40,63 +40,57 @@ public final class MatMul {
     }
 
     /**
-     * {@code y[m, j] = Σ_i x[m, i]·w[j, i]} for {@code m < rows}, {@code j < w.rows()}.
+     * {@code y[m, j] = Σ_i x[m, i]·w[j, i]} for {@code m < rows}, {@code j < w.rows()}; a bfloat16
+     * {@code w} is {@link Bf16}'s.
      *
      * @param x [rows, w.cols()] row-major
      * @param y [rows, w.rows()] row-major, overwritten
      */
     public static void linear(Parallel pool, float[] x, int rows, Matrix w, float[] y) {
-        int n = w.rows();
-        boolean streamsBf16 = w.precision() == Matrix.Precision.BFLOAT16 && rows < 4;
-        float[] pairs = streamsBf16 ? Bf16.pairOrder(x, rows, w.cols()) : null;
-        int chunks = (int) Math.max(Math.max(1, Math.min(pool.threads() * 8, n / MIN_CHUNK_ROWS)),
-                w.bytes() / MAX_CHUNK_BYTES + 1);
-        pool.run(chunks, c -> linearRows(x, pairs, rows, w, y, Parallel.from(n, chunks, 8, c),
-                Parallel.from(n, chunks, 8, c + 1)));
+        if (w.precision() == Matrix.Precision.BFLOAT16) {
+            Bf16.linear(pool, x, rows, w, y);
+        } else {
+            linear(pool, x, rows, w.cols(), w.memory(), w.rows(), y);
+        }
     }
 
-    /** {@link #linear} for the weight rows {@code [j0, j1)} of a float32 {@code w} [n, k] only, on the calling thread. */
-    public static void linearRows(float[] x, int rows, int k, MemorySegment w, int n, float[] y, int j0, int j1) {
-        linearRows(x, null, rows, new Matrix(w, n, k, Matrix.Precision.FLOAT32), y, j0, j1);
+    /** Chunks a product of {@code n} weight rows of {@code bytes} in all get split into (see {@link Parallel}). */
+    static int chunks(Parallel pool, int n, long bytes) {
+        return (int) Math.max(Math.max(1, Math.min(pool.threads() * 8, n / MIN_CHUNK_ROWS)),
+                bytes / MAX_CHUNK_BYTES + 1);
     }
 
     /**
-     * {@link #linear} for the weight rows {@code [j0, j1)}.
+     * {@link #linear(Parallel, float[], int, Matrix, float[])} on float32 weights.
      *
-     * @param pairs {@code x} in {@link Bf16#pairOrder} when {@code w} is bfloat16 and {@code rows < 4}, else null
+     * @param x [rows, k] row-major
+     * @param w [n, k] row-major float32, little-endian
+     * @param y [rows, n] row-major, overwritten
      */
-    private static void linearRows(float[] x, float[] pairs, int rows, Matrix w, float[] y, int j0, int j1) {
-        boolean bf16 = w.precision() == Matrix.Precision.BFLOAT16;
-        int k = w.cols();
-        int n = w.rows();
-        MemorySegment whole = w.memory();
+    private static void linear(Parallel pool, float[] x, int rows, int k, MemorySegment w, int n, float[] y) {
+        int chunks = chunks(pool, n, (long) n * k * Float.BYTES);
+        pool.run(chunks, c -> linearRows(x, rows, k, w, n, y,
+                Parallel.from(n, chunks, 8, c), Parallel.from(n, chunks, 8, c + 1)));
+    }
+
+    /** {@link #linear} for the weight rows {@code [j0, j1)} only, on the calling thread. */
+    public static void linearRows(float[] x, int rows, int k, MemorySegment w, int n, float[] y, int j0, int j1) {
+        MemorySegment chunk = rows(w, j0, j1 - j0, k);  // tiles address it with int offsets
         int j = j0;
-        if (rows < 4) {  // decode-shaped: several weight rows in flight per token row
-            for (; bf16 && j + 4 <= j1; j += 4) {
+        if (rows < 4) {  // decode-shaped: eight weight rows in flight per token row
+            for (; j + 8 <= j1; j += 8) {
                 for (int m = 0; m < rows; m++) {
-                    Bf16.tile1x4(pairs, m, k, whole, j, y, n);
-                }
-            }
-            for (; !bf16 && j + 8 <= j1; j += 8) {
-                for (int m = 0; m < rows; m++) {
-                    tile1x8(x, m, k, whole, j, y, n);
+                    tile1x8(x, m, k, w, j, y, n);
                 }
             }
         }
         // Batched: a block of weight rows is read from memory once at full speed, then multiplied
         // from the cache into every token row; the tiles alone fetch weights too slowly to keep
         // the FMA units fed (16 rows of SmolLM-135M on 2 cores: 38.5 -> 32 ms of products a step).
-        // bfloat16 blocks are widened to float32 on the way in.
-        MemorySegment chunk = bf16 ? null : w.slice(j0, j1 - j0).memory();  // tiles address it with int offsets
         int blockRows = Math.max(4, (int) (BLOCK_BYTES / ((long) k * Float.BYTES)) / 4 * 4);
         for (int b0 = j; b0 < j1; b0 += blockRows) {
             int b1 = Math.min(j1, b0 + blockRows);
-            MemorySegment block = chunk;
-            int first = j0;  // the weight row at the start of block
-            if (bf16) {
-                block = Bf16.widen(whole, b0, b1 - b0, k);
-                first = b0;
-            } else if (rows >= 4) {
+            if (rows >= 4) {
                 touch(chunk, (b0 - j0) * k, (b1 - j0) * k);
             }
             for (int m0 = 0; m0 < rows; m0 += ROW_BLOCK) {
@@ -105,15 +99,15 @@ public final class MatMul {
                 for (; jb + 4 <= b1; jb += 4) {
                     int m = m0;
                     for (; m + 4 <= m1; m += 4) {
-                        tile4x4(x, m, k, block, jb - first, y, n, jb);
+                        tile4x4(x, m, k, chunk, jb - j0, y, n, jb);
                     }
                     for (; m < m1; m++) {
-                        tile1x4(x, m, k, block, jb - first, y, n, jb);
+                        tile1x4(x, m, k, chunk, jb - j0, y, n, jb);
                     }
                 }
                 for (; jb < b1; jb++) {
                     for (int m = m0; m < m1; m++) {
-                        y[m * n + jb] = dot(x, m * k, block, (long) (jb - first) * k, k);
+                        y[m * n + jb] = dot(x, m * k, w, (long) jb * k, k);
                     }
                 }
             }
@@ -145,12 +139,17 @@ public final class MatMul {
         return FloatVector.fromMemorySegment(S, chunk, element * Float.BYTES, LE);
     }
 
+    /** Rows {@code [row, row + rows)} of a {@code [.., k]} float32 matrix. */
+    private static MemorySegment rows(MemorySegment w, int row, int rows, int k) {
+        return w.asSlice((long) row * k * Float.BYTES, (long) rows * k * Float.BYTES);
+    }
+
     private static float weight(MemorySegment w, int element) {
         return w.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, element);
     }
 
     /** Four weight rows {@code j..j+3} times four token rows {@code m..m+3}: sixteen accumulators. */
-    private static void tile4x4(float[] x, int m, int k, MemorySegment w, int row, float[] y, int n, int j) {
+    static void tile4x4(float[] x, int m, int k, MemorySegment w, int row, float[] y, int n, int j) {
         int w0 = row * k;
         int w1 = w0 + k;
         int w2 = w1 + k;
@@ -198,7 +197,7 @@ public final class MatMul {
     }
 
     /** Four weight rows {@code j..j+3} times one token row {@code m}, two accumulators a row to hide FMA latency. */
-    private static void tile1x4(float[] x, int m, int k, MemorySegment w, int row, float[] y, int n, int j) {
+    static void tile1x4(float[] x, int m, int k, MemorySegment w, int row, float[] y, int n, int j) {
         int w0 = row * k;
         int w1 = w0 + k;
         int w2 = w1 + k;
