@@ -147,6 +147,14 @@ public final class LoraServer implements AutoCloseable {
                 });
         publicLimits.configure(b);
         WebServer started = b.build().start();
+        if (started.port() < 0 || started.port(ADMIN) < 0) {  // Helidon logs the bind error and starts without it
+            started.stop();
+            publicLimits.stop();
+            adminLimits.stop();
+            throw new IllegalStateException("could not listen on " + o.host() + ":"
+                    + (started.port() < 0 ? o.port() + " (--port)" : o.adminPort() + " (--admin-port)")
+                    + ": the address is in use or not available");
+        }
         publicListener = new ListenerProbe(o.host(), started::port);
         LOG.info("public port: at most " + maxConnections + " connections, request heads within "
                 + o.headerTimeout().toSeconds() + " s, idle connections closed after " + o.idleTimeout().toSeconds() + " s");

@@ -73,6 +73,19 @@ class StartupRefusalsTest {
         assertEquals("--kernels java: the java kernels run float32 or bfloat16 on the CPU only", e.getMessage());
     }
 
+    /** A port another process holds: start-up fails naming it (it used to announce "listening on …:-1"). */
+    @Test
+    void aPortInUseIsRefusedByName() throws IOException {
+        try (java.net.ServerSocket taken = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            Options o = Options.parse(new String[] {"--model", Fixtures.tinyModel().toString(), "--host", "127.0.0.1",
+                "--port", String.valueOf(taken.getLocalPort()), "--admin-port", "0"}, Config.empty());
+            RuntimeException e = assertThrows(RuntimeException.class,
+                    () -> LoraServer.start(o, Fixtures.tinyModel()).close());
+            assertEquals("could not listen on 127.0.0.1:" + taken.getLocalPort()
+                    + " (--port): the address is in use or not available", e.getMessage());
+        }
+    }
+
     @Test
     void missingModelDirectoryIsNamed() {
         Path missing = tmp.resolve("no-such-model");
