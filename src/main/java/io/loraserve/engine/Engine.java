@@ -133,6 +133,9 @@ public final class Engine implements AutoCloseable {
                 }
                 done.complete(null);
             } catch (RuntimeException | OutOfMemoryError e) {
+                if (DeviceFault.fatal(e)) {
+                    deviceFailed(e);
+                }
                 done.completeExceptionally(e);
             }
         });
@@ -195,12 +198,18 @@ public final class Engine implements AutoCloseable {
                 expireTimeouts();
                 if (deviceFault == null) {
                     step();
+                } else {
+                    failHeld();  // requests queued while the fault landed; the loop then idles on the inbox
                 }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 return;
             } catch (RuntimeException | Error e) {
-                LOG.log(Level.SEVERE, "engine loop error", e);
+                if (DeviceFault.fatal(e)) {  // e.g. raised by an adapter upload at scheduling
+                    deviceFailed(e);
+                } else {
+                    LOG.log(Level.SEVERE, "engine loop error", e);
+                }
             }
             stats = snapshot();
             listener.queues(byAdapter(scheduler.running()), byAdapter(scheduler.waiting()));
@@ -251,6 +260,9 @@ public final class Engine implements AutoCloseable {
             long start = System.nanoTime();
             int sampled = 0;
             for (List<Scheduler.Work> pass : Passes.of(plan, merged::containsKey)) {
+                if (deviceFault != null) {
+                    break;  // deviceFailed has failed and removed every sequence of the step
+                }
                 sampled += run(pass);
             }
             steps++;
@@ -335,14 +347,24 @@ public final class Engine implements AutoCloseable {
         if (deviceFault != null) {
             return;
         }
-        deviceFault = DeviceFault.summary(e);
+        deviceFault = DeviceFault.summary(DeviceFault.cause(e));
         LOG.log(Level.SEVERE, "device fault: " + deviceFault + ". The device context is unusable: failing every"
                 + " request, refusing new ones, readiness fails; restart the process", e);
         listener.deviceFault();
+        failHeld();
+    }
+
+    /** After a device fault: fails every request the scheduler holds, each once, whatever its sink does. */
+    private void failHeld() {
         scheduler.removeIf(s -> true, s -> {
             listener.requestFailed(adapterName(s.request));
             release(s);
-            s.request.sink().onError("the device failed (" + deviceFault + "); the server must be restarted", false);
+            try {
+                s.request.sink().onError("the device failed (" + deviceFault + "); the server must be restarted",
+                        false);
+            } catch (RuntimeException e) {
+                LOG.log(Level.WARNING, "the failed request's sink failed too", e);
+            }
         });
     }
 

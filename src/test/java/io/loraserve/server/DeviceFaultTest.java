@@ -82,7 +82,7 @@ class DeviceFaultTest {
     }
 
     @Test
-    void runningOutOfDeviceMemoryIsNotADeviceFault() {
+    void runningOutOfDeviceMemoryOrAnUnsupportedCallIsNotADeviceFault() {
         try (TestServer server = new TestServer(Fixtures.tinyModel())) {
             Engine engine = server.server.runtime().engine();
             engine.execute(() -> {
@@ -90,6 +90,9 @@ class DeviceFaultTest {
             });
             engine.execute(() -> {
                 throw new RuntimeException("CUDA error: out of memory");
+            });
+            engine.execute(() -> {
+                throw new RuntimeException("CUDA error: CUBLAS_STATUS_NOT_SUPPORTED when calling cublasGemmEx");
             });
             assertEquals(200, server.post("/v1/completions", BODY).status());
             assertEquals(200, server.get("/health/ready").status());
