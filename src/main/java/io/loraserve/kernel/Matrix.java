@@ -42,12 +42,6 @@ public record Matrix(MemorySegment memory, int rows, int cols, Precision precisi
         }
     }
 
-    /** Rows {@code [row, row + count)} as a matrix of their own. */
-    Matrix slice(int row, int count) {
-        long bytes = (long) cols * precision.bytes;
-        return new Matrix(memory.asSlice(row * bytes, count * bytes), count, cols, precision);
-    }
-
     /** Bytes the elements take. */
     public long bytes() {
         return (long) rows * cols * precision.bytes;

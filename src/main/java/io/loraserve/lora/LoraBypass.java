@@ -43,7 +43,8 @@ public final class LoraBypass implements Bypass {
      * much as the per-segment GEMMs they replace. On a GPU each call is a kernel launch (5–8 µs):
      * a 7B-shaped step of 32 sequences over 8 adapters issued ~2,050 launches per-segment, 16–26 ms
      * against ~3.4 ms of weight reads, so there the batched path runs from {@link #BATCHED_FROM_CUDA}
-     * segments and the launches per layer no longer grow with the adapters (not measured: no GPU here).
+     * segments, while its padding stays small ({@link #compact}), and the launches per layer no longer
+     * grow with the adapters (not measured: no GPU here).
      */
     static final int BATCHED_FROM = 32;
     static final int BATCHED_FROM_CUDA = 2;
@@ -72,7 +73,25 @@ public final class LoraBypass implements Bypass {
      * {@code PointerScope} (as the engine does): libtorch's batched path keeps tensors there.
      */
     public LoraBypass(AdapterSlots slots, List<Segment> segments, Device device) {
-        this(slots, segments, device, segments.size() >= (device.is_cuda() ? BATCHED_FROM_CUDA : BATCHED_FROM));
+        this(slots, segments, device, device.is_cuda() ? segments.size() >= BATCHED_FROM_CUDA && compact(segments)
+                : segments.size() >= BATCHED_FROM);
+    }
+
+    /**
+     * Whether the batched path's padded block ({@code slots in range × the largest slot's tokens})
+     * holds at most twice the adapter tokens: a long prefill beside single-token decodes would pad
+     * every slot to the prefill's length (hundreds of MB of transients a call on a 7B shape).
+     */
+    private static boolean compact(List<Segment> segments) {
+        TreeMap<Integer, Integer> rowsBySlot = new TreeMap<>();
+        int tokens = 0;
+        for (Segment s : segments) {
+            rowsBySlot.merge(s.slot(), s.rows(), Integer::sum);
+            tokens += s.rows();
+        }
+        long range = rowsBySlot.lastKey() - rowsBySlot.firstKey() + 1;
+        long maxRows = rowsBySlot.values().stream().mapToInt(Integer::intValue).max().orElse(0);
+        return range * maxRows <= 2L * tokens;
     }
 
     /** Fixes the computation instead of choosing it by the number of segments (tests compare both). */

@@ -184,10 +184,12 @@ public final class LlamaModel implements AutoCloseable {
         PointerScope step = PointerScope.getInnerScope();            // the caller's: the pass's lifetime
         for (int l = 0; l < c.layers(); l++) {
             try (PointerScope layer = step == null ? null : new PointerScope()) {
-                x = layer(l, layers.get(l), x, bypass, cache, slots, cosT, sinT, groups);
-                if (layer != null) {  // the residual outlives the layer; its temporaries do not
+                Tensor in = x;
+                x = layer(l, layers.get(l), in, bypass, cache, slots, cosT, sinT, groups);
+                if (layer != null) {  // the new residual outlives the layer, the old one and the temporaries do not
                     step.attach(x);
                     layer.detach(x);
+                    step.detach(in);
                 }
             }
         }

@@ -32,11 +32,10 @@ public final class Devices {
         throw new IllegalArgumentException("--device must be cpu, cuda or cuda:N, not '" + spec + "'");
     }
 
-    /** {@code float32}, {@code bfloat16} or {@code float16}. */
     /**
-     * {@link #parseDtype}, with {@code auto} resolved for {@code device}: float32 on a CPU (exact
-     * against the float32 references, and as fast as bfloat16 there once batched), bfloat16 on CUDA
-     * (tensor cores, half the memory; vLLM's default for bf16 checkpoints).
+     * {@code --dtype}, with {@code auto} resolved for {@code device}: float32 on a CPU (exact against
+     * the float32 references), bfloat16 on CUDA (tensor cores, half the memory). GPUs before Ampere
+     * have no fast bfloat16: pass {@code float16} there.
      */
     public static ScalarType parseDtype(String name, Device device) {
         if (name.equals("auto")) {
@@ -45,6 +44,7 @@ public final class Devices {
         return parseDtype(name);
     }
 
+    /** {@code float32}, {@code bfloat16} or {@code float16} ({@code auto} needs the device: see above). */
     public static ScalarType parseDtype(String name) {
         return switch (name) {
             case "float32", "float" -> ScalarType.Float;

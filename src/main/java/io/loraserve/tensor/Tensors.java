@@ -18,6 +18,13 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * owns; call them inside a step's {@code PointerScope} for step-lifetime data.
  */
 public final class Tensors {
+    /**
+     * Uploads staged through pinned memory at most: libtorch's pinned-memory allocator keeps what it
+     * pins for the process (rounded up to powers of two), so large one-off uploads (rotary tables,
+     * long prefills' masks) are copied synchronously from pageable memory instead.
+     */
+    private static final long PINNED_UPLOAD_BYTES = 1 << 20;
+
     private Tensors() {
     }
 
@@ -95,14 +102,14 @@ public final class Tensors {
     }
 
     /**
-     * A copy of the host tensor {@code view} on {@code device}. To a GPU it is staged in pinned host
-     * memory and copied asynchronously, so the host does not wait for the device at every small
+     * A copy of the host tensor {@code view} on {@code device}. To a GPU a small one is staged in
+     * pinned host memory and copied asynchronously, so the host does not wait for the device at every small
      * upload of a step (block tables, slot mappings, index tensors): the ops that read it queue
      * behind the copy on the stream, and libtorch's pinned-memory allocator keeps the staging block
      * until the copy has run, though its handle is closed here.
      */
     private static Tensor copyTo(Tensor view, Device device) {
-        if (device.is_cpu()) {
+        if (device.is_cpu() || view.numel() * view.element_size() > PINNED_UPLOAD_BYTES) {
             return view.to(device, view.scalar_type(), false, true, new MemoryFormatOptional());
         }
         try (TensorOptions host = new TensorOptions(view.scalar_type());
