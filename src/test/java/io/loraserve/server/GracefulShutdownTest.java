@@ -18,10 +18,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -31,31 +28,14 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code --shutdown-grace} or are cancelled when it ends, and the process exits 0.
  */
 class GracefulShutdownTest {
-    private static final Pattern READY = Pattern.compile("loraserve listening on http://127\\.0\\.0\\.1:(\\d+) .*");
-
     /** A server process on a free port; the port is read from its ready line. */
     private record Server(Process process, int port) implements AutoCloseable {
         static Server start(Path logs, String... flags) throws Exception {
-            List<String> command = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElseThrow(),
-                    "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
-                    "io.loraserve.Main", "--model", Fixtures.tinyModel().toString(), "--port", "0", "--admin-port", "0",
-                    "--max-num-seqs", "1"));
-            command.addAll(List.of(flags));
-            Process p = new ProcessBuilder(command).redirectError(logs.resolve("stderr.txt").toFile()).start();
-            BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
-            String line = CompletableFuture.supplyAsync(() -> {
-                try {
-                    return out.readLine();
-                } catch (IOException e) {
-                    throw new java.io.UncheckedIOException(e);
-                }
-            }).get(60, TimeUnit.SECONDS);
-            Matcher m = READY.matcher(String.valueOf(line));
-            if (!m.matches()) {
-                p.destroyForcibly();
-                throw new AssertionError("no ready line but: " + line);
-            }
-            return new Server(p, Integer.parseInt(m.group(1)));
+            List<String> args = new ArrayList<>(List.of("--model", Fixtures.tinyModel().toString(), "--port", "0",
+                    "--admin-port", "0", "--max-num-seqs", "1"));
+            args.addAll(List.of(flags));
+            ServerProcess started = ServerProcess.start(logs, args);
+            return new Server(started.process(), started.port());
         }
 
         TestServer.Reply get(String path) {

@@ -7,11 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.loraserve.Fixtures;
 import io.loraserve.lora.SavedCatalogue;
 import jakarta.json.JsonObject;
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
 import java.net.ServerSocket;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -19,14 +16,12 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Handler;
 import java.util.logging.Level;
 import java.util.logging.LogRecord;
 import java.util.logging.Logger;
-import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -39,8 +34,6 @@ import org.junit.jupiter.api.io.TempDir;
  * (That {@code kill -9} at any instant leaves an acknowledged state is {@code CatalogueCrashTest}'s.)
  */
 class StateDirTest {
-    private static final Pattern READY = Pattern.compile("loraserve listening on http://127\\.0\\.0\\.1:(\\d+) .*");
-
     @TempDir
     Path state;
     /** Held here: java.util.logging keeps loggers only weakly, and a new one would not have the handler. */
@@ -143,22 +136,10 @@ class StateDirTest {
         try (ServerSocket free = new ServerSocket(0)) {
             adminPort = free.getLocalPort();
         }
-        List<String> command = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElseThrow(),
-                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
-                "io.loraserve.Main", "--model", Fixtures.tinyModel().toString(), "--port", "0", "--admin-port",
-                String.valueOf(adminPort), "--adapter-root", root.toString(), "--state-dir", state.toString()));
-        Process p = new ProcessBuilder(command).redirectError(logs.resolve("stderr.txt").toFile()).start();
+        Process p = ServerProcess.start(logs, List.of("--model", Fixtures.tinyModel().toString(), "--port", "0",
+                "--admin-port", String.valueOf(adminPort), "--adapter-root", root.toString(), "--state-dir",
+                state.toString())).process();
         try {
-            BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
-            String line = CompletableFuture.supplyAsync(() -> {
-                try {
-                    return out.readLine();
-                } catch (IOException e) {
-                    throw new java.io.UncheckedIOException(e);
-                }
-            }).get(60, TimeUnit.SECONDS);
-            assertTrue(READY.matcher(String.valueOf(line)).matches(), line + "\n"
-                    + Files.readString(logs.resolve("stderr.txt")));
             for (String a : TestServer.FIXTURE_ADAPTERS) {
                 ok(TestServer.send(java.net.http.HttpRequest.newBuilder(TestServer.uri(adminPort, "/admin/adapters"))
                         .header("Content-Type", "application/json").POST(java.net.http.HttpRequest.BodyPublishers
