@@ -9,6 +9,7 @@ import io.loraserve.model.LlamaWeights;
 import io.loraserve.model.ModelConfig;
 import io.loraserve.model.ModelLoadException;
 import io.loraserve.model.PagedKvCache;
+import io.loraserve.model.Quantization;
 import io.loraserve.tensor.DeviceMemory;
 import io.loraserve.tensor.Devices;
 import java.nio.file.Files;
@@ -36,7 +37,7 @@ public final class ModelRuntime implements AutoCloseable {
     private final Engine engine;
 
     /** Engine sizing from the user's settings; {@code kvCacheBytes == 0} picks a default. */
-    public record Settings(String device, String dtype, String kernels, int maxModelLen, int maxNumSeqs, int maxBatchedTokens,
+    public record Settings(String device, String dtype, String kernels, String quantization, int maxModelLen, int maxNumSeqs, int maxBatchedTokens,
                            int kvBlockSize, long kvCacheBytes, int maxQueued, java.time.Duration requestTimeout,
                            java.time.Duration stepWatchdog, int threads, int maxAdapters, int maxLoraRank,
                            long maxCpuAdapterBytes, List<Path> adapterRoots) {
@@ -71,6 +72,11 @@ public final class ModelRuntime implements AutoCloseable {
         }
         Kernels kernels = s.kernels().equals("auto") ? Kernels.auto(dtype, device)
                 : Kernels.valueOf(s.kernels().toUpperCase(java.util.Locale.ROOT));
+        Quantization quantization = Quantization.parse(s.quantization());
+        String refusal = quantization.refusal(kernels);
+        if (refusal != null) {
+            throw new ModelLoadException(refusal);
+        }
         LlamaModel model = new LlamaModel(config, dtype, device, kernels, s.threads());  // refuses before the weights load
         ScalarType cacheDtype = model.cacheDtype();
         long perBlock = PagedKvCache.bytesPerBlock(config, s.kvBlockSize(), cacheDtype);
@@ -85,7 +91,7 @@ public final class ModelRuntime implements AutoCloseable {
                         + s.kvBlockSize() + " tokens, fewer than one " + maxModelLen + "-token sequence needs ("
                         + blocksPerSeq + " blocks, " + perBlock * blocksPerSeq + " bytes)");
             }
-            weights = LlamaWeights.load(dir, config, dtype, device);
+            weights = LlamaWeights.load(dir, config, dtype, device, quantization);
         } catch (RuntimeException e) {
             model.close();
             throw e;
@@ -166,6 +172,12 @@ public final class ModelRuntime implements AutoCloseable {
 
     public String deviceName() {
         return model.device().is_cpu() ? "cpu" : "cuda:" + model.device().index();
+    }
+
+    /** The weights' storage: the dtype, and how many matrices are quantized when they are. */
+    public String weightsDescription() {
+        String quantized = weights.quantization();
+        return dtypeName() + (quantized == null ? "" : " (" + quantized + ")");
     }
 
     public long weightBytes() {

@@ -1,6 +1,5 @@
 package io.loraserve.kernel;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -16,7 +15,7 @@ import jdk.incubator.vector.VectorSpecies;
  * bfloat16 is the upper half of a float32, so widening is exact. The one-token tile reads a vector
  * of ints as two weights a lane: shifted left 16 bits the lane is the even weight, masked to its
  * upper half the odd one, and the token row is read in the same order ({@link #pairOrder}).
- * Batched products widen a block of weights into float32 once ({@link #widen}) and multiply it with
+ * Batched products widen a block of weights into float32 once ({@link Widened}) and multiply it with
  * the float32 tiles. Sums are taken in another order than {@code torch.linear}'s, so results agree
  * within float32 rounding, not bit for bit.
  */
@@ -29,14 +28,6 @@ final class Bf16 {
     /** Shorts the width of a float vector's lanes: one load widens to one float vector. */
     private static final VectorSpecies<Short> H = VectorSpecies.of(short.class, VectorShape.forBitSize(L * 16));
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
-    /** Weight rows widened at once by a batched product: a 256 KiB float32 block, as MatMul's read-ahead. */
-    private static final long BLOCK_BYTES = 256 << 10;
-    /**
-     * Each thread's widened block (see {@link #widen}). Native like the weights, so MatMul's tiles
-     * only ever see one kind of segment (a heap segment beside native ones made them polymorphic).
-     * Lifetime: the thread's; an automatic arena frees it when the thread and its block are gone.
-     */
-    private static final ThreadLocal<MemorySegment> SCRATCH = ThreadLocal.withInitial(() -> MemorySegment.NULL);
 
     private Bf16() {
     }
@@ -127,8 +118,7 @@ final class Bf16 {
     /**
      * The weight rows {@code [j0, j1)} of {@link #linear}: one or a few token rows stream the
      * weights through {@link #tile1x4} ({@code pairs} is {@code x} in {@link #pairOrder}); the rest,
-     * and every batched product, widen a block of weight rows at a time ({@link #widen}) and run
-     * MatMul's float32 tiles on it from the cache.
+     * and every batched product, go through {@link Widened}.
      */
     private static void linearRows(float[] x, float[] pairs, int rows, Matrix w, float[] y, int j0, int j1) {
         int k = w.cols();
@@ -141,44 +131,12 @@ final class Bf16 {
                 }
             }
         }
-        int blockRows = Math.max(4, (int) (BLOCK_BYTES / ((long) k * Float.BYTES)) / 4 * 4);
-        for (int b0 = j; b0 < j1; b0 += blockRows) {
-            int b1 = Math.min(j1, b0 + blockRows);
-            MemorySegment block = widen(w.memory(), b0, b1 - b0, k);  // [b1 - b0, k] float32
-            int jb = b0;
-            for (; jb + 4 <= b1; jb += 4) {
-                int m = 0;
-                for (; m + 4 <= rows; m += 4) {
-                    MatMul.tile4x4(x, m, k, block, jb - b0, y, n, jb);
-                }
-                for (; m < rows; m++) {
-                    MatMul.tile1x4(x, m, k, block, jb - b0, y, n, jb);
-                }
-            }
-            for (; jb < b1; jb++) {
-                for (int m = 0; m < rows; m++) {
-                    y[m * n + jb] = MatMul.dot(x, m * k, block, (long) (jb - b0) * k, k);
-                }
-            }
-        }
+        Widened.linearRows(x, rows, k, n, y, j, j1, (row, count, block) -> widen(w.memory(), row, count, k, block));
     }
 
-    /**
-     * Widens rows {@code [row, row + count)} of a bfloat16 {@code [.., k]} matrix into this thread's
-     * float32 block (reused by its next call), for the float32 tiles to multiply from the cache: a
-     * batched product reads each block once per four token rows, so widening it once costs less
-     * than widening it in every tile (and widening 4x4 tiles exceed C2's inlining budget, which
-     * boxes their vectors: 6x slower).
-     *
-     * @return the block as a {@code [count, k]} float32 segment, valid until this thread's next call
-     */
-    static MemorySegment widen(MemorySegment w, int row, int count, int k) {
+    /** Widens rows {@code [row, row + count)} of a bfloat16 {@code [.., k]} matrix into {@code block}. */
+    private static void widen(MemorySegment w, int row, int count, int k, MemorySegment block) {
         int size = count * k;
-        MemorySegment block = SCRATCH.get();
-        if (block.byteSize() < (long) size * Float.BYTES) {
-            block = Arena.ofAuto().allocate((long) size * Float.BYTES, 64);
-            SCRATCH.set(block);
-        }
         long from = (long) row * k;
         int i = 0;
         for (; i < H.loopBound(size); i += L) {
@@ -188,6 +146,5 @@ final class Bf16 {
         for (; i < size; i++) {
             block.setAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i, weight(w, from + i));
         }
-        return block.asSlice(0, (long) size * Float.BYTES);
     }
 }

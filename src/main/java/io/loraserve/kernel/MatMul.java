@@ -8,8 +8,8 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * Decode-shaped matrix products over float32 or bfloat16 weights ({@link Matrix}; the bfloat16
- * tiles are {@link Bf16}'s) in native memory, activations in float32 Java arrays. {@link #linear} is {@code torch.linear(x, w)}: the weight
+ * Decode-shaped matrix products over float32, bfloat16 or int8 weights ({@link Matrix}; the
+ * bfloat16 and int8 tiles are {@link Bf16}'s and {@link Int8}'s) in native memory, activations in float32 Java arrays. {@link #linear} is {@code torch.linear(x, w)}: the weight
  * is read row by row, four rows at a time, each loaded vector multiplied into up to four token
  * rows, so one pass over the weights serves four tokens and a decode step (1–32 tokens) streams
  * the weights from memory once per four tokens instead of once per token.
@@ -41,16 +41,16 @@ public final class MatMul {
 
     /**
      * {@code y[m, j] = Σ_i x[m, i]·w[j, i]} for {@code m < rows}, {@code j < w.rows()}; a bfloat16
-     * {@code w} is {@link Bf16}'s.
+     * or int8 {@code w} is {@link Bf16}'s or {@link Int8}'s.
      *
      * @param x [rows, w.cols()] row-major
      * @param y [rows, w.rows()] row-major, overwritten
      */
     public static void linear(Parallel pool, float[] x, int rows, Matrix w, float[] y) {
-        if (w.precision() == Matrix.Precision.BFLOAT16) {
-            Bf16.linear(pool, x, rows, w, y);
-        } else {
-            linear(pool, x, rows, w.cols(), w.memory(), w.rows(), y);
+        switch (w.precision()) {
+            case BFLOAT16 -> Bf16.linear(pool, x, rows, w, y);
+            case INT8 -> Int8.linear(pool, x, rows, w, y);
+            case FLOAT32 -> linear(pool, x, rows, w.cols(), w.memory(), w.rows(), y);
         }
     }
 

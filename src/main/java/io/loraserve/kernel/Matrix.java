@@ -5,28 +5,37 @@ import java.lang.foreign.ValueLayout;
 
 /**
  * A row-major {@code [rows, cols]} weight matrix in native memory (a libtorch tensor's storage) as
- * the kernels read it: float32 or bfloat16 elements, little-endian. A view: whoever owns the
+ * the kernels read it: float32 or bfloat16 elements, little-endian, or int8 blocks with their
+ * scales ({@link Int8}'s layout). A view: whoever owns the
  * memory keeps it alive while the view is used.
  */
 public record Matrix(MemorySegment memory, int rows, int cols, Precision precision) {
 
     /** How the elements are stored. The kernels compute in float32 either way. */
     public enum Precision {
-        FLOAT32(Float.BYTES),
+        FLOAT32,
         /** The upper 16 bits of a float32: widened exactly by a 16-bit shift. */
-        BFLOAT16(2);
+        BFLOAT16,
+        /** {@link Int8}: int8 values with a float32 scale a block, dequantized as read. */
+        INT8;
 
-        final int bytes;
-
-        Precision(int bytes) {
-            this.bytes = bytes;
+        /** Bytes a row of {@code cols} elements takes. */
+        public long rowBytes(int cols) {
+            return switch (this) {
+                case FLOAT32 -> (long) cols * Float.BYTES;
+                case BFLOAT16 -> (long) cols * 2;
+                case INT8 -> Int8.rowBytes(cols);
+            };
         }
     }
 
     public Matrix {
-        if (memory.byteSize() < (long) rows * cols * precision.bytes) {
+        if (precision == Precision.INT8 && cols % Int8.BLOCK != 0) {
+            throw new IllegalArgumentException("an int8 matrix needs a width divisible by " + Int8.BLOCK + ", not " + cols);
+        }
+        if (memory.byteSize() < rows * precision.rowBytes(cols)) {
             throw new IllegalArgumentException("a " + rows + "x" + cols + " " + precision + " matrix needs "
-                    + (long) rows * cols * precision.bytes + " bytes, the memory holds " + memory.byteSize());
+                    + rows * precision.rowBytes(cols) + " bytes, the memory holds " + memory.byteSize());
         }
     }
 
@@ -37,6 +46,14 @@ public record Matrix(MemorySegment memory, int rows, int cols, Precision precisi
             MemorySegment.copy(memory, ValueLayout.JAVA_FLOAT_UNALIGNED, from * Float.BYTES, out, at, cols);
             return;
         }
+        if (precision == Precision.INT8) {
+            long stride = Int8.rowBytes(cols);
+            for (int i = 0; i < cols; i++) {
+                float scale = memory.get(ValueLayout.JAVA_FLOAT_UNALIGNED, r * stride + cols + (long) (i / Int8.BLOCK) * Float.BYTES);
+                out[at + i] = memory.get(ValueLayout.JAVA_BYTE, r * stride + i) * scale;
+            }
+            return;
+        }
         for (int i = 0; i < cols; i++) {
             out[at + i] = Bf16.widen(memory.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, from + i));
         }
@@ -44,6 +61,6 @@ public record Matrix(MemorySegment memory, int rows, int cols, Precision precisi
 
     /** Bytes the elements take. */
     public long bytes() {
-        return (long) rows * cols * precision.bytes;
+        return rows * precision.rowBytes(cols);
     }
 }

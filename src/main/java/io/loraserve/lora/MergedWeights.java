@@ -4,6 +4,7 @@ import io.loraserve.model.LayerWeights;
 import io.loraserve.model.LlamaWeights;
 import io.loraserve.model.ModelConfig;
 import io.loraserve.model.Proj;
+import io.loraserve.model.Quantization;
 import java.util.ArrayList;
 import java.util.List;
 import org.bytedeco.javacpp.PointerScope;
@@ -28,7 +29,8 @@ public final class MergedWeights implements AutoCloseable {
      * Merges {@code w} into copies of the matrices it targets, held in {@code dtype}: the dtype the
      * model computes in ({@code LlamaModel.cacheDtype()}), so that a pinned adapter gives what its
      * unmerged bypass gives. On the Java kernels a bfloat16 base thus gets float32 merged copies:
-     * rounding {@code W0 + scale·B·A} to bfloat16 would move results by bfloat16's precision.
+     * rounding {@code W0 + scale·B·A} to bfloat16 would move results by bfloat16's precision. Likewise
+     * an int8 base merges into float32 copies of its dequantized weights, never requantized.
      */
     public static MergedWeights build(ModelConfig c, LlamaWeights base, AdapterWeights w, ScalarType dtype) {
         List<LayerWeights> layers = new ArrayList<>();
@@ -60,7 +62,8 @@ public final class MergedWeights implements AutoCloseable {
         if (!any) {
             return baseMatrix;
         }
-        Tensor copy = baseMatrix.scalar_type().intern() == dtype ? baseMatrix.clone()
+        Tensor copy = Quantization.quantized(baseMatrix) ? Quantization.newDequantized(baseMatrix)  // float32: int8 runs on the java kernels
+                : baseMatrix.scalar_type().intern() == dtype ? baseMatrix.clone()
                 : baseMatrix.to(dtype);  // lifetime: this MergedWeights
         owned.add(copy);
         try (PointerScope scope = new PointerScope()) {

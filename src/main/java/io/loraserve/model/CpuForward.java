@@ -1,5 +1,6 @@
 package io.loraserve.model;
 
+import io.loraserve.kernel.Int8;
 import io.loraserve.kernel.MatMul;
 import io.loraserve.kernel.Matrix;
 import io.loraserve.kernel.PagedAttention;
@@ -16,7 +17,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
  * {@link LlamaModel}'s forward on the CPU kernels ({@link Kernels#JAVA}): the same steps as the
- * libtorch path, computed by Java Vector API code that reads the weights (float32 or bfloat16) and
+ * libtorch path, computed by Java Vector API code that reads the weights (float32, bfloat16 or int8) and
  * the KV pool (float32) where libtorch keeps them, with activations in float32 Java arrays. No
  * native call runs during a pass.
  *
@@ -59,11 +60,14 @@ final class CpuForward implements AutoCloseable {
         }
     }
 
-    /** A view of a 2-d CPU weight tensor, float32 or bfloat16. */
+    /** A view of a 2-d CPU weight tensor, float32, bfloat16 or quantized ({@link Quantization#INT8}). */
     static Matrix matrix(Tensor t) {
         ScalarType type = t.scalar_type().intern();  // JavaCPP returns a copy of the constant
+        if (Quantization.quantized(t)) {
+            return new Matrix(Tensors.memory(t), (int) t.size(0), Int8.cols(t.size(1)), Matrix.Precision.INT8);
+        }
         if (type != ScalarType.Float && type != ScalarType.BFloat16) {
-            throw new IllegalArgumentException("the java kernels read float32 or bfloat16 weights, not " + type);
+            throw new IllegalArgumentException("the java kernels read float32, bfloat16 or int8 weights, not " + type);
         }
         Matrix.Precision precision = type == ScalarType.Float ? Matrix.Precision.FLOAT32 : Matrix.Precision.BFLOAT16;
         return new Matrix(Tensors.memory(t), (int) t.size(0), (int) t.size(1), precision);

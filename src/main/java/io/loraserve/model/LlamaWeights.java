@@ -19,19 +19,19 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 public final class LlamaWeights implements AutoCloseable {
     private final Tensor embed;      // [vocab, hidden]
     private final Tensor finalNorm;  // [hidden]
-    private final Tensor lmHead;     // [vocab, hidden]; the same tensor as embed when tied
+    private final Tensor lmHead;     // [vocab, hidden]; the same tensor as embed when tied and not quantized
     private final List<LayerWeights> layers;
     private final List<Tensor> owned = new ArrayList<>();
 
-    private LlamaWeights(ModelConfig c, WeightFiles files, ScalarType dtype, Device device) {
-        Loader l = new Loader(files, dtype, device);
+    private LlamaWeights(ModelConfig c, WeightFiles files, ScalarType dtype, Device device, Quantization q) {
+        Loader l = new Loader(files, dtype, device, q);
         try {
             embed = own(l.load("model.embed_tokens.weight", c.vocab(), c.hidden()));
             finalNorm = own(l.load("model.norm.weight", c.hidden()));
             if (files.contains("lm_head.weight")) {
-                lmHead = own(l.load("lm_head.weight", c.vocab(), c.hidden()));
+                lmHead = own(q.store(l.load("lm_head.weight", c.vocab(), c.hidden())));
             } else if (c.tiedEmbeddings()) {
-                lmHead = embed;
+                lmHead = q == Quantization.NONE ? embed : own(q.store(embed.clone()));
             } else {
                 throw new ModelLoadException("model weights have no lm_head.weight and config.json does not set"
                         + " tie_word_embeddings");
@@ -47,10 +47,19 @@ public final class LlamaWeights implements AutoCloseable {
         }
     }
 
-    /** Loads the weights of {@code dir} in {@code dtype} onto {@code device}. */
+    /** Loads the weights of {@code dir} in {@code dtype} onto {@code device}, as they are. */
     public static LlamaWeights load(Path dir, ModelConfig c, ScalarType dtype, Device device) {
+        return load(dir, c, dtype, device, Quantization.NONE);
+    }
+
+    /**
+     * Loads the weights of {@code dir} in {@code dtype} onto {@code device}, the layer matrices and
+     * the LM head stored as {@code q} says (one matrix at a time, so loading needs one unquantized
+     * matrix beside the quantized ones).
+     */
+    public static LlamaWeights load(Path dir, ModelConfig c, ScalarType dtype, Device device, Quantization q) {
         try {
-            return new LlamaWeights(c, WeightFiles.open(dir), dtype, device);
+            return new LlamaWeights(c, WeightFiles.open(dir), dtype, device, q);
         } catch (SafeTensorsException e) {
             throw new ModelLoadException(e.getMessage(), e);
         }
@@ -87,7 +96,7 @@ public final class LlamaWeights implements AutoCloseable {
                 .filter(m -> Fused.of(m.projs().get(0)) == g)
                 .map(m -> l.load(m.moduleName(layer) + ".weight", m.outFeatures(c), m.inFeatures(c)))
                 .toArray(Tensor[]::new);
-        return parts.length == 1 ? parts[0] : l.fuse(parts);
+        return l.quantization().store(parts.length == 1 ? parts[0] : l.fuse(parts));
     }
 
     private Tensor own(Tensor t) {
@@ -111,6 +120,16 @@ public final class LlamaWeights implements AutoCloseable {
         return layers;
     }
 
+    /**
+     * How many of the matrices are quantized ({@link Quantization}), e.g. {@code "int8: 60 of 61
+     * matrices"}, or null when none is.
+     */
+    public String quantization() {
+        long matrices = owned.stream().filter(t -> t.dim() == 2 && t != embed).count();
+        long quantized = owned.stream().filter(Quantization::quantized).count();
+        return quantized == 0 ? null : "int8: " + quantized + " of " + matrices + " matrices";
+    }
+
     /** Bytes held by the base weights. */
     public long bytes() {
         return owned.stream().mapToLong(t -> t.numel() * t.element_size()).sum();
@@ -123,7 +142,7 @@ public final class LlamaWeights implements AutoCloseable {
     }
 
     /** Reads tensors by name, checking each shape against the config. */
-    private record Loader(WeightFiles files, ScalarType dtype, Device device) {
+    private record Loader(WeightFiles files, ScalarType dtype, Device device, Quantization quantization) {
         Tensor load(String name, long... shape) {
             if (!files.contains(name)) {
                 throw new ModelLoadException("model weights have no tensor " + name);

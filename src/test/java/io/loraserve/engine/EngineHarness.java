@@ -19,7 +19,7 @@ final class EngineHarness implements AutoCloseable {
     final ModelRuntime runtime;
 
     EngineHarness(int maxNumSeqs, long kvCacheBytes, int maxAdapters, Duration watchdog) {
-        runtime = ModelRuntime.load(Fixtures.tinyModel(), "tiny-llama", new ModelRuntime.Settings(TestDevice.NAME, TestDevice.DTYPE, "auto", 0,
+        runtime = ModelRuntime.load(Fixtures.tinyModel(), "tiny-llama", new ModelRuntime.Settings(TestDevice.NAME, TestDevice.DTYPE, "auto", "none", 0,
                 maxNumSeqs, 64, 16, kvCacheBytes, 1000, Duration.ZERO, watchdog, 1, maxAdapters, 16, 1L << 30,
                 List.of(Fixtures.tinyAdapters())));
         for (String a : ADAPTERS) {

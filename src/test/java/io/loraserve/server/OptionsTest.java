@@ -48,4 +48,13 @@ class OptionsTest {
         assertThrows(OptionsException.class, () -> Options.parse(new String[] {"--api-key", " "}, Config.empty()));
         assertThrows(OptionsException.class, () -> Options.parse(new String[] {"--shutdown-grace", "-1"}, Config.empty()));
     }
+
+    @Test
+    void quantizationIsNoneByDefaultAndOnlyNoneOrInt8() {
+        assertEquals("none", Options.parse(new String[0], Config.empty()).quantization());
+        assertEquals("int8", Options.parse(new String[] {"--quantization", "int8"}, Config.empty()).quantization());
+        OptionsException e = assertThrows(OptionsException.class,
+                () -> Options.parse(new String[] {"--quantization", "int4"}, Config.empty()));
+        assertTrue(e.getMessage().contains("none, int8"), e.getMessage());
+    }
 }

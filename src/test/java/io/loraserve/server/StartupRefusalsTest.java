@@ -64,6 +64,15 @@ class StartupRefusalsTest {
         return e;
     }
 
+    /** Int8 weights asked for on libtorch, which cannot read them: refused before the weights are loaded. */
+    @Test
+    void int8OnLibtorchIsRefused() {
+        Options o = Options.parse(new String[] {"--model", Fixtures.tinyModel().toString(), "--port", "0",
+            "--admin-port", "0", "--quantization", "int8", "--kernels", "torch"}, Config.empty());
+        RuntimeException e = assertThrows(RuntimeException.class, () -> LoraServer.start(o, Fixtures.tinyModel()).close());
+        assertEquals("--quantization int8 runs on the java kernels only (a CPU with the Vector API)", e.getMessage());
+    }
+
     /** Java kernels asked for a dtype they do not run: refused before the weights are loaded. */
     @Test
     void javaKernelsAtFloat16AreRefused() {

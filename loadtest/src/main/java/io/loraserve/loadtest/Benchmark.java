@@ -40,7 +40,7 @@ public final class Benchmark {
             int threads = Runtime.getRuntime().availableProcessors();
             String device = "cpu";
             String dtype = "float32";
-            java.util.Set<String> only = java.util.Set.of("B1", "B2", "B3", "B4", "B7", "B8", "B9", "B10");
+            java.util.Set<String> only = java.util.Set.of("B1", "B2", "B3", "B4", "B7", "B8", "B9", "B10", "B11");
             for (int i = 0; i < args.length; i++) {
                 switch (args[i]) {
                     case "--quick", "--json" -> { }
@@ -110,7 +110,10 @@ public final class Benchmark {
             }
         }
         if (s.only().contains("B10") && s.dtype().equals("float32")) {
-            bfloat16VsFloat32(modelDir);
+            versusFloat32(modelDir, "B10", "bfloat16", "none", "bf16");
+        }
+        if (s.only().contains("B11") && s.dtype().equals("float32")) {
+            versusFloat32(modelDir, "B11", "float32", "int8", "int8");
         }
         if (s.only().contains("B9")) {
             Shape large = s.shape().withVocab(LLAMA3_VOCAB);
@@ -133,7 +136,11 @@ public final class Benchmark {
     }
 
     private ModelRuntime.Settings settings(List<Path> adapterRoots, String dtype) {
-        return new ModelRuntime.Settings(s.device(), dtype, "auto", 256, 32, 2048, 16, 0, 10_000, Duration.ZERO,
+        return settings(adapterRoots, dtype, "none");
+    }
+
+    private ModelRuntime.Settings settings(List<Path> adapterRoots, String dtype, String quantization) {
+        return new ModelRuntime.Settings(s.device(), dtype, "auto", quantization, 256, 32, 2048, 16, 0, 10_000, Duration.ZERO,
                 Duration.ofMinutes(5), s.threads(), s.adapters(), s.rank(), 8L << 30, adapterRoots);
     }
 
@@ -303,27 +310,30 @@ public final class Benchmark {
     }
 
     /**
-     * B10: decode tok/s of the same base model loaded with bfloat16 weights over float32, at 1, 4
-     * and 16 sequences decoding together, the two runtimes side by side in this process and their
-     * repetitions interleaved: whether the smaller dtype is at least as fast at every batch size.
+     * B10 / B11: decode tok/s of the same base model loaded with bfloat16 weights (B10) or quantized
+     * to int8 (B11) over float32, at 1, 4 and 16 sequences decoding together, the two runtimes side
+     * by side in this process and their repetitions interleaved: whether the smaller weights are at
+     * least as fast at every batch size.
      */
-    private void bfloat16VsFloat32(Path modelDir) throws InterruptedException {
+    private void versusFloat32(Path modelDir, String id, String dtype, String quantization, String what)
+            throws InterruptedException {
         try (ModelRuntime f32 = ModelRuntime.load(modelDir, "bench", settings(List.of(), "float32"));
-             ModelRuntime bf16 = ModelRuntime.load(modelDir, "bench", settings(List.of(), "bfloat16"))) {
+             ModelRuntime other = ModelRuntime.load(modelDir, "bench", settings(List.of(), dtype, quantization))) {
             EngineDriver full = new EngineDriver(f32);
-            EngineDriver half = new EngineDriver(bf16);
+            EngineDriver small = new EngineDriver(other);
             for (int rows : new int[] {1, 4, 16}) {
                 double a = 0;
                 double b = 0;
-                half.runTogether(jobs(rows, i -> null, 4));  // warm-up
+                small.runTogether(jobs(rows, i -> null, 4));  // warm-up
                 for (int r = 0; r < s.repeats(); r++) {
                     a = Math.max(a, EngineDriver.decodeTokensPerSecond(full.runTogether(jobs(rows, i -> null,
                             s.decodeTokens()))));
-                    b = Math.max(b, EngineDriver.decodeTokensPerSecond(half.runTogether(jobs(rows, i -> null,
+                    b = Math.max(b, EngineDriver.decodeTokensPerSecond(small.runTogether(jobs(rows, i -> null,
                             s.decodeTokens()))));
                 }
-                ratio("B10", "bf16_vs_f32_" + rows + "_rows", b / a, ">= 1.0", "decode tok/s of " + rows
-                        + " on bfloat16 weights / on float32 (" + fmt(b) + " / " + fmt(a) + ")");
+                ratio(id, what + "_vs_f32_" + rows + "_rows", b / a, ">= 1.0", "decode tok/s of " + rows
+                        + " on " + (quantization.equals("none") ? dtype : quantization) + " weights / on float32 ("
+                        + fmt(b) + " / " + fmt(a) + ")");
             }
         }
     }
