@@ -6,7 +6,6 @@ import java.nio.ByteOrder;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -29,9 +28,14 @@ public final class Int8 {
     public static final int BLOCK = 32;
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
-    /** Bytes the width of a float vector's lanes (none below 64-bit byte vectors: then no register path). */
-    private static final VectorSpecies<Byte> B = L >= 8 ? VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8))
-            : null;
+    /**
+     * A float vector's width of bytes, four float vectors' worth of weights: loaded at once and
+     * converted a quarter at a time (C2 compiles that well; converting a narrower byte vector
+     * to a wider float one is 2-3x slower). Null below eight float lanes: no register path there.
+     */
+    private static final VectorSpecies<Byte> B = L >= 8 ? VectorSpecies.of(byte.class, S.vectorShape()) : null;
+    /** Weights one byte vector holds: a block or two. */
+    private static final int GROUP = 4 * L;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
     private Int8() {
@@ -84,30 +88,36 @@ public final class Int8 {
         for (int r = 0; r < count; r++) {
             long at = (row + r) * stride;
             long to = (long) r * k * Float.BYTES;
-            for (int b = 0; b < k; b += BLOCK) {
-                float scale = scale(w, at + k, b);
-                int i = b;
-                if (B != null) {
-                    for (; i < b + BLOCK; i += L) {
-                        values(w, at + i).mul(scale).intoMemorySegment(out, to + (long) i * Float.BYTES, LE);
+            int i = 0;
+            if (B != null) {
+                for (; i + GROUP <= k; i += GROUP) {
+                    ByteVector v = group(w, at + i);
+                    for (int part = 0; part < 4; part++) {
+                        int j = i + part * L;
+                        weights(v, part).mul(scaleOf(w, at + k, j)).intoMemorySegment(out, to + (long) j * Float.BYTES, LE);
                     }
                 }
-                for (; i < b + BLOCK; i++) {
-                    out.set(ValueLayout.JAVA_FLOAT_UNALIGNED, to + (long) i * Float.BYTES,
-                            w.get(ValueLayout.JAVA_BYTE, at + i) * scale);
-                }
+            }
+            for (; i < k; i++) {
+                out.set(ValueLayout.JAVA_FLOAT_UNALIGNED, to + (long) i * Float.BYTES,
+                        w.get(ValueLayout.JAVA_BYTE, at + i) * scaleOf(w, at + k, i));
             }
         }
     }
 
-    /** The scale of the block at weight {@code b} of the row whose scales start at {@code scales}. */
-    private static float scale(MemorySegment w, long scales, int b) {
-        return w.get(ValueLayout.JAVA_FLOAT_UNALIGNED, scales + (long) (b / BLOCK) * Float.BYTES);
+    /** The scale of weight {@code i}'s block, in the row whose scales start at byte {@code scales}. */
+    private static float scaleOf(MemorySegment w, long scales, int i) {
+        return w.get(ValueLayout.JAVA_FLOAT_UNALIGNED, scales + (long) (i / BLOCK) * Float.BYTES);
     }
 
-    /** {@link #L} int8 values at byte {@code at}, as floats. */
-    private static FloatVector values(MemorySegment w, long at) {
-        return (FloatVector) ByteVector.fromMemorySegment(B, w, at, LE).convertShape(VectorOperators.B2F, S, 0);
+    /** {@link #GROUP} int8 values at byte {@code at}. */
+    private static ByteVector group(MemorySegment w, long at) {
+        return ByteVector.fromMemorySegment(B, w, at, LE);
+    }
+
+    /** Quarter {@code part} of a group, as floats. */
+    private static FloatVector weights(ByteVector group, int part) {
+        return (FloatVector) group.convert(VectorOperators.B2F, part);
     }
 
     /** {@link MatMul#linear} on an int8 {@code w}. */
@@ -120,16 +130,17 @@ public final class Int8 {
 
     /**
      * The weight rows {@code [j0, j1)} of {@link #linear}: one to three token rows stream the weights
-     * through {@link #tile1x4}; the rest, and every batched product, go through {@link Widened}.
+     * through {@link #dot}; the rest, and every batched product, go through {@link Widened}.
      */
     private static void linearRows(float[] x, int rows, Matrix w, float[] y, int j0, int j1) {
         int k = w.cols();
         int n = w.rows();
         int j = j0;
         if (rows < 4 && B != null) {
-            for (; j + 4 <= j1; j += 4) {
+            long stride = rowBytes(k);
+            for (; j < j1; j++) {
                 for (int m = 0; m < rows; m++) {
-                    tile1x4(x, m, k, w.memory(), j, y, n);
+                    y[m * n + j] = dot(x, m * k, k, w.memory(), j * stride);
                 }
             }
         }
@@ -137,35 +148,40 @@ public final class Int8 {
     }
 
     /**
-     * Four weight rows {@code j..j+3} times one token row {@code m}: the one-token product, bound by
-     * reading weights. Each block's products are summed unscaled, then added times the block's
-     * scale, so a weight costs a conversion and one multiply-add.
+     * Weight row {@code j} times token row {@code m}: the one-token product, bound by reading
+     * weights. A block's products are summed unscaled, then added times the block's scale, so a
+     * weight costs a conversion and one multiply-add. One row, not four as float32's tiles: each
+     * byte-to-float conversion weighs so much in C2's node count that a second row's stops the
+     * inlining (NodeCountInliningCutoff), which boxes the vectors. The weights past the last whole
+     * group are summed one at a time ({@link #tail}).
      */
-    private static void tile1x4(float[] x, int m, int k, MemorySegment w, int j, float[] y, int n) {
-        long stride = rowBytes(k);
-        long r0 = j * stride;
-        long r1 = r0 + stride;
-        long r2 = r1 + stride;
-        long r3 = r2 + stride;
-        int x0 = m * k;
-        FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
-        for (int b = 0; b < k; b += BLOCK) {
-            FloatVector p0 = FloatVector.zero(S), p1 = p0, p2 = p0, p3 = p0;
-            for (int i = b; i < b + BLOCK; i += L) {
-                FloatVector xv = FloatVector.fromArray(S, x, x0 + i);
-                p0 = values(w, r0 + i).fma(xv, p0);
-                p1 = values(w, r1 + i).fma(xv, p1);
-                p2 = values(w, r2 + i).fma(xv, p2);
-                p3 = values(w, r3 + i).fma(xv, p3);
-            }
-            a0 = p0.fma(FloatVector.broadcast(S, scale(w, r0 + k, b)), a0);
-            a1 = p1.fma(FloatVector.broadcast(S, scale(w, r1 + k, b)), a1);
-            a2 = p2.fma(FloatVector.broadcast(S, scale(w, r2 + k, b)), a2);
-            a3 = p3.fma(FloatVector.broadcast(S, scale(w, r3 + k, b)), a3);
+    private static float dot(float[] x, int x0, int k, MemorySegment w, long row) {
+        FloatVector acc = FloatVector.zero(S);
+        int bound = k - k % GROUP;
+        for (int g = 0; g < bound; g += GROUP) {
+            // the first and last two quarters of a group summed apart, each times its block's scale
+            // (with eight lanes a group is one block and both scales are the same)
+            ByteVector v = group(w, row + g);
+            FloatVector first = weights(v, 1).fma(FloatVector.fromArray(S, x, x0 + g + L),
+                    weights(v, 0).mul(FloatVector.fromArray(S, x, x0 + g)));
+            FloatVector last = weights(v, 3).fma(FloatVector.fromArray(S, x, x0 + g + 3 * L),
+                    weights(v, 2).mul(FloatVector.fromArray(S, x, x0 + g + 2 * L)));
+            acc = last.fma(scale(w, row + k, g + 2 * L), first.fma(scale(w, row + k, g), acc));
         }
-        y[m * n + j] = a0.reduceLanes(VectorOperators.ADD);
-        y[m * n + j + 1] = a1.reduceLanes(VectorOperators.ADD);
-        y[m * n + j + 2] = a2.reduceLanes(VectorOperators.ADD);
-        y[m * n + j + 3] = a3.reduceLanes(VectorOperators.ADD);
+        return acc.reduceLanes(VectorOperators.ADD) + tail(x, x0, k, bound, w, row);
+    }
+
+    /** Σ x·w over the weights {@code [from, k)} of the row at byte {@code row}, one at a time. */
+    private static float tail(float[] x, int x0, int k, int from, MemorySegment w, long row) {
+        float sum = 0;
+        for (int i = from; i < k; i++) {
+            sum += x[x0 + i] * w.get(ValueLayout.JAVA_BYTE, row + i) * scaleOf(w, row + k, i);
+        }
+        return sum;
+    }
+
+    /** The scale of weight {@code i}'s block, broadcast. */
+    private static FloatVector scale(MemorySegment w, long scales, int i) {
+        return FloatVector.broadcast(S, w.get(ValueLayout.JAVA_FLOAT_UNALIGNED, scales + (long) (i / BLOCK) * Float.BYTES));
     }
 }

@@ -34,6 +34,8 @@ class Int8QuantizationTest {
     static final double LOGPROB = 0.1;
     private static final List<String> ADAPTERS = List.of("code", "verse", "legal");
     private static TestServer server;
+    /** Each demo case's reply, sent alone. */
+    private static List<JsonObject> alone;
 
     @BeforeAll
     static void start() {
@@ -41,6 +43,10 @@ class Int8QuantizationTest {
                 "--adapter-root", Fixtures.demoAdapters().toString());
         for (String a : ADAPTERS) {
             server.loadAdapter(a, Fixtures.demoAdapter(a));
+        }
+        alone = new ArrayList<>();
+        for (Fixtures.Case c : Fixtures.demoCases()) {
+            alone.add(firstChoice(server.post("/v1/completions", body(c))));
         }
     }
 
@@ -57,7 +63,7 @@ class Int8QuantizationTest {
         double worst = 0;
         for (int k = 0; k < cases.size(); k++) {
             Fixtures.Case c = cases.get(k);
-            JsonObject choice = firstChoice(server.post("/v1/completions", body(c)));
+            JsonObject choice = alone.get(k);
             List<JsonNumber> tokens = choice.getJsonArray("token_ids").getValuesAs(JsonNumber.class);
             List<JsonNumber> logprobs = choice.getJsonObject("logprobs").getJsonArray("token_logprobs")
                     .getValuesAs(JsonNumber.class);
@@ -74,10 +80,6 @@ class Int8QuantizationTest {
     @Test
     void batchingAndPinningChangeNothing() {
         List<Fixtures.Case> cases = Fixtures.demoCases();
-        List<JsonObject> alone = new ArrayList<>();
-        for (Fixtures.Case c : cases) {
-            alone.add(firstChoice(server.post("/v1/completions", body(c))));
-        }
         assertSame(cases, alone, together(cases), "in one batch");
         for (String a : ADAPTERS) {
             assertEquals(200, server.adminPost("/admin/adapters/" + a + "/pin", "").status());
