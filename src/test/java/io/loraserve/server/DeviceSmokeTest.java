@@ -45,7 +45,7 @@ class DeviceSmokeTest {
     void referenceCasesHoldWithinTheDtypesTolerance(String kernels) throws IOException {
         boolean full = TestDevice.DTYPE.equals("float32");
         List<Fixtures.Case> cases = Fixtures.tinyCases();
-        List<double[]> gaps = gaps();
+        List<double[]> gaps = gaps("fixtures/expected.json");
         int compared = 0;
         try (TestServer server = TestServer.withFixtureAdapters("--kernels", kernels)) {
             for (int k = 0; k < cases.size(); k++) {
@@ -66,9 +66,9 @@ class DeviceSmokeTest {
         assertTrue(compared >= cases.size(), "at least a step a case was compared: " + compared);
     }
 
-    /** Each case's top-1 minus top-2 logit at every step, in {@link Fixtures#tinyCases()} order. */
-    private static List<double[]> gaps() throws IOException {
-        try (Reader r = Files.newBufferedReader(Fixtures.data().resolve("fixtures/expected.json"));
+    /** Each case's top-1 minus top-2 logit at every step, in the order of the cases of {@code expected} (under the test data). */
+    static List<double[]> gaps(String expected) throws IOException {
+        try (Reader r = Files.newBufferedReader(Fixtures.data().resolve(expected));
              JsonReader jr = Json.createReader(r)) {
             return jr.readObject().getJsonArray("cases").getValuesAs(JsonObject.class).stream()
                     .map(c -> c.getJsonArray("top2_gap").getValuesAs(JsonNumber.class).stream()

@@ -6,13 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.loraserve.Fixtures;
-import jakarta.json.Json;
 import jakarta.json.JsonNumber;
 import jakarta.json.JsonObject;
-import jakarta.json.JsonReader;
 import java.io.IOException;
-import java.io.Reader;
-import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -58,7 +54,7 @@ class Int8QuantizationTest {
     @Test
     void demoCasesHoldTheReferenceWithinTheStatedTolerance() throws IOException {
         List<Fixtures.Case> cases = Fixtures.demoCases();
-        List<double[]> gaps = gaps();
+        List<double[]> gaps = DeviceSmokeTest.gaps("demo/expected.json");
         int compared = 0;
         double worst = 0;
         for (int k = 0; k < cases.size(); k++) {
@@ -119,14 +115,5 @@ class Int8QuantizationTest {
             }
         }
     }
-
-    private static List<double[]> gaps() throws IOException {
-        try (Reader r = Files.newBufferedReader(Fixtures.data().resolve("demo/expected.json"));
-             JsonReader jr = Json.createReader(r)) {
-            return jr.readObject().getJsonArray("cases").getValuesAs(JsonObject.class).stream()
-                    .map(c -> c.getJsonArray("top2_gap").getValuesAs(JsonNumber.class).stream()
-                            .mapToDouble(JsonNumber::doubleValue).toArray())
-                    .toList();
-        }
-    }
 }
+
