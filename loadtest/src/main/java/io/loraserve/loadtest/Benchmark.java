@@ -40,7 +40,7 @@ public final class Benchmark {
             int threads = Runtime.getRuntime().availableProcessors();
             String device = "cpu";
             String dtype = "float32";
-            java.util.Set<String> only = java.util.Set.of("B1", "B2", "B3", "B4", "B7", "B8", "B9", "B10", "B11");
+            java.util.Set<String> only = java.util.Set.of("B1", "B2", "B3", "B4", "B7", "B8", "B9", "B10", "B12");
             for (int i = 0; i < args.length; i++) {
                 switch (args[i]) {
                     case "--quick", "--json" -> { }
@@ -112,8 +112,8 @@ public final class Benchmark {
         if (s.only().contains("B10") && s.dtype().equals("float32")) {
             versusFloat32(modelDir, "B10", "bfloat16", "none", "bf16");
         }
-        if (s.only().contains("B11") && s.dtype().equals("float32")) {
-            versusFloat32(modelDir, "B11", "float32", "int8", "int8");
+        if (s.only().contains("B12") && s.dtype().equals("float32")) {
+            versusFloat32(modelDir, "B12", "float32", "int8", "int8");
         }
         if (s.only().contains("B9")) {
             Shape large = s.shape().withVocab(LLAMA3_VOCAB);
@@ -310,8 +310,8 @@ public final class Benchmark {
     }
 
     /**
-     * B10 / B11: decode tok/s of the same base model loaded with bfloat16 weights (B10) or quantized
-     * to int8 (B11) over float32, at 1, 4 and 16 sequences decoding together, the two runtimes side
+     * B10 / B12: decode tok/s of the same base model loaded with bfloat16 weights (B10) or quantized
+     * to int8 (B12) over float32, at 1, 4 and 16 sequences decoding together, the two runtimes side
      * by side in this process and their repetitions interleaved: whether the smaller weights are at
      * least as fast at every batch size.
      */
