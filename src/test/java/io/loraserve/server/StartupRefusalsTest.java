@@ -73,6 +73,15 @@ class StartupRefusalsTest {
         assertEquals("--kernels java: the java kernels run float32 or bfloat16 on the CPU only", e.getMessage());
     }
 
+    /** The GPU policy runs the libtorch forward: asked with the Java kernels, start-up refuses before the weights load. */
+    @Test
+    void gpuPolicyWithJavaKernelsIsRefused() {
+        Options o = Options.parse(new String[] {"--model", Fixtures.tinyModel().toString(), "--port", "0",
+            "--admin-port", "0", "--gpu-policy", "on", "--kernels", "java"}, Config.empty());
+        RuntimeException e = assertThrows(RuntimeException.class, () -> LoraServer.start(o, Fixtures.tinyModel()).close());
+        assertEquals("--gpu-policy on runs the libtorch forward: not with --kernels java", e.getMessage());
+    }
+
     /** A port another process holds: start-up fails naming it (it used to announce "listening on …:-1"). */
     @Test
     void aPortInUseIsRefusedByName() throws IOException {
