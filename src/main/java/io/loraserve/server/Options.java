@@ -74,7 +74,7 @@ public record Options(
             new Flag("max-num-seqs", "N", "32", "sequences in one batch at most"),
             new Flag("max-num-batched-tokens", "N", "512", "tokens in one step at most (longer prompts prefill in chunks)"),
             new Flag("kv-block-size", "N", "16", "tokens per KV cache block"),
-            new Flag("kv-cache-bytes", "BYTES", null, "KV cache pool size (default: room for max-num-seqs full-length sequences, at most 2 GiB)"),
+            new Flag("kv-cache-bytes", "BYTES", null, "KV cache pool size (default: on a CPU room for max-num-seqs full-length sequences, at most 2 GiB; on CUDA what --gpu-memory-utilization leaves)"),
             new Flag("max-queued-requests", "N", "256", "requests waiting for the engine before new ones get 429"),
             new Flag("request-timeout", "SECONDS", "600", "a request running longer is ended (0 = no limit)"),
             new Flag("step-watchdog", "SECONDS", "30", "/health/ready fails when no engine step completes for this long while work waits"),
