@@ -68,6 +68,19 @@ final class EngineHarness implements AutoCloseable {
         return id;
     }
 
+    /** Submits every case at once and checks each against the reference. */
+    void assertAllAtOnce(List<Fixtures.Case> cases) {
+        List<Collector> sinks = new java.util.ArrayList<>();
+        for (Fixtures.Case c : cases) {
+            Collector s = new Collector();
+            submit(c, s);
+            sinks.add(s);
+        }
+        for (int i = 0; i < cases.size(); i++) {
+            assertReference(cases.get(i), sinks.get(i));
+        }
+    }
+
     static void assertReference(Fixtures.Case c, Collector sink) {
         assertEquals(FinishReason.LENGTH, sink.finished.join(), c.label());
         assertArrayEquals(c.tokens(), sink.tokenArray(), c.label());

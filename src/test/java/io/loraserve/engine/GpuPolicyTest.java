@@ -1,6 +1,5 @@
 package io.loraserve.engine;
 
-import static io.loraserve.engine.EngineHarness.assertReference;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -28,16 +27,7 @@ class GpuPolicyTest {
     void sixteenReferenceCasesInOneMixedBatchMatchUnderTheGpuPolicy() {
         try (EngineHarness h = new EngineHarness(16, "auto", "on")) {
             assertTrue(h.runtime.gpuPolicy());
-            List<Fixtures.Case> cases = Fixtures.tinyCases();
-            List<Collector> sinks = new ArrayList<>();
-            for (Fixtures.Case c : cases) {
-                Collector s = new Collector();
-                h.submit(c, s);
-                sinks.add(s);
-            }
-            for (int i = 0; i < cases.size(); i++) {
-                assertReference(cases.get(i), sinks.get(i));
-            }
+            h.assertAllAtOnce(Fixtures.tinyCases());
         }
     }
 
