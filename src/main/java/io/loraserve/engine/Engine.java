@@ -4,6 +4,7 @@ import io.loraserve.lora.Adapter;
 import io.loraserve.lora.AdapterSlots;
 import io.loraserve.lora.MergedWeights;
 import io.loraserve.model.Bypass;
+import io.loraserve.model.DeviceSampler;
 import io.loraserve.model.ForwardBatch;
 import io.loraserve.model.LayerWeights;
 import io.loraserve.model.LlamaModel;
@@ -11,6 +12,7 @@ import io.loraserve.model.LlamaWeights;
 import io.loraserve.model.PagedKvCache;
 import io.loraserve.model.Sampler;
 import io.loraserve.model.Scoring;
+import io.loraserve.tensor.OpCounter;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.IdentityHashMap;
@@ -54,6 +56,7 @@ public final class Engine implements AutoCloseable {
     private volatile EngineListener listener = EngineListener.NONE;
     private volatile String deviceFault;  // why the device is unusable, null while it works
     private long order;
+    private Counting counting;  // open while countSteps counts, else null
     private long steps;
     private long generatedTokens;
 
@@ -154,6 +157,36 @@ public final class Engine implements AutoCloseable {
             done.complete(null);
         });
         return done;
+    }
+
+    /**
+     * Counts the native ops and host syncs of the next {@code n} steps that run a batch (for benchmarks
+     * and tests: it slows them). Completes after the n-th; steps without work are not counted.
+     */
+    public CompletableFuture<StepCounts> countSteps(int n) {
+        CompletableFuture<StepCounts> done = new CompletableFuture<>();
+        inbox.add(() -> {
+            if (counting != null) {
+                done.completeExceptionally(new IllegalStateException("already counting steps"));
+                return;
+            }
+            counting = new Counting(OpCounter.open(), steps, n, done);
+        });
+        return done;
+    }
+
+    /** An open count: from step {@code from}, {@code n} steps; engine thread only. */
+    private record Counting(OpCounter counter, long from, int n, CompletableFuture<StepCounts> done) {
+    }
+
+    private void countedStep() {
+        Counting c = counting;
+        if (c != null && steps - c.from() >= c.n()) {
+            c.counter().close();
+            counting = null;
+            OpCounter k = c.counter();
+            c.done().complete(new StepCounts(c.n(), k.ops(), k.views(), k.syncs(), k.syncBytes(), k.byName()));
+        }
     }
 
     /** Stops admitting new requests; running and queued ones go on. */
@@ -266,24 +299,33 @@ public final class Engine implements AutoCloseable {
                 sampled += run(pass);
             }
             steps++;
+            countedStep();
             listener.stepDone(plan.size(), plan.stream().mapToInt(Scheduler.Work::tokens).sum(), sampled,
                     System.nanoTime() - start);
         }
         freeUnusedMerges();
     }
 
-    /** Runs one forward pass and samples; returns how many tokens it sampled. */
+    /**
+     * Runs one forward pass and samples; returns how many tokens it sampled. Under the GPU policy the
+     * pass's rows are sampled on the device inside the pass's scope ({@link DeviceSampler}), so a
+     * sampling failure there fails the whole pass; on the host each row is sampled on its own.
+     */
     @SuppressWarnings("try")  // the PointerScope owns the temporaries; the body need not name it
     private int run(List<Scheduler.Work> pass) {
         LlamaModel.Output out;
+        Sampler.Sample[] onDevice = null;
         ForwardBatch batch = Passes.batch(pass);
         Scoring scoring = Passes.scoring(pass);
         Adapter pinnedAdapter = pass.get(0).seq().request.adapter();
         MergedWeights m = pinnedAdapter == null ? null : merged.get(pinnedAdapter);
         List<LayerWeights> layers = m != null ? m.layers() : weights.layers();
         try (PointerScope scope = new PointerScope()) {
-            Bypass bypass = m != null ? Bypass.NONE : Passes.bypass(pass, slots, model.device());
+            Bypass bypass = m != null ? Bypass.NONE : Passes.bypass(pass, slots, model.device(), model.gpuPolicy());
             out = model.forward(batch, weights, layers, bypass, cache, scoring);
+            if (out.deviceLogits() != null) {
+                onDevice = DeviceSampler.sample(out.deviceLogits(), deviceRows(pass));
+            }
         } catch (RuntimeException | OutOfMemoryError e) {
             lastProgressNanos = System.nanoTime();
             if (DeviceFault.fatal(e)) {
@@ -306,7 +348,7 @@ public final class Engine implements AutoCloseable {
             s.computed += w.tokens();
             if (s.computed == s.length()) {
                 try {
-                    emit(s, out.logits(), row * vocab, vocab);
+                    emit(s, onDevice != null ? onDevice[row] : hostSample(s, out.logits(), row * vocab, vocab));
                 } catch (RuntimeException | Error e) {
                     failOne(s, e);
                 }
@@ -314,6 +356,26 @@ public final class Engine implements AutoCloseable {
             }
         }
         return row;
+    }
+
+    /** The sampling rows of a pass for {@link DeviceSampler}, in logits row order; each takes a seed from its request's stream. */
+    private static List<DeviceSampler.Row> deviceRows(List<Scheduler.Work> pass) {
+        List<DeviceSampler.Row> rows = new ArrayList<>();
+        for (Scheduler.Work w : pass) {
+            Sequence s = w.seq();
+            if (s.computed + w.tokens() == s.length()) {
+                Request r = s.request;
+                rows.add(new DeviceSampler.Row(r.sampling(), s.rng.nextLong(), r.promptIds(),
+                        r.sampling().penalized() ? s.generatedTokens() : new int[0], null));
+            }
+        }
+        return rows;
+    }
+
+    private static Sampler.Sample hostSample(Sequence s, float[] logits, int offset, int vocab) {
+        Request r = s.request;
+        return Sampler.sample(logits, offset, vocab, r.sampling(), s.rng, r.promptIds(),
+                r.sampling().penalized() ? s.generatedTokens() : new int[0]);
     }
 
     /**
@@ -394,13 +456,11 @@ public final class Engine implements AutoCloseable {
         });
     }
 
-    private void emit(Sequence s, float[] logits, int offset, int vocab) {
+    private void emit(Sequence s, Sampler.Sample sample) {
         Request r = s.request;
         if (s.generated() == 0 && s.promptScores != null) {
             r.sink().onPromptLogprobs(List.copyOf(s.promptScores));
         }
-        Sampler.Sample sample = Sampler.sample(logits, offset, vocab, r.sampling(), s.rng, r.promptIds(),
-                r.sampling().penalized() ? s.generatedTokens() : new int[0]);
         s.append(sample.token());
         generatedTokens++;
         if (s.firstTokenNanos == 0) {
@@ -450,6 +510,9 @@ public final class Engine implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         scheduler.removeIf(s -> true, s -> finish(s, FinishReason.CANCELLED));
+        if (counting != null) {
+            counting.done().completeExceptionally(new IllegalStateException("the engine stopped"));
+        }
         merged.values().forEach(MergedWeights::close);
         merged.clear();
     }

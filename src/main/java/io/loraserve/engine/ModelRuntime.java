@@ -36,11 +36,41 @@ public final class ModelRuntime implements AutoCloseable {
     private final AdapterRegistry registry;
     private final Engine engine;
 
-    /** Engine sizing from the user's settings; {@code kvCacheBytes == 0} picks a default. */
+    /**
+     * Engine sizing from the user's settings; {@code kvCacheBytes == 0} picks a default ({@link KvPoolSize}).
+     *
+     * @param quantization         none or int8: see {@link Quantization}
+     * @param gpuPolicy            auto (on for CUDA), on or off: see {@link LlamaModel#gpuPolicy()}
+     * @param gpuMemoryUtilization on CUDA, the fraction of the device's memory the process may fill
+     */
     public record Settings(String device, String dtype, String kernels, String quantization, int maxModelLen, int maxNumSeqs, int maxBatchedTokens,
                            int kvBlockSize, long kvCacheBytes, int maxQueued, java.time.Duration requestTimeout,
                            java.time.Duration stepWatchdog, int threads, int maxAdapters, int maxLoraRank,
-                           long maxCpuAdapterBytes, List<Path> adapterRoots) {
+                           long maxCpuAdapterBytes, List<Path> adapterRoots, String gpuPolicy,
+                           double gpuMemoryUtilization) {
+        /** No quantization, GPU policy auto, memory utilization 0.9 (vLLM's default). */
+        public Settings(String device, String dtype, String kernels, int maxModelLen, int maxNumSeqs,
+                        int maxBatchedTokens, int kvBlockSize, long kvCacheBytes, int maxQueued,
+                        java.time.Duration requestTimeout, java.time.Duration stepWatchdog, int threads, int maxAdapters,
+                        int maxLoraRank, long maxCpuAdapterBytes, List<Path> adapterRoots) {
+            this(device, dtype, kernels, "none", maxModelLen, maxNumSeqs, maxBatchedTokens, kvBlockSize, kvCacheBytes,
+                    maxQueued, requestTimeout, stepWatchdog, threads, maxAdapters, maxLoraRank, maxCpuAdapterBytes,
+                    adapterRoots, "auto", 0.9);
+        }
+
+        /** These settings with another GPU policy. */
+        public Settings withGpuPolicy(String policy) {
+            return new Settings(device, dtype, kernels, quantization, maxModelLen, maxNumSeqs, maxBatchedTokens,
+                    kvBlockSize, kvCacheBytes, maxQueued, requestTimeout, stepWatchdog, threads, maxAdapters, maxLoraRank,
+                    maxCpuAdapterBytes, adapterRoots, policy, gpuMemoryUtilization);
+        }
+
+        /** These settings with another quantization. */
+        public Settings withQuantization(String q) {
+            return new Settings(device, dtype, kernels, q, maxModelLen, maxNumSeqs, maxBatchedTokens,
+                    kvBlockSize, kvCacheBytes, maxQueued, requestTimeout, stepWatchdog, threads, maxAdapters, maxLoraRank,
+                    maxCpuAdapterBytes, adapterRoots, gpuPolicy, gpuMemoryUtilization);
+        }
     }
 
     private ModelRuntime(ModelConfig config, LlamaWeights weights, LlamaModel model, PagedKvCache cache,
@@ -70,34 +100,44 @@ public final class ModelRuntime implements AutoCloseable {
                     + " exceeds the model's max_position_embeddings "
                     + config.maxPositions());
         }
-        Kernels kernels = s.kernels().equals("auto") ? Kernels.auto(dtype, device)
+        boolean gpuPolicy = switch (s.gpuPolicy()) {
+            case "on" -> true;
+            case "off" -> false;
+            default -> device.is_cuda();
+        };
+        Kernels kernels = s.kernels().equals("auto") ? (gpuPolicy ? Kernels.TORCH : Kernels.auto(dtype, device))
                 : Kernels.valueOf(s.kernels().toUpperCase(java.util.Locale.ROOT));
         Quantization quantization = Quantization.parse(s.quantization());
         String refusal = quantization.refusal(kernels);
         if (refusal != null) {
             throw new ModelLoadException(refusal);
         }
-        LlamaModel model = new LlamaModel(config, dtype, device, kernels, s.threads());  // refuses before the weights load
+        LlamaModel model = new LlamaModel(config, dtype, device, kernels, s.threads(), gpuPolicy);  // refuses before the weights load
         ScalarType cacheDtype = model.cacheDtype();
         long perBlock = PagedKvCache.bytesPerBlock(config, s.kvBlockSize(), cacheDtype);
         int blocksPerSeq = (maxModelLen + s.kvBlockSize() - 1) / s.kvBlockSize();
-        long bytes = s.kvCacheBytes() > 0 ? s.kvCacheBytes()
-                : Math.min(2L << 30, perBlock * blocksPerSeq * s.maxNumSeqs());
-        int blocks = (int) Math.min(Integer.MAX_VALUE, bytes / perBlock);
-        LlamaWeights weights;
+        LlamaWeights weights = null;
+        AdapterSlots slots = null;
+        int blocks;
         try {
-            if (blocks < blocksPerSeq) {
-                throw new ModelLoadException("--kv-cache-bytes " + bytes + " holds " + blocks + " blocks of "
-                        + s.kvBlockSize() + " tokens, fewer than one " + maxModelLen + "-token sequence needs ("
-                        + blocksPerSeq + " blocks, " + perBlock * blocksPerSeq + " bytes)");
+            if (s.kvCacheBytes() > 0 && s.kvCacheBytes() / perBlock < blocksPerSeq) {
+                throw KvPoolSize.tooSmall("--kv-cache-bytes " + s.kvCacheBytes(), s.kvCacheBytes(), perBlock,
+                        blocksPerSeq, s.kvBlockSize(), maxModelLen);
             }
             weights = LlamaWeights.load(dir, config, dtype, device, quantization);
+            slots = new AdapterSlots(config, s.maxAdapters(), s.maxLoraRank(), cacheDtype, device);
+            blocks = KvPoolSize.blocks(s, config, maxModelLen, perBlock, cacheDtype, DeviceMemory.of(device));
         } catch (RuntimeException e) {
+            if (slots != null) {
+                slots.close();
+            }
+            if (weights != null) {
+                weights.close();
+            }
             model.close();
             throw e;
         }
         PagedKvCache cache = new PagedKvCache(config, s.kvBlockSize(), blocks, cacheDtype, device);
-        AdapterSlots slots = new AdapterSlots(config, s.maxAdapters(), s.maxLoraRank(), cacheDtype, device);
         AdapterRegistry registry = new AdapterRegistry(config, servedName, s.adapterRoots(), s.maxLoraRank(),
                 s.maxCpuAdapterBytes());
         EngineConfig ec = new EngineConfig(s.maxNumSeqs(), s.maxBatchedTokens(), maxModelLen, s.maxQueued(),
@@ -163,6 +203,11 @@ public final class ModelRuntime implements AutoCloseable {
 
     public Kernels kernels() {
         return model.kernels();
+    }
+
+    /** Whether steps run under the GPU policy ({@link LlamaModel#gpuPolicy()}). */
+    public boolean gpuPolicy() {
+        return model.gpuPolicy();
     }
 
     /** The weights' dtype, as {@code --dtype} names it. */

@@ -92,8 +92,11 @@ final class Passes {
         return new Scoring(rows, targets, top);
     }
 
-    /** The bypass of a slot-ordered pass: one segment per run of tokens on one slot; base tokens (slot -1) none. */
-    static Bypass bypass(List<Scheduler.Work> pass, AdapterSlots slots, Device device) {
+    /**
+     * The bypass of a slot-ordered pass: one segment per run of tokens on one slot; base tokens (slot -1)
+     * none. {@code gpuPolicy}: see {@link LoraBypass#of}.
+     */
+    static Bypass bypass(List<Scheduler.Work> pass, AdapterSlots slots, Device device, boolean gpuPolicy) {
         List<LoraBypass.Segment> segments = new ArrayList<>();
         int start = 0;
         for (Scheduler.Work w : pass) {
@@ -108,6 +111,6 @@ final class Passes {
             }
             start += w.tokens();
         }
-        return segments.isEmpty() ? Bypass.NONE : new LoraBypass(slots, segments, device);
+        return segments.isEmpty() ? Bypass.NONE : LoraBypass.of(slots, segments, device, gpuPolicy);
     }
 }

@@ -42,12 +42,12 @@ public final class LoraBypass implements Bypass {
      * batched 192.8; 32 segments of 1 token, 110.4 vs 111.9 (a tie). On CPU, small bmm calls cost as
      * much as the per-segment GEMMs they replace. On a GPU each call is a kernel launch (5–8 µs):
      * a 7B-shaped step of 32 sequences over 8 adapters issued ~2,050 launches per-segment, 16–26 ms
-     * against ~3.4 ms of weight reads, so there the batched path runs from {@link #BATCHED_FROM_CUDA}
-     * segments, while its padding stays small ({@link #compact}), and the launches per layer no longer
-     * grow with the adapters (not measured: no GPU here).
+     * against ~3.4 ms of weight reads, so under the GPU policy (the default on CUDA) the batched path
+     * runs whatever the number of segments, while its padding stays small ({@link #compact}), and the
+     * ops per layer do not grow with the adapters (counted on a CPU with {@code --gpu-policy on}: see
+     * the README's GPU section; launch times not measured, no GPU here).
      */
     static final int BATCHED_FROM = 32;
-    static final int BATCHED_FROM_CUDA = 2;
 
     /** Tokens of one segment the CPU bypass computes as one unit of work. */
     private static final int PIECE_ROWS = 4;
@@ -71,10 +71,12 @@ public final class LoraBypass implements Bypass {
     /**
      * {@code segments} in any order; one slot may have several. Make it inside the pass's
      * {@code PointerScope} (as the engine does): libtorch's batched path keeps tensors there.
+     *
+     * @param gpuPolicy batch whenever the padding stays small, however few the segments (else from
+     *                  {@link #BATCHED_FROM} segments)
      */
-    public LoraBypass(AdapterSlots slots, List<Segment> segments, Device device) {
-        this(slots, segments, device, device.is_cuda() ? segments.size() >= BATCHED_FROM_CUDA && compact(segments)
-                : segments.size() >= BATCHED_FROM);
+    public static LoraBypass of(AdapterSlots slots, List<Segment> segments, Device device, boolean gpuPolicy) {
+        return new LoraBypass(slots, segments, device, gpuPolicy ? compact(segments) : segments.size() >= BATCHED_FROM);
     }
 
     /**

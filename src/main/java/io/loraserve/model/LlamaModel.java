@@ -39,18 +39,32 @@ public final class LlamaModel implements AutoCloseable {
     private final long[] normShape;
     private final long[] headShape;
     private final double attnScale;
+    private final boolean gpuPolicy;
 
     /** The model on {@code device} with the fastest kernels it can use ({@link Kernels#auto}), one thread a core. */
     public LlamaModel(ModelConfig config, ScalarType dtype, Device device) {
         this(config, dtype, device, Kernels.auto(dtype, device), Runtime.getRuntime().availableProcessors());
     }
 
-    /** The model computed by {@code kernels} with {@code threads} kernel threads (Java kernels only). */
+    /** The model computed by {@code kernels} with {@code threads} kernel threads (Java kernels only), the GPU policy on CUDA. */
     public LlamaModel(ModelConfig config, ScalarType dtype, Device device, Kernels kernels, int threads) {
+        this(config, dtype, device, kernels, threads, device.is_cuda());
+    }
+
+    /**
+     * @param gpuPolicy whether a pass returns its logits on the device for {@link DeviceSampler}
+     *                  (the GPU policy, which also batches the LoRA bypass: see {@link #gpuPolicy()})
+     */
+    public LlamaModel(ModelConfig config, ScalarType dtype, Device device, Kernels kernels, int threads,
+                      boolean gpuPolicy) {
         String refusal = kernels.refusal(dtype, device);
         if (refusal != null) {
             throw new IllegalArgumentException("--kernels java: " + refusal);
         }
+        if (gpuPolicy && kernels == Kernels.JAVA) {
+            throw new IllegalArgumentException("--gpu-policy on runs the libtorch forward: not with --kernels java");
+        }
+        this.gpuPolicy = gpuPolicy;
         this.config = config;
         this.dtype = dtype;
         this.device = device;
@@ -135,8 +149,22 @@ public final class LlamaModel implements AutoCloseable {
         return device;
     }
 
-    /** What one pass returns: the sampling logits and the scored rows. */
-    public record Output(float[] logits, Scoring.Result scores) {
+    /**
+     * Whether steps run as on a GPU: logits stay on the device and are sampled there
+     * ({@link DeviceSampler}), and the LoRA bypass gathers every adapter into the same few ops
+     * whatever the number of segments. On by default on CUDA; {@code --gpu-policy on} forces it on
+     * a CPU (libtorch kernels), so its op and sync counts can be measured there.
+     */
+    public boolean gpuPolicy() {
+        return gpuPolicy;
+    }
+
+    /**
+     * What one pass returns: the sampling logits, on the host ({@code logits}, [logitRows, vocab]
+     * row-major) or, under the GPU policy, on the device ({@code deviceLogits} [logitRows, vocab],
+     * step lifetime; null when no span wants logits), and the scored rows.
+     */
+    public record Output(float[] logits, Tensor deviceLogits, Scoring.Result scores) {
     }
 
     /** Rows scored per lm_head call, so a long prompt's scoring holds [rows, vocab] for this many rows at a time. */
@@ -145,11 +173,16 @@ public final class LlamaModel implements AutoCloseable {
     /**
      * Runs one pass and writes this pass's K/V into {@code cache}.
      *
-     * @return logits [logitRows, vocab] row-major, one row per span with {@code logits}, in span order
+     * @return logits [logitRows, vocab] row-major, one row per span with {@code logits}, in span order (on
+     *         the host whatever the policy)
      */
     public float[] forward(ForwardBatch batch, LlamaWeights base, List<LayerWeights> layers,
                            Bypass bypass, PagedKvCache cache) {
-        return forward(batch, base, layers, bypass, cache, Scoring.NONE).logits();
+        Output out = forward(batch, base, layers, bypass, cache, Scoring.NONE);
+        if (out.logits() != null) {
+            return out.logits();
+        }
+        return out.deviceLogits() == null ? new float[0] : Tensors.toFloats(out.deviceLogits());
     }
 
     /** {@link #forward} that also scores the rows of {@code scoring} (prompt logprobs). */
@@ -160,13 +193,17 @@ public final class LlamaModel implements AutoCloseable {
             Scoring.Result scores = scoring.rows().length == 0 ? Scoring.Result.NONE : score(scoring,
                     rows -> Tensors.newFloats(cpu.logits(x, Arrays.stream(rows).mapToInt(r -> (int) r).toArray(),
                             base), device, rows.length, config.vocab()));
-            return new Output(cpu.logits(x, lastRows(batch), base), scores);
+            return new Output(cpu.logits(x, lastRows(batch), base), null, scores);
         }
         Tensor x = hidden(batch, base, layers, bypass, cache);       // [t, hidden]
         Scoring.Result scores = scoring.rows().length == 0 ? Scoring.Result.NONE : score(scoring,
                 rows -> torch.linear(rmsNorm(x.index_select(0, Tensors.newLongs(rows, device, rows.length)),
                         base.finalNorm()), base.lmHead()));
-        return new Output(lastLogits(x, batch, base), scores);
+        Tensor logits = lastLogits(x, batch, base);                  // [logitRows, vocab] or null
+        if (gpuPolicy) {
+            return new Output(null, logits, scores);
+        }
+        return new Output(logits == null ? new float[0] : Tensors.toFloats(logits), null, scores);
     }
 
     private Tensor hidden(ForwardBatch batch, LlamaWeights base, List<LayerWeights> layers, Bypass bypass,
@@ -248,15 +285,15 @@ public final class LlamaModel implements AutoCloseable {
         return last;
     }
 
-    private float[] lastLogits(Tensor x, ForwardBatch batch, LlamaWeights base) {
+    /** [logitRows, vocab], or null when no span wants logits. */
+    private Tensor lastLogits(Tensor x, ForwardBatch batch, LlamaWeights base) {
         int rows = batch.logitRows();
         if (rows == 0) {
-            return new float[0];
+            return null;
         }
         long[] last = Arrays.stream(lastRows(batch)).asLongStream().toArray();
         Tensor lastX = x.index_select(0, Tensors.newLongs(last, device, rows));
-        Tensor logits = torch.linear(rmsNorm(lastX, base.finalNorm()), base.lmHead());  // [rows, vocab]
-        return Tensors.toFloats(logits);
+        return torch.linear(rmsNorm(lastX, base.finalNorm()), base.lmHead());  // [rows, vocab]
     }
 
     /**

@@ -49,7 +49,9 @@ public record Options(
         Duration shutdownGrace,
         int maxConnections,
         Duration headerTimeout,
-        Duration idleTimeout) {
+        Duration idleTimeout,
+        String gpuPolicy,
+        double gpuMemoryUtilization) {
 
     /** A flag: its name, value placeholder, default (null = computed) and help; repeatable flags accumulate. */
     record Flag(String name, String value, String fallback, String help, boolean repeatable) {
@@ -68,11 +70,13 @@ public record Options(
             new Flag("dtype", "auto|float32|bfloat16|float16", "auto", "dtype of the weights; auto = float32 on a CPU, bfloat16 on CUDA (libtorch also computes and keeps the KV cache in it; the java kernels compute in float32)"),
             new Flag("kernels", "auto|java|torch", "auto", "who computes the forward: java = Vector API kernels (CPU, float32 or bfloat16 weights), torch = libtorch; auto picks java where it can run"),
             new Flag("quantization", "none|int8", "none", "int8 = weight-only int8 base matrices with a scale per 32 weights (java kernels; a quarter of float32's bytes, not exact: see the README)"),
+            new Flag("gpu-policy", "auto|on|off", "auto", "run steps as on a GPU: LoRA bypass batched whatever the adapters, sampling on the device, logits never copied out; auto = on for CUDA; on forces it on a CPU (libtorch kernels) to count its ops"),
+            new Flag("gpu-memory-utilization", "FRACTION", "0.9", "on CUDA, the share of the device's memory the process may fill: the KV cache gets what the weights, adapter slots and a step's activations leave (ignored on a CPU and with --kv-cache-bytes)"),
             new Flag("max-model-len", "N", null, "prompt + completion tokens per request (default: config's max_position_embeddings)"),
             new Flag("max-num-seqs", "N", "32", "sequences in one batch at most"),
             new Flag("max-num-batched-tokens", "N", "512", "tokens in one step at most (longer prompts prefill in chunks)"),
             new Flag("kv-block-size", "N", "16", "tokens per KV cache block"),
-            new Flag("kv-cache-bytes", "BYTES", null, "KV cache pool size (default: room for max-num-seqs full-length sequences, at most 2 GiB)"),
+            new Flag("kv-cache-bytes", "BYTES", null, "KV cache pool size (default: on a CPU room for max-num-seqs full-length sequences, at most 2 GiB; on CUDA what --gpu-memory-utilization leaves)"),
             new Flag("max-queued-requests", "N", "256", "requests waiting for the engine before new ones get 429"),
             new Flag("request-timeout", "SECONDS", "600", "a request running longer is ended (0 = no limit)"),
             new Flag("step-watchdog", "SECONDS", "30", "/health/ready fails when no engine step completes for this long while work waits"),
@@ -170,7 +174,9 @@ public record Options(
                 Duration.ofSeconds(r.nonNegative("shutdown-grace")),
                 r.has("max-connections") ? r.positive("max-connections") : 0,
                 Duration.ofSeconds(r.positive("header-timeout")),
-                Duration.ofSeconds(r.positive("idle-timeout")));
+                Duration.ofSeconds(r.positive("idle-timeout")),
+                r.choice("gpu-policy", "auto", "on", "off"),
+                r.fraction("gpu-memory-utilization"));
     }
 
     /** The {@code --help} text. */
@@ -266,6 +272,20 @@ public record Options(
                 return n;
             } catch (NumberFormatException e) {
                 throw new OptionsException("--" + name + " must be a whole number, not '" + v + "'");
+            }
+        }
+
+        /** A number in (0, 1]. */
+        double fraction(String name) {
+            String v = text(name);
+            try {
+                double f = Double.parseDouble(v.trim());
+                if (!(f > 0 && f <= 1)) {
+                    throw new OptionsException("--" + name + " must be a fraction in (0, 1], not " + v);
+                }
+                return f;
+            } catch (NumberFormatException e) {
+                throw new OptionsException("--" + name + " must be a number in (0, 1], not '" + v + "'");
             }
         }
 

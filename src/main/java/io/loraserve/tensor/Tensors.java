@@ -2,6 +2,7 @@ package io.loraserve.tensor;
 
 import java.lang.foreign.MemorySegment;
 import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.pytorch.BoolOptional;
@@ -53,6 +54,14 @@ public final class Tensors {
         }
     }
 
+    /** A copy of {@code values} as a float64 tensor of {@code shape} on {@code device}. */
+    public static Tensor newDoubles(double[] values, Device device, long... shape) {
+        try (DoublePointer p = new DoublePointer(values);
+             Tensor view = torch.from_blob(p, shape, new TensorOptions(ScalarType.Double))) {
+            return copyTo(view, device);
+        }
+    }
+
     /** A copy of {@code values} as a bool tensor of {@code shape} on {@code device}. */
     public static Tensor newBools(boolean[] values, Device device, long... shape) {
         byte[] bytes = new byte[values.length];
@@ -65,8 +74,9 @@ public final class Tensors {
         }
     }
 
-    /** The values of a float tensor (any device, any float dtype) as a Java array. */
+    /** The values of a float tensor (any device, any float dtype) as a Java array: a host sync ({@link OpCounter}). */
     public static float[] toFloats(Tensor t) {
+        OpCounter.hostSync(t.numel() * Float.BYTES);
         try (Tensor host = onHost(t, ScalarType.Float)) {
             float[] out = new float[(int) host.numel()];
             host.data_ptr_float().get(out);
@@ -74,8 +84,9 @@ public final class Tensors {
         }
     }
 
-    /** The values of an integer tensor (any device) as a Java array. */
+    /** The values of an integer tensor (any device) as a Java array: a host sync ({@link OpCounter}). */
     public static long[] toLongs(Tensor t) {
+        OpCounter.hostSync(t.numel() * Long.BYTES);
         try (Tensor host = onHost(t, ScalarType.Long)) {
             long[] out = new long[(int) host.numel()];
             host.data_ptr_long().get(out);
@@ -106,10 +117,15 @@ public final class Tensors {
      * pinned host memory and copied asynchronously, so the host does not wait for the device at every small
      * upload of a step (block tables, slot mappings, index tensors): the ops that read it queue
      * behind the copy on the stream, and libtorch's pinned-memory allocator keeps the staging block
-     * until the copy has run, though its handle is closed here.
+     * until the copy has run, though its handle is closed here. A larger one waits for its copy: a
+     * host sync, counted as one on a CPU too ({@link OpCounter}).
      */
     private static Tensor copyTo(Tensor view, Device device) {
-        if (device.is_cpu() || view.numel() * view.element_size() > PINNED_UPLOAD_BYTES) {
+        long bytes = view.numel() * view.element_size();
+        if (bytes > PINNED_UPLOAD_BYTES) {
+            OpCounter.hostSync(bytes);
+        }
+        if (device.is_cpu() || bytes > PINNED_UPLOAD_BYTES) {
             return view.to(device, view.scalar_type(), false, true, new MemoryFormatOptional());
         }
         try (TensorOptions host = new TensorOptions(view.scalar_type());

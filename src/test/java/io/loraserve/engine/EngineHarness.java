@@ -19,9 +19,19 @@ final class EngineHarness implements AutoCloseable {
     final ModelRuntime runtime;
 
     EngineHarness(int maxNumSeqs, long kvCacheBytes, int maxAdapters, Duration watchdog) {
-        runtime = ModelRuntime.load(Fixtures.tinyModel(), "tiny-llama", new ModelRuntime.Settings(TestDevice.NAME, TestDevice.DTYPE, "auto", "none", 0,
-                maxNumSeqs, 64, 16, kvCacheBytes, 1000, Duration.ZERO, watchdog, 1, maxAdapters, 16, 1L << 30,
-                List.of(Fixtures.tinyAdapters())));
+        this(maxNumSeqs, kvCacheBytes, maxAdapters, watchdog, "auto", "auto");
+    }
+
+    /** With {@code --kernels} and {@code --gpu-policy} set. */
+    EngineHarness(int maxNumSeqs, String kernels, String gpuPolicy) {
+        this(maxNumSeqs, 0, 4, Duration.ofSeconds(30), kernels, gpuPolicy);
+    }
+
+    private EngineHarness(int maxNumSeqs, long kvCacheBytes, int maxAdapters, Duration watchdog, String kernels,
+                          String gpuPolicy) {
+        runtime = ModelRuntime.load(Fixtures.tinyModel(), "tiny-llama", new ModelRuntime.Settings(TestDevice.NAME,
+                TestDevice.DTYPE, kernels, 0, maxNumSeqs, 64, 16, kvCacheBytes, 1000, Duration.ZERO, watchdog, 1,
+                maxAdapters, 16, 1L << 30, List.of(Fixtures.tinyAdapters())).withGpuPolicy(gpuPolicy));
         for (String a : ADAPTERS) {
             runtime.registry().load(a, Fixtures.tinyAdapter(a), false);
         }
@@ -45,11 +55,30 @@ final class EngineHarness implements AutoCloseable {
     }
 
     private String submit(String adapter, int[] prompt, int maxTokens, int promptLogprobs, Collector sink) {
+        return submit(adapter, prompt, maxTokens, promptLogprobs, new SamplingParams(0, 1, -1, 0, 0, 0, 1, null, 0), sink);
+    }
+
+    /** Submits a request sampling with {@code sampling}. */
+    String submit(String adapter, int[] prompt, int maxTokens, int promptLogprobs, SamplingParams sampling,
+                  Collector sink) {
         String id = "t" + IDS.incrementAndGet();
         Adapter lease = adapter == null ? null : runtime.registry().acquire(adapter);
-        runtime.engine().submit(new Request(id, prompt, lease, new SamplingParams(0, 1, -1, 0, 0, 0, 1, null, 0),
-                maxTokens, Set.of(), true, promptLogprobs, sink));
+        runtime.engine().submit(new Request(id, prompt, lease, sampling, maxTokens, Set.of(), true, promptLogprobs,
+                sink));
         return id;
+    }
+
+    /** Submits every case at once and checks each against the reference. */
+    void assertAllAtOnce(List<Fixtures.Case> cases) {
+        List<Collector> sinks = new java.util.ArrayList<>();
+        for (Fixtures.Case c : cases) {
+            Collector s = new Collector();
+            submit(c, s);
+            sinks.add(s);
+        }
+        for (int i = 0; i < cases.size(); i++) {
+            assertReference(cases.get(i), sinks.get(i));
+        }
     }
 
     static void assertReference(Fixtures.Case c, Collector sink) {

@@ -114,7 +114,7 @@ class NativeMemoryTest {
 
     @Test
     void nativeMemoryStaysFlatOverThousandsOfDecodeSteps() throws InterruptedException {
-        ModelRuntime.Settings settings = new ModelRuntime.Settings("cpu", "float32", "auto", "none", 0, CONCURRENT, 512, 16, 0,
+        ModelRuntime.Settings settings = new ModelRuntime.Settings("cpu", "float32", "auto", 0, CONCURRENT, 512, 16, 0,
                 64, Duration.ZERO, Duration.ofSeconds(60), 2, 4, 16, 1L << 30,
                 List.of(Fixtures.demoAdapters()));
         List<Fixtures.Case> prompts = Fixtures.demoCases();

@@ -24,15 +24,7 @@ class SchedulingTest {
         try (EngineHarness h = new EngineHarness(32)) {
             List<Fixtures.Case> cases = new ArrayList<>(Fixtures.tinyCases());
             cases.addAll(Fixtures.tinyCases());
-            List<Collector> sinks = new ArrayList<>();
-            for (Fixtures.Case c : cases) {
-                Collector s = new Collector();
-                h.submit(c, s);
-                sinks.add(s);
-            }
-            for (int i = 0; i < cases.size(); i++) {
-                assertReference(cases.get(i), sinks.get(i));
-            }
+            h.assertAllAtOnce(cases);
         }
     }
 

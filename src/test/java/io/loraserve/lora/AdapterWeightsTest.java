@@ -206,7 +206,7 @@ class AdapterWeightsTest {
             Tensor x = Tensors.newFloats(input(p), CPU, 1, tiny.inFeatures(p));     // [1, in]
             Fused group = Fused.of(p);
             Tensor out = torch.zeros(new long[] {1, group.out(tiny)}, Tensors.options(ScalarType.Float, CPU));
-            new LoraBypass(slots, List.of(new LoraBypass.Segment(slot, 0, 1)), CPU).apply(layer, group, x, out);
+            LoraBypass.of(slots, List.of(new LoraBypass.Segment(slot, 0, 1)), CPU, false).apply(layer, group, x, out);
             return Tensors.toFloats(out.narrow(1, LayerWeights.rowOffset(tiny, p), tiny.outFeatures(p)));  // [1, out]
         }
     }

@@ -120,7 +120,7 @@ class LoraBypassTest {
                         }
                         float[] onArrays = times(base.layers().get(l).matrixOf(group.get(0)), x, tokens, in);
                         try (Parallel pool = new Parallel(2)) {
-                            new LoraBypass(slots, segments, CPU).apply(l, Fused.of(group.get(0)), x, onArrays, pool);
+                            LoraBypass.of(slots, segments, CPU, false).apply(l, Fused.of(group.get(0)), x, onArrays, pool);
                         }
                         assertFused(c, model, written, adapterOfRow, l, group, x, onArrays, -2,
                                 "java-kernel bypass, " + where);
@@ -248,27 +248,28 @@ class LoraBypassTest {
     }
 
     /**
-     * The policy: on a CPU the batched path from 32 segments (measured break-even); on CUDA from 2 while the
-     * padded block stays within twice the tokens, so a step's launches per layer do not grow with its adapters.
-     * Choosing allocates nothing on the device.
+     * The choice: by default the batched path from 32 segments (measured break-even on a CPU); under the
+     * GPU policy (CUDA's default) whatever the number of segments while the padded block stays within
+     * twice the tokens, so a step's ops per layer do not grow with its adapters. Choosing allocates
+     * nothing on the device.
      */
     @Test
-    void cudaBatchesTheBypassFromTwoCompactSegmentsACpuFromThirtyTwo() {
+    void theGpuPolicyBatchesEveryCompactBypassTheDefaultFromThirtyTwoSegments() {
         RandomLlama.Model model = RandomLlama.write(dir.resolve("model"), 5);
         ModelConfig c = ModelConfig.load(model.dir());
-        Device cuda = new Device(torch.DeviceType.CUDA, (byte) 0);  // a name only: no GPU needed to choose
         try (AdapterSlots slots = new AdapterSlots(c, 4, MAX_RANK, ScalarType.Float, CPU)) {
             List<LoraBypass.Segment> two = List.of(new LoraBypass.Segment(0, 0, 1), new LoraBypass.Segment(1, 1, 1));
             List<LoraBypass.Segment> one = List.of(new LoraBypass.Segment(0, 0, 2));
             List<LoraBypass.Segment> many = IntStream.range(0, 32).mapToObj(i -> new LoraBypass.Segment(i % 2, i, 1))
                     .toList();
-            assertTrue(new LoraBypass(slots, two, cuda).batched());
+            assertTrue(LoraBypass.of(slots, two, CPU, true).batched());
+            assertTrue(LoraBypass.of(slots, one, CPU, true).batched());
             List<LoraBypass.Segment> prefillBesideDecodes = List.of(new LoraBypass.Segment(0, 0, 64),
                     new LoraBypass.Segment(1, 64, 1), new LoraBypass.Segment(2, 65, 1), new LoraBypass.Segment(3, 66, 1));
-            assertFalse(new LoraBypass(slots, prefillBesideDecodes, cuda).batched(), "padding 256 rows for 67 tokens");
-            assertFalse(new LoraBypass(slots, one, cuda).batched());
-            assertFalse(new LoraBypass(slots, two, CPU).batched());
-            assertTrue(new LoraBypass(slots, many, CPU).batched());
+            assertFalse(LoraBypass.of(slots, prefillBesideDecodes, CPU, true).batched(), "padding 256 rows for 67 tokens");
+            assertFalse(LoraBypass.of(slots, two, CPU, false).batched());
+            assertFalse(LoraBypass.of(slots, one, CPU, false).batched());
+            assertTrue(LoraBypass.of(slots, many, CPU, false).batched());
         }
     }
 

@@ -132,7 +132,7 @@ class SamplerTest {
         return Sampler.sample(logits, 0, logits.length, p, new SplittableRandom(1), prompt, generated).token();
     }
 
-    private static double[] logSoftmax(float[] logits) {
+    static double[] logSoftmax(float[] logits) {
         double max = Double.NEGATIVE_INFINITY;
         for (float l : logits) {
             max = Math.max(max, l);
@@ -150,7 +150,7 @@ class SamplerTest {
     }
 
     /** The probability of each token under temperature, then top-k, top-p and min-p, renormalized. */
-    private static double[] reference(float[] logits, double temperature, double topP, int topK, double minP) {
+    static double[] reference(float[] logits, double temperature, double topP, int topK, double minP) {
         int vocab = logits.length;
         List<Integer> order = new ArrayList<>(IntStream.range(0, vocab).boxed().toList());
         order.sort(Comparator.comparingDouble(t -> -logits[t]));

@@ -44,6 +44,32 @@ class OptionsTest {
     }
 
     @Test
+    void gpuPolicyAndMemoryUtilizationDefaultToAutoAndVllmsNinetyPercent() {
+        Options o = Options.parse(new String[0], Config.empty());
+        assertEquals("auto", o.gpuPolicy());
+        assertEquals(0.9, o.gpuMemoryUtilization());
+        Options set = Options.parse(new String[] {"--gpu-policy", "on", "--gpu-memory-utilization", "0.75"},
+                Config.empty());
+        assertEquals("on", set.gpuPolicy());
+        assertEquals(0.75, set.gpuMemoryUtilization());
+    }
+
+    @Test
+    void aGpuPolicyOtherThanAutoOnOffOrAUtilizationOutsideZeroToOneIsRefused() {
+        OptionsException policy = assertThrows(OptionsException.class,
+                () -> Options.parse(new String[] {"--gpu-policy", "yes"}, Config.empty()));
+        assertEquals("--gpu-policy must be one of auto, on, off, not 'yes'", policy.getMessage());
+        for (String bad : new String[] {"0", "1.5", "-0.2", "NaN"}) {
+            OptionsException e = assertThrows(OptionsException.class,
+                    () -> Options.parse(new String[] {"--gpu-memory-utilization", bad}, Config.empty()));
+            assertEquals("--gpu-memory-utilization must be a fraction in (0, 1], not " + bad, e.getMessage());
+        }
+        OptionsException word = assertThrows(OptionsException.class,
+                () -> Options.parse(new String[] {"--gpu-memory-utilization", "most"}, Config.empty()));
+        assertEquals("--gpu-memory-utilization must be a number in (0, 1], not 'most'", word.getMessage());
+    }
+
+    @Test
     void emptyApiKeyOrNegativeGraceIsRefused() {
         assertThrows(OptionsException.class, () -> Options.parse(new String[] {"--api-key", " "}, Config.empty()));
         assertThrows(OptionsException.class, () -> Options.parse(new String[] {"--shutdown-grace", "-1"}, Config.empty()));

@@ -17,6 +17,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -76,10 +77,25 @@ class StartupRefusalsTest {
     /** Java kernels asked for a dtype they do not run: refused before the weights are loaded. */
     @Test
     void javaKernelsAtFloat16AreRefused() {
-        Options o = Options.parse(new String[] {"--model", Fixtures.tinyModel().toString(), "--port", "0",
-            "--admin-port", "0", "--dtype", "float16", "--kernels", "java"}, Config.empty());
+        assertTinyModelRefused("--kernels java: the java kernels run float32 or bfloat16 on the CPU only",
+                "--dtype", "float16", "--kernels", "java");
+    }
+
+    /** The GPU policy runs the libtorch forward: asked with the Java kernels, start-up refuses before the weights load. */
+    @Test
+    void gpuPolicyWithJavaKernelsIsRefused() {
+        assertTinyModelRefused("--gpu-policy on runs the libtorch forward: not with --kernels java",
+                "--gpu-policy", "on", "--kernels", "java");
+    }
+
+    /** Starts a server on the tiny model with {@code flags}; it must fail with exactly {@code message}. */
+    private static void assertTinyModelRefused(String message, String... flags) {
+        List<String> args = new ArrayList<>(List.of("--model", Fixtures.tinyModel().toString(), "--port", "0",
+                "--admin-port", "0"));
+        args.addAll(List.of(flags));
+        Options o = Options.parse(args.toArray(String[]::new), Config.empty());
         RuntimeException e = assertThrows(RuntimeException.class, () -> LoraServer.start(o, Fixtures.tinyModel()).close());
-        assertEquals("--kernels java: the java kernels run float32 or bfloat16 on the CPU only", e.getMessage());
+        assertEquals(message, e.getMessage());
     }
 
     /** A port another process holds: start-up fails naming it (it used to announce "listening on …:-1"). */

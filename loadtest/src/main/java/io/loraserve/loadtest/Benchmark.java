@@ -1,6 +1,7 @@
 package io.loraserve.loadtest;
 
 import io.loraserve.engine.ModelRuntime;
+import io.loraserve.engine.StepCounts;
 import io.loraserve.loadtest.SyntheticModel.Shape;
 import io.loraserve.lora.Adapter;
 import io.loraserve.model.SamplingParams;
@@ -23,7 +24,8 @@ import org.bytedeco.pytorch.global.torch;
  * The engine benchmark: generates a model in SmolLM-135M's shape and 32 rank-16 all-linear
  * adapters, loads them into one runtime, and prints ratios measured side by side in this run
  * (B1 multi-adapter vs base, B2 batched vs sequential, B3 pinned vs base, B4 hot loading,
- * B7 GEMM efficiency, B8 weight bandwidth, B9 sampling cost). {@code --quick} uses a tiny shape so the whole run takes seconds.
+ * B7 GEMM efficiency, B8 weight bandwidth, B9 sampling cost, B10 bfloat16 vs float32, B11 native ops and host
+ * syncs per decode step under the CPU and the GPU policy). {@code --quick} uses a tiny shape so the whole run takes seconds.
  */
 public final class Benchmark {
     private final Settings s;
@@ -40,7 +42,7 @@ public final class Benchmark {
             int threads = Runtime.getRuntime().availableProcessors();
             String device = "cpu";
             String dtype = "float32";
-            java.util.Set<String> only = java.util.Set.of("B1", "B2", "B3", "B4", "B7", "B8", "B9", "B10", "B12");
+            java.util.Set<String> only = java.util.Set.of("B1", "B2", "B3", "B4", "B7", "B8", "B9", "B10", "B11", "B12");
             for (int i = 0; i < args.length; i++) {
                 switch (args[i]) {
                     case "--quick", "--json" -> { }
@@ -115,6 +117,9 @@ public final class Benchmark {
         if (s.only().contains("B12") && s.dtype().equals("float32")) {
             versusFloat32(modelDir, "B12", "float32", "int8", "int8");
         }
+        if (s.only().contains("B11")) {
+            opsAndSyncs(modelDir, adapterDir);
+        }
         if (s.only().contains("B9")) {
             Shape large = s.shape().withVocab(LLAMA3_VOCAB);
             Path largeDir = s.work().toAbsolutePath().resolveSibling(large.name()).resolve("model");
@@ -136,12 +141,12 @@ public final class Benchmark {
     }
 
     private ModelRuntime.Settings settings(List<Path> adapterRoots, String dtype) {
-        return settings(adapterRoots, dtype, "none");
+        return settings(adapterRoots, dtype, "auto", "none");
     }
 
-    private ModelRuntime.Settings settings(List<Path> adapterRoots, String dtype, String quantization) {
-        return new ModelRuntime.Settings(s.device(), dtype, "auto", quantization, 256, 32, 2048, 16, 0, 10_000, Duration.ZERO,
-                Duration.ofMinutes(5), s.threads(), s.adapters(), s.rank(), 8L << 30, adapterRoots);
+    private ModelRuntime.Settings settings(List<Path> adapterRoots, String dtype, String kernels, String quantization) {
+        return new ModelRuntime.Settings(s.device(), dtype, kernels, 256, 32, 2048, 16, 0, 10_000, Duration.ZERO,
+                Duration.ofMinutes(5), s.threads(), s.adapters(), s.rank(), 8L << 30, adapterRoots).withQuantization(quantization);
     }
 
     private void prepare(Path modelDir, Path adapterDir) throws IOException {
@@ -318,7 +323,7 @@ public final class Benchmark {
     private void versusFloat32(Path modelDir, String id, String dtype, String quantization, String what)
             throws InterruptedException {
         try (ModelRuntime f32 = ModelRuntime.load(modelDir, "bench", settings(List.of(), "float32"));
-             ModelRuntime other = ModelRuntime.load(modelDir, "bench", settings(List.of(), dtype, quantization))) {
+             ModelRuntime other = ModelRuntime.load(modelDir, "bench", settings(List.of(), dtype, "auto", quantization))) {
             EngineDriver full = new EngineDriver(f32);
             EngineDriver small = new EngineDriver(other);
             for (int rows : new int[] {1, 4, 16}) {
@@ -355,6 +360,57 @@ public final class Benchmark {
         ratio("B9", "sampled_vs_greedy_v" + shape.vocab(), drawn / greedy, ">= 0.95",
                 "decode tok/s of 16, temperature 0.8 top-p 0.95 top-k 50 / greedy, vocab " + shape.vocab() + " ("
                         + fmt(drawn) + " / " + fmt(greedy) + ")");
+    }
+
+    /**
+     * B11: native (libtorch) ops and host syncs per decode step of 32 sequences over 0 (the base), 1, 8
+     * and 32 adapters, on the libtorch forward (what CUDA runs), under the CPU policy (per-segment
+     * bypass below 32 segments, logits copied to the host and sampled there) and the GPU policy
+     * ({@code --gpu-policy on}: bypass batched, sampling on the device). LoRA ops a layer are the ops
+     * over the base's, per layer. Counts, not times: the same on any machine.
+     */
+    private void opsAndSyncs(Path modelDir, Path adapterDir) throws InterruptedException {
+        int layers = s.shape().layers();
+        for (String policy : List.of("off", "on")) {
+            String name = policy.equals("on") ? "gpu" : "cpu";
+            try (ModelRuntime rt = ModelRuntime.load(modelDir, "bench",
+                    settings(List.of(adapterDir), s.dtype(), "torch", "none").withGpuPolicy(policy))) {
+                EngineDriver d = new EngineDriver(rt);
+                for (int i = 0; i < s.adapters(); i++) {
+                    rt.registry().load("a" + i, adapterDir.resolve("a" + i), false);
+                }
+                StepCounts base = null;
+                double[] lora = new double[3];
+                int k = 0;
+                for (int adapters : new int[] {0, 1, 8, 32}) {
+                    StepCounts c = d.countDecodeSteps(jobs(32, i -> adapters == 0 ? null : "a" + (i % adapters), 16),
+                            4);
+                    base = adapters == 0 ? c : base;
+                    double perLayer = (c.opsPerStep() - base.opsPerStep()) / layers;
+                    double kernelsPerLayer = (c.kernelOpsPerStep() - base.kernelOpsPerStep()) / layers;
+                    if (adapters > 0) {
+                        lora[k++] = perLayer;
+                    }
+                    String key = "B11_" + name + "_" + adapters + "_adapters";
+                    results.put(key + "_ops_per_step", round(c.opsPerStep()));
+                    results.put(key + "_kernel_ops_per_step", round(c.kernelOpsPerStep()));
+                    results.put(key + "_lora_ops_per_layer", round(perLayer));
+                    results.put(key + "_lora_kernel_ops_per_layer", round(kernelsPerLayer));
+                    results.put(key + "_syncs_per_step", round(c.syncsPerStep()));
+                    results.put(key + "_sync_bytes_per_step", round(c.syncBytesPerStep()));
+                    table.add(String.format(Locale.ROOT, "%-3s %-26s %10.1f  goal %-8s %s", "B11",
+                            name + "_ops_" + adapters + "_adapters", c.opsPerStep(), "-", "native ops a decode step, 32"
+                                    + " sequences over " + adapters + " adapters, " + name.toUpperCase(Locale.ROOT)
+                                    + " policy (" + fmt(c.kernelOpsPerStep()) + " not views; LoRA " + fmt(perLayer)
+                                    + " a layer, " + fmt(kernelsPerLayer) + " not views; " + fmt(c.syncsPerStep())
+                                    + " host syncs moving " + Math.round(c.syncBytesPerStep()) + " B)"));
+                }
+                if (policy.equals("on")) {
+                    ratio("B11", "gpu_lora_ops_32_vs_1", lora[2] / lora[0], "= 1", "LoRA ops a layer, 32 adapters / 1,"
+                            + " GPU policy (" + fmt(lora[2]) + " / " + fmt(lora[0]) + ")");
+                }
+            }
+        }
     }
 
     private static double meanTpot(List<EngineDriver.Trace> traces) {

@@ -3,6 +3,7 @@ package io.loraserve.loadtest;
 import io.loraserve.engine.FinishReason;
 import io.loraserve.engine.ModelRuntime;
 import io.loraserve.engine.Request;
+import io.loraserve.engine.StepCounts;
 import io.loraserve.engine.TokenSink;
 import io.loraserve.lora.Adapter;
 import io.loraserve.model.Sampler;
@@ -99,6 +100,25 @@ final class EngineDriver {
             traces.add(t);
         }
         return traces;
+    }
+
+    /**
+     * Submits the jobs, waits until every one has its first token (all prefills done), counts the
+     * native ops and host syncs of the next {@code steps} steps (pure decode while no job ends), and
+     * waits for the jobs.
+     */
+    StepCounts countDecodeSteps(List<Job> jobs, int steps) throws InterruptedException {
+        List<Trace> traces = jobs.stream().map(this::submit).toList();
+        for (Trace t : traces) {
+            while (t.tokens.isEmpty() && t.done.getCount() > 0) {
+                Thread.sleep(1);
+            }
+        }
+        StepCounts counts = runtime.engine().countSteps(steps).join();
+        for (Trace t : traces) {
+            await(t);
+        }
+        return counts;
     }
 
     static void await(Trace t) throws InterruptedException {

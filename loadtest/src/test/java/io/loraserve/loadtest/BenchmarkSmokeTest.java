@@ -21,7 +21,8 @@ class BenchmarkSmokeTest {
         for (String key : List.of("B1_multi_adapter_vs_base", "B2_batched_vs_sequential", "B3_pinned_vs_base",
                 "B4_load_mb_per_s", "B4_hot_load_tpot_rise", "B7_gemm_efficiency", "B8_weight_bandwidth_1_row",
                 "B8_weight_bandwidth_16_rows", "B9_sampled_vs_greedy_v512", "B9_sampled_vs_greedy_v128256",
-                "B10_bf16_vs_f32_1_rows", "B10_bf16_vs_f32_16_rows", "B12_int8_vs_f32_1_rows", "B12_int8_vs_f32_16_rows")) {
+                "B10_bf16_vs_f32_1_rows", "B10_bf16_vs_f32_16_rows", "B12_int8_vs_f32_1_rows", "B12_int8_vs_f32_16_rows",
+                "B11_cpu_8_adapters_ops_per_step", "B11_gpu_32_adapters_syncs_per_step", "B11_gpu_lora_ops_32_vs_1")) {
             Object v = results.get(key);
             assertTrue(v instanceof Double d && Double.isFinite(d), key + " = " + v);
         }
