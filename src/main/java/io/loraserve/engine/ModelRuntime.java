@@ -39,7 +39,7 @@ public final class ModelRuntime implements AutoCloseable {
     public record Settings(String device, String dtype, String kernels, int maxModelLen, int maxNumSeqs, int maxBatchedTokens,
                            int kvBlockSize, long kvCacheBytes, int maxQueued, java.time.Duration requestTimeout,
                            java.time.Duration stepWatchdog, int threads, int maxAdapters, int maxLoraRank,
-                           long maxCpuAdapterBytes, List<Path> adapterRoots) {
+                           long maxCpuAdapterBytes, List<Path> adapterRoots, boolean prefixCaching) {
     }
 
     private ModelRuntime(ModelConfig config, LlamaWeights weights, LlamaModel model, PagedKvCache cache,
@@ -95,7 +95,7 @@ public final class ModelRuntime implements AutoCloseable {
         AdapterRegistry registry = new AdapterRegistry(config, servedName, s.adapterRoots(), s.maxLoraRank(),
                 s.maxCpuAdapterBytes());
         EngineConfig ec = new EngineConfig(s.maxNumSeqs(), s.maxBatchedTokens(), maxModelLen, s.maxQueued(),
-                s.requestTimeout(), s.stepWatchdog());
+                s.requestTimeout(), s.stepWatchdog(), s.prefixCaching());
         Engine engine = new Engine(model, weights, cache, slots, ec);
         engine.start();
         return new ModelRuntime(config, weights, model, cache, slots, registry, engine);

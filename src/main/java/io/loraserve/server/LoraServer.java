@@ -74,10 +74,11 @@ public final class LoraServer implements AutoCloseable {
             rt = ModelRuntime.load(modelDir, name, new ModelRuntime.Settings(o.device(), o.dtype(), o.kernels(), o.maxModelLen(),
                     o.maxNumSeqs(), o.maxNumBatchedTokens(), o.kvBlockSize(), o.kvCacheBytes(), o.maxQueuedRequests(),
                     o.requestTimeout(), o.stepWatchdog(), o.threads(), o.maxAdapters(), o.maxLoraRank(),
-                    o.maxCpuAdapterBytes(), roots));
+                    o.maxCpuAdapterBytes(), roots, o.enablePrefixCaching()));
             ModelRuntime loaded = rt;
             LOG.info(() -> "model " + name + " on " + loaded.deviceName() + ", " + loaded.dtypeName() + ", "
-                    + loaded.kernels().name().toLowerCase(java.util.Locale.ROOT) + " kernels, " + o.threads() + " threads");
+                    + loaded.kernels().name().toLowerCase(java.util.Locale.ROOT) + " kernels, " + o.threads() + " threads,"
+                    + " prefix caching " + (o.enablePrefixCaching() ? "on" : "off"));
             LOG.info(() -> "model " + name + ": " + loaded.config().describe());
             m = new Metrics(name, o.metricsAdapterLabels(), rt.engine()::stats, rt.deviceMemory());
             m.maxLoras(rt.maxAdapters());

@@ -30,7 +30,7 @@ class Collector implements TokenSink {
     }
 
     @Override
-    public void onFinish(FinishReason reason, int promptTokens, int completionTokens) {
+    public void onFinish(FinishReason reason, int promptTokens, int completionTokens, int cachedTokens) {
         finished.complete(reason);
     }
 

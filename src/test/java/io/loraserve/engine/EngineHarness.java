@@ -19,9 +19,15 @@ final class EngineHarness implements AutoCloseable {
     final ModelRuntime runtime;
 
     EngineHarness(int maxNumSeqs, long kvCacheBytes, int maxAdapters, Duration watchdog) {
+        this(maxNumSeqs, kvCacheBytes, maxAdapters, watchdog, 16, true);
+    }
+
+    /** With KV blocks of {@code blockSize} tokens and prefix caching on or off. */
+    EngineHarness(int maxNumSeqs, long kvCacheBytes, int maxAdapters, Duration watchdog, int blockSize,
+                  boolean prefixCaching) {
         runtime = ModelRuntime.load(Fixtures.tinyModel(), "tiny-llama", new ModelRuntime.Settings(TestDevice.NAME, TestDevice.DTYPE, "auto", 0,
-                maxNumSeqs, 64, 16, kvCacheBytes, 1000, Duration.ZERO, watchdog, 1, maxAdapters, 16, 1L << 30,
-                List.of(Fixtures.tinyAdapters())));
+                maxNumSeqs, 64, blockSize, kvCacheBytes, 1000, Duration.ZERO, watchdog, 1, maxAdapters, 16, 1L << 30,
+                List.of(Fixtures.tinyAdapters()), prefixCaching));
         for (String a : ADAPTERS) {
             runtime.registry().load(a, Fixtures.tinyAdapter(a), false);
         }

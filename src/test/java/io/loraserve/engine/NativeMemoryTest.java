@@ -60,7 +60,7 @@ class NativeMemoryTest {
         }
 
         @Override
-        public void onFinish(FinishReason reason, int promptTokens, int completionTokens) {
+        public void onFinish(FinishReason reason, int promptTokens, int completionTokens, int cachedTokens) {
             if (reason != FinishReason.LENGTH) {
                 error.compareAndSet(null, "finished with " + reason);
             }
@@ -116,7 +116,7 @@ class NativeMemoryTest {
     void nativeMemoryStaysFlatOverThousandsOfDecodeSteps() throws InterruptedException {
         ModelRuntime.Settings settings = new ModelRuntime.Settings("cpu", "float32", "auto", 0, CONCURRENT, 512, 16, 0,
                 64, Duration.ZERO, Duration.ofSeconds(60), 2, 4, 16, 1L << 30,
-                List.of(Fixtures.demoAdapters()));
+                List.of(Fixtures.demoAdapters()), true);
         List<Fixtures.Case> prompts = Fixtures.demoCases();
         try (ModelRuntime runtime = ModelRuntime.load(Fixtures.demoModel(), "demo", settings)) {
             for (String a : ADAPTERS.subList(1, ADAPTERS.size())) {

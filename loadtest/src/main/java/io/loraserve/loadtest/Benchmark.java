@@ -134,7 +134,7 @@ public final class Benchmark {
 
     private ModelRuntime.Settings settings(List<Path> adapterRoots, String dtype) {
         return new ModelRuntime.Settings(s.device(), dtype, "auto", 256, 32, 2048, 16, 0, 10_000, Duration.ZERO,
-                Duration.ofMinutes(5), s.threads(), s.adapters(), s.rank(), 8L << 30, adapterRoots);
+                Duration.ofMinutes(5), s.threads(), s.adapters(), s.rank(), 8L << 30, adapterRoots, true);
     }
 
     private void prepare(Path modelDir, Path adapterDir) throws IOException {

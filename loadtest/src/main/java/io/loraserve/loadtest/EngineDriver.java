@@ -49,7 +49,7 @@ final class EngineDriver {
         }
 
         @Override
-        public void onFinish(FinishReason reason, int promptTokens, int completionTokens) {
+        public void onFinish(FinishReason reason, int promptTokens, int completionTokens, int cachedTokens) {
             done.countDown();
         }
 
