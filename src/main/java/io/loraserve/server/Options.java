@@ -77,7 +77,7 @@ public record Options(
             new Flag("kv-block-size", "N", "16", "tokens per KV cache block"),
             new Flag("kv-cache-bytes", "BYTES", null, "KV cache pool size (default: room for max-num-seqs full-length sequences, at most 2 GiB)"),
             new Flag("enable-prefix-caching", null, "true", "keep the KV of full prompt blocks and reuse it for later"
-                    + " requests on the same adapter that start with the same tokens; --no-enable-prefix-caching turns it off"),
+                    + " requests on the same adapter that start with the same tokens (--no-enable-prefix-caching: off)"),
             new Flag("max-queued-requests", "N", "256", "requests waiting for the engine before new ones get 429"),
             new Flag("request-timeout", "SECONDS", "600", "a request running longer is ended (0 = no limit)"),
             new Flag("step-watchdog", "SECONDS", "30", "/health/ready fails when no engine step completes for this long while work waits"),
@@ -194,7 +194,7 @@ public record Options(
         lines.add("usage: loraserve [--flag VALUE]...");
         lines.add("");
         for (Flag f : FLAGS) {
-            String left = f.value() == null ? "  --[no-]" + f.name() : "  --" + f.name() + " " + f.value();
+            String left = "  --" + f.name() + (f.value() == null ? "" : " " + f.value());
             lines.add(String.format("%-44s %s%s", left, f.help(), f.fallback() == null ? "" : " [" + f.fallback() + "]"));
         }
         lines.add("");

@@ -23,7 +23,8 @@ import org.bytedeco.pytorch.global.torch;
  * The engine benchmark: generates a model in SmolLM-135M's shape and 32 rank-16 all-linear
  * adapters, loads them into one runtime, and prints ratios measured side by side in this run
  * (B1 multi-adapter vs base, B2 batched vs sequential, B3 pinned vs base, B4 hot loading,
- * B7 GEMM efficiency, B8 weight bandwidth, B9 sampling cost). {@code --quick} uses a tiny shape so the whole run takes seconds.
+ * B7 GEMM efficiency, B8 weight bandwidth, B9 sampling cost, B11 prefix caching in {@link PrefixBenchmark}).
+ * {@code --quick} uses a tiny shape so the whole run takes seconds.
  */
 public final class Benchmark {
     private final Settings s;
@@ -40,7 +41,7 @@ public final class Benchmark {
             int threads = Runtime.getRuntime().availableProcessors();
             String device = "cpu";
             String dtype = "float32";
-            java.util.Set<String> only = java.util.Set.of("B1", "B2", "B3", "B4", "B7", "B8", "B9", "B10");
+            java.util.Set<String> only = java.util.Set.of("B1", "B2", "B3", "B4", "B7", "B8", "B9", "B10", "B11");
             for (int i = 0; i < args.length; i++) {
                 switch (args[i]) {
                     case "--quick", "--json" -> { }
@@ -111,6 +112,10 @@ public final class Benchmark {
         }
         if (s.only().contains("B10") && s.dtype().equals("float32")) {
             bfloat16VsFloat32(modelDir);
+        }
+        if (s.only().contains("B11")) {
+            new PrefixBenchmark(s, s.shape() == Shape.TINY ? PrefixBenchmark.Sizes.QUICK : PrefixBenchmark.Sizes.FULL,
+                    s.shape().vocab(), this::ratio).run(modelDir, adapterDir);
         }
         if (s.only().contains("B9")) {
             Shape large = s.shape().withVocab(LLAMA3_VOCAB);

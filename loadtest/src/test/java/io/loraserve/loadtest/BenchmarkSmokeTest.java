@@ -1,5 +1,6 @@
 package io.loraserve.loadtest;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Path;
@@ -20,9 +21,12 @@ class BenchmarkSmokeTest {
         Map<String, Object> results = b.run();
         for (String key : List.of("B1_multi_adapter_vs_base", "B2_batched_vs_sequential", "B3_pinned_vs_base",
                 "B4_load_mb_per_s", "B4_hot_load_tpot_rise", "B7_gemm_efficiency", "B8_weight_bandwidth_1_row",
-                "B8_weight_bandwidth_16_rows", "B9_sampled_vs_greedy_v512", "B9_sampled_vs_greedy_v128256")) {
+                "B8_weight_bandwidth_16_rows", "B9_sampled_vs_greedy_v512", "B9_sampled_vs_greedy_v128256",
+                "B11_prefix_prefill_speedup", "B11_prefix_ttft_p50_speedup", "B11_prefix_prefill_speedup_8_adapters",
+                "B11_chat_replay_speedup", "B11_miss_path_vs_off")) {
             Object v = results.get(key);
             assertTrue(v instanceof Double d && Double.isFinite(d), key + " = " + v);
         }
+        assertEquals(0.0, results.get("B11_cross_adapter_hit_tokens"), "no adapter finds another adapter's prefix cached");
     }
 }
