@@ -66,6 +66,14 @@ final class EngineHarness implements AutoCloseable {
         }
     }
 
+    /** Waits up to 5 s for the engine to run nothing, queue nothing and hold no KV block. */
+    void awaitIdle() throws InterruptedException {
+        for (int i = 0; i < 500 && (runtime.engine().stats().running() > 0 || runtime.engine().stats().waiting() > 0
+                || runtime.engine().stats().kvBlocksUsed() > 0); i++) {
+            Thread.sleep(10);
+        }
+    }
+
     @Override
     public void close() {
         runtime.close();

@@ -8,9 +8,7 @@ import io.loraserve.Fixtures;
 import io.loraserve.TestDevice;
 import io.loraserve.model.ModelConfig;
 import io.loraserve.model.PagedKvCache;
-import io.loraserve.model.Sampler;
 import io.loraserve.model.SamplingParams;
-import java.lang.management.ManagementFactory;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
@@ -18,7 +16,6 @@ import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.pytorch.global.torch.ScalarType;
@@ -47,31 +44,6 @@ class PrefixCacheMemoryTest {
     private static final long RSS_GROWTH_BOUND = 16L << 20;
     private static final List<String> ADAPTERS = Arrays.asList(null, "attn-r4", "all-r8-rslora", "mlp-r16-layer1-bf16");
 
-    /** Releases one in-flight permit when its request ends; keeps the first problem. */
-    private record Done(Semaphore permits, AtomicReference<String> problem, AtomicInteger hits) implements TokenSink {
-        @Override
-        public boolean onToken(Sampler.Sample sample) {
-            return true;
-        }
-
-        @Override
-        public void onFinish(FinishReason reason, int promptTokens, int completionTokens, int cachedTokens) {
-            if (reason != FinishReason.LENGTH) {
-                problem.compareAndSet(null, "finished with " + reason);
-            }
-            if (cachedTokens > 0) {
-                hits.incrementAndGet();
-            }
-            permits.release();
-        }
-
-        @Override
-        public void onError(String message, boolean overloaded) {
-            problem.compareAndSet(null, message);
-            permits.release();
-        }
-    }
-
     @Test
     void tenThousandRequestsWithSharedPrefixesLeakNoBlockAndNoMemory() throws InterruptedException {
         ModelConfig config = ModelConfig.load(Fixtures.tinyModel());
@@ -91,27 +63,26 @@ class PrefixCacheMemoryTest {
             }
             Semaphore permits = new Semaphore(IN_FLIGHT);
             AtomicReference<String> problem = new AtomicReference<>();
-            AtomicInteger hits = new AtomicInteger();
-            Done done = new Done(permits, problem, hits);
-            run(runtime, prefixes, 0, WARM_UP, done);
-            long rssBefore = settledNativeResidentBytes();
+            Ended done = new Ended(permits::release, problem);
+            run(runtime, prefixes, 0, WARM_UP, done, permits);
+            long rssBefore = ResidentMemory.settledOutsideHeap();
             long pointersBefore = Pointer.totalCount();
             long trackedBefore = Pointer.totalBytes();
 
-            run(runtime, prefixes, WARM_UP, REQUESTS, done);
+            run(runtime, prefixes, WARM_UP, REQUESTS, done, permits);
 
             long pointerGrowth = Pointer.totalCount() - pointersBefore;
             long trackedGrowth = Pointer.totalBytes() - trackedBefore;
-            long rssGrowth = settledNativeResidentBytes() - rssBefore;
+            long rssGrowth = ResidentMemory.settledOutsideHeap() - rssBefore;
             EngineStats stats = awaitIdle(runtime.engine());
             System.out.printf("prefix cache, %d requests: %d found cached blocks, %d of %d prompt tokens cached;"
                     + " RSS outside the heap %+d bytes; JavaCPP-tracked %+d pointers, %+d bytes; %s%n", REQUESTS,
-                    hits.get(), stats.prefixCacheHits(), stats.prefixCacheQueries(), rssGrowth, pointerGrowth,
+                    done.cacheHits().get(), stats.prefixCacheHits(), stats.prefixCacheQueries(), rssGrowth, pointerGrowth,
                     trackedGrowth, stats);
             assertNull(problem.get());
             assertEquals(0, stats.kvBlocksUsed(), "blocks still held after every request ended: " + stats);
             assertTrue(stats.kvBlocksCached() <= BLOCKS, stats.toString());
-            assertTrue(hits.get() > REQUESTS / 10, "the shared prefixes were found cached: " + hits.get());
+            assertTrue(done.cacheHits().get() > REQUESTS / 10, "the shared prefixes were found cached: " + done.cacheHits().get());
             assertTrue(pointerGrowth <= 0, pointerGrowth + " more native objects alive");
             assertTrue(trackedGrowth <= 0, "JavaCPP-tracked native bytes grew by " + trackedGrowth);
             assertTrue(rssGrowth < RSS_GROWTH_BOUND, "resident memory outside the heap grew by " + rssGrowth);
@@ -119,11 +90,11 @@ class PrefixCacheMemoryTest {
     }
 
     /** Requests {@code from} until {@code to}: a random shared prefix, 1 to 8 random tokens, 1 to 4 generated. */
-    private static void run(ModelRuntime runtime, int[][] prefixes, int from, int to, Done done)
+    private static void run(ModelRuntime runtime, int[][] prefixes, int from, int to, Ended done, Semaphore permits)
             throws InterruptedException {
         SplittableRandom rng = null;
         for (int i = from; i < to; i++) {
-            assertTrue(done.permits().tryAcquire(2, TimeUnit.MINUTES), "request " + i + " waited too long");
+            assertTrue(permits.tryAcquire(2, TimeUnit.MINUTES), "request " + i + " waited too long");
             if (i % ROUND == 0) {
                 rng = new SplittableRandom(2018);  // every round the same requests, so the warm-up has seen every shape
             }
@@ -135,8 +106,8 @@ class PrefixCacheMemoryTest {
             runtime.engine().submit(new Request("m" + i, prompt, adapter == null ? null : runtime.registry().acquire(adapter),
                     SamplingParams.GREEDY, 1 + rng.nextInt(4), Set.of(), true, -1, done));
         }
-        assertTrue(done.permits().tryAcquire(IN_FLIGHT, 2, TimeUnit.MINUTES), "the last requests did not end");
-        done.permits().release(IN_FLIGHT);
+        assertTrue(permits.tryAcquire(IN_FLIGHT, 2, TimeUnit.MINUTES), "the last requests did not end");
+        permits.release(IN_FLIGHT);
     }
 
     private static int[] randomTokens(SplittableRandom rng, int n) {
@@ -154,28 +125,5 @@ class PrefixCacheMemoryTest {
             s = engine.stats();
         }
         return s;
-    }
-
-    /**
-     * Resident bytes outside the Java heap after GC, once they stop changing: G1 lowers its committed size at
-     * the collection but gives the pages back to the OS afterwards, on a thread of its own, so until then
-     * RSS still holds heap the committed size no longer counts (on a loaded machine the heap had grown to
-     * 2 GB during earlier tests and read as 400-600 MB of "native growth").
-     */
-    private static long settledNativeResidentBytes() throws InterruptedException {
-        for (int i = 0; i < 3; i++) {
-            System.gc();
-            Thread.sleep(200);
-        }
-        long last = Long.MAX_VALUE;
-        for (int i = 0; i < 50; i++) {
-            long now = Pointer.physicalBytes() - ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getCommitted();
-            if (Math.abs(now - last) < (1L << 20)) {
-                return now;
-            }
-            last = now;
-            Thread.sleep(200);
-        }
-        return last;
     }
 }

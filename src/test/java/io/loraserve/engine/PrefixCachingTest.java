@@ -188,7 +188,7 @@ class PrefixCachingTest {
                 assertReference(copies.get(i), sinks.get(i));
                 assertEquals(fullHit(copies.get(i).promptIds()), sinks.get(i).cachedTokens, copies.get(i).label());
             }
-            awaitIdle(h);
+            h.awaitIdle();
             EngineStats stats = h.runtime.engine().stats();
             assertTrue(stats.preemptions() > 0, "the pool was small enough to force preemption: " + stats);
             assertEquals(0, stats.kvBlocksUsed(), "every block is free or idle again: " + stats);
@@ -198,12 +198,5 @@ class PrefixCachingTest {
     private static Fixtures.Case caseOf(String adapter, int prompt) {
         return Fixtures.tinyCases().stream().filter(c -> java.util.Objects.equals(adapter, c.adapter())).toList()
                 .get(prompt);
-    }
-
-    static void awaitIdle(EngineHarness h) throws InterruptedException {
-        for (int i = 0; i < 500 && (h.runtime.engine().stats().running() > 0 || h.runtime.engine().stats().waiting() > 0
-                || h.runtime.engine().stats().kvBlocksUsed() > 0); i++) {
-            Thread.sleep(10);
-        }
     }
 }
