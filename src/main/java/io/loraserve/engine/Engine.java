@@ -42,6 +42,7 @@ public final class Engine implements AutoCloseable {
     private final LlamaModel model;
     private final LlamaWeights weights;
     private final PagedKvCache cache;
+    private final BlockPool pool;
     private final AdapterSlots slots;
     private final Map<Adapter, MergedWeights> merged = new IdentityHashMap<>();
     private final EngineConfig config;
@@ -67,7 +68,8 @@ public final class Engine implements AutoCloseable {
         this.cache = cache;
         this.slots = slots;
         this.config = config;
-        this.scheduler = new Scheduler(config, cache, slots);
+        this.pool = new BlockPool(cache, config.prefixCaching());
+        this.scheduler = new Scheduler(config, pool, slots);
         this.stats = snapshot();
         this.thread = Thread.ofPlatform().name("engine").daemon(true).unstarted(this::loop);
     }
@@ -346,6 +348,7 @@ public final class Engine implements AutoCloseable {
             Sequence s = w.seq();
             scored = keepScores(s, w.tokens(), out.scores(), scored);
             s.computed += w.tokens();
+            pool.registerFull(s);
             if (s.computed == s.length()) {
                 try {
                     emit(s, onDevice != null ? onDevice[row] : hostSample(s, out.logits(), row * vocab, vocab));
@@ -483,7 +486,7 @@ public final class Engine implements AutoCloseable {
 
     private void finish(Sequence s, FinishReason reason) {
         release(s);
-        s.request.sink().onFinish(reason, s.promptLength, s.generated());
+        s.request.sink().onFinish(reason, s.promptLength, s.generated(), Math.max(0, s.cachedTokens));
         listener.requestFinished(adapterName(s.request), reason, s.promptLength, s.generated(),
                 System.nanoTime() - s.arrivalNanos, s.firstTokenNanos == 0 ? -1 : s.firstTokenNanos - s.arrivalNanos);
     }
@@ -496,7 +499,8 @@ public final class Engine implements AutoCloseable {
 
     private EngineStats snapshot() {
         return new EngineStats(scheduler.runningCount(), scheduler.waitingCount() + inbox.size(),
-                cache.usedBlocks(), cache.blocks(), steps, scheduler.preemptions(), generatedTokens);
+                pool.held(), pool.blocks(), steps, scheduler.preemptions(), generatedTokens, pool.cached(),
+                pool.queriedTokens(), pool.hitTokens());
     }
 
     /** Stops the loop after the current step; queued requests are cancelled. */

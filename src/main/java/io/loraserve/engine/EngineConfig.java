@@ -11,7 +11,8 @@ import java.time.Duration;
  * @param maxQueued           requests waiting for admission before new ones get 429
  * @param requestTimeout      a request running longer is ended (zero = no limit)
  * @param stepWatchdog        no step for this long while work is queued marks the engine stuck
+ * @param prefixCaching       whether full KV blocks are kept and shared by content ({@link BlockPool})
  */
 public record EngineConfig(int maxNumSeqs, int maxBatchedTokens, int maxModelLen, int maxQueued,
-                           Duration requestTimeout, Duration stepWatchdog) {
+                           Duration requestTimeout, Duration stepWatchdog, boolean prefixCaching) {
 }

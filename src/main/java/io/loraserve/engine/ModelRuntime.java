@@ -47,29 +47,36 @@ public final class ModelRuntime implements AutoCloseable {
                            int kvBlockSize, long kvCacheBytes, int maxQueued, java.time.Duration requestTimeout,
                            java.time.Duration stepWatchdog, int threads, int maxAdapters, int maxLoraRank,
                            long maxCpuAdapterBytes, List<Path> adapterRoots, String gpuPolicy,
-                           double gpuMemoryUtilization) {
-        /** No quantization, GPU policy auto, memory utilization 0.9 (vLLM's default). */
+                           double gpuMemoryUtilization, boolean prefixCaching) {
+        /** No quantization, prefix caching on, GPU policy auto, memory utilization 0.9 (vLLM's default). */
         public Settings(String device, String dtype, String kernels, int maxModelLen, int maxNumSeqs,
                         int maxBatchedTokens, int kvBlockSize, long kvCacheBytes, int maxQueued,
                         java.time.Duration requestTimeout, java.time.Duration stepWatchdog, int threads, int maxAdapters,
                         int maxLoraRank, long maxCpuAdapterBytes, List<Path> adapterRoots) {
             this(device, dtype, kernels, "none", maxModelLen, maxNumSeqs, maxBatchedTokens, kvBlockSize, kvCacheBytes,
                     maxQueued, requestTimeout, stepWatchdog, threads, maxAdapters, maxLoraRank, maxCpuAdapterBytes,
-                    adapterRoots, "auto", 0.9);
+                    adapterRoots, "auto", 0.9, true);
         }
 
         /** These settings with another GPU policy. */
         public Settings withGpuPolicy(String policy) {
             return new Settings(device, dtype, kernels, quantization, maxModelLen, maxNumSeqs, maxBatchedTokens,
                     kvBlockSize, kvCacheBytes, maxQueued, requestTimeout, stepWatchdog, threads, maxAdapters, maxLoraRank,
-                    maxCpuAdapterBytes, adapterRoots, policy, gpuMemoryUtilization);
+                    maxCpuAdapterBytes, adapterRoots, policy, gpuMemoryUtilization, prefixCaching);
         }
 
         /** These settings with another quantization. */
         public Settings withQuantization(String q) {
             return new Settings(device, dtype, kernels, q, maxModelLen, maxNumSeqs, maxBatchedTokens,
                     kvBlockSize, kvCacheBytes, maxQueued, requestTimeout, stepWatchdog, threads, maxAdapters, maxLoraRank,
-                    maxCpuAdapterBytes, adapterRoots, gpuPolicy, gpuMemoryUtilization);
+                    maxCpuAdapterBytes, adapterRoots, gpuPolicy, gpuMemoryUtilization, prefixCaching);
+        }
+
+        /** These settings with prefix caching on or off. */
+        public Settings withPrefixCaching(boolean on) {
+            return new Settings(device, dtype, kernels, quantization, maxModelLen, maxNumSeqs, maxBatchedTokens,
+                    kvBlockSize, kvCacheBytes, maxQueued, requestTimeout, stepWatchdog, threads, maxAdapters, maxLoraRank,
+                    maxCpuAdapterBytes, adapterRoots, gpuPolicy, gpuMemoryUtilization, on);
         }
     }
 
@@ -141,7 +148,7 @@ public final class ModelRuntime implements AutoCloseable {
         AdapterRegistry registry = new AdapterRegistry(config, servedName, s.adapterRoots(), s.maxLoraRank(),
                 s.maxCpuAdapterBytes());
         EngineConfig ec = new EngineConfig(s.maxNumSeqs(), s.maxBatchedTokens(), maxModelLen, s.maxQueued(),
-                s.requestTimeout(), s.stepWatchdog());
+                s.requestTimeout(), s.stepWatchdog(), s.prefixCaching());
         Engine engine = new Engine(model, weights, cache, slots, ec);
         engine.start();
         return new ModelRuntime(config, weights, model, cache, slots, registry, engine);

@@ -2,7 +2,6 @@ package io.loraserve.engine;
 
 import io.loraserve.lora.Adapter;
 import io.loraserve.lora.AdapterSlots;
-import io.loraserve.model.PagedKvCache;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
@@ -22,14 +21,15 @@ import java.util.function.Predicate;
  * prefilled takes what is left of the step's token budget, so a long prompt is split into chunks
  * and decodes are never stalled by it). Then waiting requests are admitted first-come first-served
  * while the batch has room, the token budget is not spent, and the KV pool has blocks for the
- * whole prompt. Fairness: while requests of several adapters wait, an adapter already running its
+ * whole prompt; a prompt whose leading blocks are in the prefix cache ({@link BlockPool}) attaches
+ * them and computes only the rest. Fairness: while requests of several adapters wait, an adapter already running its
  * fair share ({@code maxNumSeqs / adapters in play}) is passed over so one hot adapter cannot
  * starve the others; and once a waiting request finds every device slot busy, no later request
  * that needs a slot is admitted (nor any while a running sequence, unpinned meanwhile, waits for
  * one), so the adapters holding slots drain and the least recently used one gives its slot up;
  * base and pinned requests still go ahead. When the pool runs dry mid-decode the youngest running
- * sequence is preempted: its blocks are freed and it goes back to the front of the queue to be
- * recomputed later, with its tokens kept. Engine thread only.
+ * sequence is preempted: its blocks are released and it goes back to the front of the queue to be
+ * recomputed later, with its tokens kept (its full blocks stay cached until the pool needs them). Engine thread only.
  */
 final class Scheduler {
     /** One sequence's share of a step. */
@@ -37,7 +37,7 @@ final class Scheduler {
     }
 
     private final EngineConfig config;
-    private final PagedKvCache cache;
+    private final BlockPool pool;
     private final AdapterSlots slots;
     private final Deque<Sequence> waiting = new ArrayDeque<>();
     private final List<Sequence> running = new ArrayList<>();
@@ -45,9 +45,9 @@ final class Scheduler {
     private boolean slotWanted;
     private long preemptions;
 
-    Scheduler(EngineConfig config, PagedKvCache cache, AdapterSlots slots) {
+    Scheduler(EngineConfig config, BlockPool pool, AdapterSlots slots) {
         this.config = config;
-        this.cache = cache;
+        this.pool = pool;
         this.slots = slots;
     }
 
@@ -104,7 +104,7 @@ final class Scheduler {
     /** Ensures {@code s} has blocks for {@code positions}; preempts the youngest others if needed. */
     private boolean reserve(Sequence s, int positions) {
         int needed = blocksFor(positions) - s.blocks.size();
-        while (needed > cache.freeBlocks()) {
+        while (needed > pool.available()) {
             Sequence victim = running.get(running.size() - 1);
             preempt(victim);
             if (victim == s) {
@@ -112,7 +112,7 @@ final class Scheduler {
             }
         }
         for (int i = 0; i < needed; i++) {
-            s.blocks.add(cache.allocate());
+            s.blocks.add(pool.allocate());
         }
         return true;
     }
@@ -158,8 +158,9 @@ final class Scheduler {
             if (perAdapter.getOrDefault(key(s), 0) >= share) {
                 continue;
             }
-            int blocks = blocksFor(s.length());
-            if (blocks > cache.freeBlocks()) {
+            List<Integer> hit = pool.lookup(s);
+            int fresh = blocksFor(s.length()) - hit.size();
+            if (fresh + pool.idleAmong(hit) > pool.available()) {
                 break;  // first come, first served: nobody overtakes a request waiting for memory
             }
             if (slotWanted && needsSlot(s)) {
@@ -170,8 +171,9 @@ final class Scheduler {
                 continue;
             }
             it.remove();
-            for (int i = 0; i < blocks; i++) {
-                s.blocks.add(cache.allocate());
+            pool.attach(s, hit);
+            for (int i = 0; i < fresh; i++) {
+                s.blocks.add(pool.allocate());
             }
             running.add(s);
             perAdapter.merge(key(s), 1, Integer::sum);
@@ -186,7 +188,7 @@ final class Scheduler {
     }
 
     int blocksFor(int positions) {
-        return (positions + cache.blockSize() - 1) / cache.blockSize();
+        return (positions + pool.blockSize() - 1) / pool.blockSize();
     }
 
     /** Removes {@code s} wherever it is and frees its blocks. */
@@ -207,10 +209,9 @@ final class Scheduler {
         }
     }
 
-    /** Returns its KV blocks and its adapter slot. */
+    /** Returns its KV blocks (to the prefix cache where they are cached) and its adapter slot. */
     private void freeBlocks(Sequence s) {
-        s.blocks.forEach(cache::release);
-        s.blocks.clear();
+        pool.release(s);
         if (s.slot >= 0) {
             slots.release(s.slot);
             s.slot = -1;

@@ -12,7 +12,8 @@ import java.util.SplittableRandom;
  *
  * <p>Invariant: {@code computed <= length()}, and the block table covers {@code computed}
  * positions. After preemption {@code computed == 0} and the table is empty; the tokens are
- * kept, so the recompute continues exactly where the sequence left off.
+ * kept, so the recompute continues exactly where the sequence left off (from the prefix cache
+ * where its blocks are still there, see {@link BlockPool}).
  */
 final class Sequence {
     final Request request;
@@ -24,6 +25,12 @@ final class Sequence {
     final int promptLength;
     int computed;
     final List<Integer> blocks = new ArrayList<>();
+    /** Addresses of its full blocks so far ({@link BlockHash}, a chain: each depends on all tokens before). */
+    final List<BlockHash> blockHashes = new ArrayList<>();
+    /** Leading blocks of its table already offered to the prefix cache ({@link BlockPool#registerFull}). */
+    int registeredBlocks;
+    /** Prompt tokens its first admission found in the prefix cache; -1 until admitted. */
+    int cachedTokens = -1;
     long firstTokenNanos;
     /** Device slot of its adapter while it holds one, else -1. */
     int slot = -1;

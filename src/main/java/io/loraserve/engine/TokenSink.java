@@ -20,7 +20,8 @@ public interface TokenSink {
     /** A generated token; return false to stop the sequence now (e.g. a stop string matched). */
     boolean onToken(Sampler.Sample sample);
 
-    void onFinish(FinishReason reason, int promptTokens, int completionTokens);
+    /** The request ended; {@code cachedTokens} of its prompt tokens came from the prefix cache (not computed). */
+    void onFinish(FinishReason reason, int promptTokens, int completionTokens, int cachedTokens);
 
     /** The engine could not run this request; {@code overloaded} means retrying later may work. */
     void onError(String message, boolean overloaded);

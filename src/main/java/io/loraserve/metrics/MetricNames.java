@@ -74,8 +74,15 @@ public final class MetricNames {
     public static final Def ENGINE_RUNNING = new Def("loraserve.engine.requests.running", "Sequences running, all adapters");
     public static final Def ENGINE_WAITING = new Def("loraserve.engine.requests.waiting",
             "Requests queued for the engine, all adapters (the queue length)");
-    public static final Def KV_BLOCKS_USED = new Def("loraserve.engine.kv.blocks.used", "KV cache blocks in use");
+    public static final Def KV_BLOCKS_USED = new Def("loraserve.engine.kv.blocks.used",
+            "KV cache blocks held by requests (idle blocks the prefix cache keeps count as free)");
     public static final Def KV_BLOCKS_CAPACITY = new Def("loraserve.engine.kv.blocks.capacity", "KV cache blocks in the pool");
+    public static final Def KV_BLOCKS_CACHED = new Def("loraserve.engine.kv.blocks.cached",
+            "KV cache blocks the prefix cache keeps by content (held by requests or idle; idle ones are reused when the pool needs them)");
+    public static final Def PREFIX_CACHE_QUERIES = new Def("loraserve.engine.prefix.cache.queries",
+            "Prompt tokens looked up in the prefix cache when a request was admitted (requests scoring their prompt skip it)");
+    public static final Def PREFIX_CACHE_HITS = new Def("loraserve.engine.prefix.cache.hits",
+            "Of the prompt tokens looked up in the prefix cache, those found there (not computed again)");
     public static final Def PREEMPTIONS = new Def("loraserve.engine.preemptions",
             "Sequences preempted (KV blocks freed, recomputed later) because the KV pool ran dry");
     public static final Def DEVICE_FAULT = new Def("loraserve.engine.device.fault",
@@ -98,6 +105,10 @@ public final class MetricNames {
     public static final Def VLLM_WAITING = new Def("vllm:num_requests_waiting", "Number of requests waiting to be processed");
     public static final Def VLLM_RUNNING = new Def("vllm:num_requests_running", "Number of requests in the running batch");
     public static final Def VLLM_KV_USAGE = new Def("vllm:kv_cache_usage_perc", "KV cache usage, 0 to 1 (1 = full)");
+    public static final Def VLLM_PREFIX_QUERIES = new Def("vllm:prefix_cache_queries",
+            "Prefix cache queries, in terms of number of queried tokens");
+    public static final Def VLLM_PREFIX_HITS = new Def("vllm:prefix_cache_hits",
+            "Prefix cache hits, in terms of number of cached tokens");
     public static final Def VLLM_LORA_INFO = new Def("vllm:lora_requests_info",
             "Running and waiting LoRA adapters (comma-separated) and max_lora; the value is the Unix time of the scrape");
     public static final String VLLM_RUNNING_ADAPTERS = "running_lora_adapters";

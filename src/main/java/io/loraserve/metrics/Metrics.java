@@ -99,6 +99,11 @@ public final class Metrics implements EngineListener, AdapterEvents, AutoCloseab
         engineGauge(MetricNames.ENGINE_WAITING, engine, EngineStats::waiting);
         engineGauge(MetricNames.KV_BLOCKS_USED, engine, EngineStats::kvBlocksUsed);
         engineGauge(MetricNames.KV_BLOCKS_CAPACITY, engine, EngineStats::kvBlocksTotal);
+        engineGauge(MetricNames.KV_BLOCKS_CACHED, engine, EngineStats::kvBlocksCached);
+        FunctionCounter.builder(MetricNames.PREFIX_CACHE_QUERIES.name(), engine, e -> e.get().prefixCacheQueries())
+                .description(MetricNames.PREFIX_CACHE_QUERIES.help()).register(registry);
+        FunctionCounter.builder(MetricNames.PREFIX_CACHE_HITS.name(), engine, e -> e.get().prefixCacheHits())
+                .description(MetricNames.PREFIX_CACHE_HITS.help()).register(registry);
         FunctionCounter.builder(MetricNames.PREEMPTIONS.name(), engine, e -> e.get().preemptions())
                 .description(MetricNames.PREEMPTIONS.help()).register(registry);
         FunctionCounter.builder(MetricNames.GENERATED_TOKENS.name(), engine, e -> e.get().generatedTokens())

@@ -2,6 +2,8 @@ package io.loraserve.metrics;
 
 import io.loraserve.engine.EngineStats;
 import io.prometheus.metrics.model.registry.MultiCollector;
+import io.prometheus.metrics.model.snapshots.CounterSnapshot;
+import io.prometheus.metrics.model.snapshots.CounterSnapshot.CounterDataPointSnapshot;
 import io.prometheus.metrics.model.snapshots.GaugeSnapshot;
 import io.prometheus.metrics.model.snapshots.GaugeSnapshot.GaugeDataPointSnapshot;
 import io.prometheus.metrics.model.snapshots.Labels;
@@ -23,6 +25,8 @@ import java.util.function.Supplier;
  * adapters (real names, never capped, base model excluded) with a running or a waiting sequence,
  * comma-separated and sorted, and {@code max_lora} = how many adapters fit on the device at once;
  * its value is the scrape's Unix time in seconds, so a reader can pick the newest series.
+ * {@code vllm:prefix_cache_queries} and {@code vllm:prefix_cache_hits} are counters (exported with
+ * {@code _total}, as vLLM's) of prompt tokens looked up in the prefix cache and found there.
  */
 final class VllmCollector implements MultiCollector {
     /** Names of the adapters with running and with waiting sequences (null = base model). */
@@ -55,6 +59,8 @@ final class VllmCollector implements MultiCollector {
                 gauge(MetricNames.VLLM_WAITING, model, s.waiting()),
                 gauge(MetricNames.VLLM_RUNNING, model, s.running()),
                 gauge(MetricNames.VLLM_KV_USAGE, model, kvUsage),
+                counter(MetricNames.VLLM_PREFIX_QUERIES, model, s.prefixCacheQueries()),
+                counter(MetricNames.VLLM_PREFIX_HITS, model, s.prefixCacheHits()),
                 gauge(MetricNames.VLLM_LORA_INFO, lora, System.currentTimeMillis() / 1000.0));
     }
 
@@ -62,6 +68,12 @@ final class VllmCollector implements MultiCollector {
         TreeSet<String> sorted = new TreeSet<>();
         adapters.stream().filter(n -> n != null).forEach(sorted::add);
         return String.join(",", sorted);
+    }
+
+    private static CounterSnapshot counter(MetricNames.Def def, Labels labels, double value) {
+        return CounterSnapshot.builder().name(def.name()).help(def.help())
+                .dataPoint(CounterDataPointSnapshot.builder().labels(labels).value(value).build())
+                .build();
     }
 
     private static GaugeSnapshot gauge(MetricNames.Def def, Labels labels, double value) {

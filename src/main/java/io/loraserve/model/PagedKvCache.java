@@ -11,7 +11,8 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * The paged KV cache: per layer one K and one V pool of {@code blocks * blockSize} slots,
  * allocated once (lifetime: process), plus the free list of blocks.
  *
- * <p>Invariants: a block is either free or owned by exactly one sequence's block table;
+ * <p>Invariants: a block is either free or handed out by {@link #allocate()} until
+ * {@link #release} (the engine's block pool tracks who holds it and what it caches);
  * {@code usedBlocks() + freeBlocks() == blocks()}. Only the engine thread calls this class.
  * The slot of position {@code p} of a sequence is {@code table[p / blockSize] * blockSize + p % blockSize}.
  */

@@ -99,7 +99,7 @@ final class ChunkStream {
             }
             if (includeUsage && !generation.running()) {
                 sse.send(head().add("choices", Json.BUILDERS.createArrayBuilder())
-                        .add("usage", Json.usage(promptTokens, completionTokens)).build());
+                        .add("usage", Json.usage(promptTokens, completionTokens, generation.cachedTokens())).build());
             }
             sse.done();
         }

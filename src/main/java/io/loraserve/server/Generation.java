@@ -52,6 +52,7 @@ final class Generation implements AutoCloseable {
     private final List<String> requestIds = new ArrayList<>();
     private final List<int[]> prompts = new ArrayList<>();
     private final BitSet finished = new BitSet();
+    private int cachedTokens;
     private long nextProbe = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(PROBE_MILLIS);
 
     /** {@code kind} starts the response id, as OpenAI's: {@code cmpl}, {@code chatcmpl}. */
@@ -161,7 +162,7 @@ final class Generation implements AutoCloseable {
                 .add("created", System.currentTimeMillis() / 1000)
                 .add("model", model)
                 .add("choices", choices)
-                .add("usage", Json.usage(promptTokens, completionTokens))
+                .add("usage", Json.usage(promptTokens, completionTokens, cachedTokens))
                 .build();
         res.header(HeaderNames.CONTENT_TYPE, "application/json");
         res.send(Json.write(response).getBytes(StandardCharsets.UTF_8));
@@ -180,6 +181,11 @@ final class Generation implements AutoCloseable {
         return prompts.stream().mapToInt(p -> p.length).sum();
     }
 
+    /** Prompt tokens of the finished choices that came from the prefix cache. */
+    int cachedTokens() {
+        return cachedTokens;
+    }
+
     /** True while some choice has not finished. */
     boolean running() {
         return finished.cardinality() < requestIds.size();
@@ -196,6 +202,9 @@ final class Generation implements AutoCloseable {
             GenerationSink.Event e = wait > 0 ? events.poll(wait, TimeUnit.NANOSECONDS) : events.poll();
             if (e instanceof GenerationSink.Finish || e instanceof GenerationSink.Failure) {
                 finished.set(e.choice());
+            }
+            if (e instanceof GenerationSink.Finish f) {
+                cachedTokens += f.cachedTokens();
             }
             if (System.nanoTime() - nextProbe >= 0) {
                 if (client.gone()) {

@@ -34,8 +34,9 @@ final class GenerationSink implements TokenSink {
             implements Event {
     }
 
-    record Finish(int choice, FinishReason reason, String delta, int promptTokens, int completionTokens)
-            implements Event {
+    /** The choice ended; {@code cachedTokens} of its prompt came from the prefix cache. */
+    record Finish(int choice, FinishReason reason, String delta, int promptTokens, int completionTokens,
+                  int cachedTokens) implements Event {
     }
 
     record Failure(int choice, String message, boolean overloaded) implements Event {
@@ -87,13 +88,13 @@ final class GenerationSink implements TokenSink {
     }
 
     @Override
-    public void onFinish(FinishReason reason, int promptTokens, int completionTokens) {
+    public void onFinish(FinishReason reason, int promptTokens, int completionTokens, int cachedTokens) {
         if (!stopped) {
             append(decoder.flush());
         }
         handOverHeld();
         events.add(new Finish(choice, stopped ? FinishReason.STOP : reason, release(true), promptTokens,
-                completionTokens));
+                completionTokens, cachedTokens));
     }
 
     @Override

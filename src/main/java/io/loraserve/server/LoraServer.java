@@ -74,11 +74,12 @@ public final class LoraServer implements AutoCloseable {
             rt = ModelRuntime.load(modelDir, name, new ModelRuntime.Settings(o.device(), o.dtype(), o.kernels(), o.quantization(), o.maxModelLen(),
                     o.maxNumSeqs(), o.maxNumBatchedTokens(), o.kvBlockSize(), o.kvCacheBytes(), o.maxQueuedRequests(),
                     o.requestTimeout(), o.stepWatchdog(), o.threads(), o.maxAdapters(), o.maxLoraRank(),
-                    o.maxCpuAdapterBytes(), roots, o.gpuPolicy(), o.gpuMemoryUtilization()));
+                    o.maxCpuAdapterBytes(), roots, o.gpuPolicy(), o.gpuMemoryUtilization(), o.enablePrefixCaching()));
             ModelRuntime loaded = rt;
             LOG.info(() -> "model " + name + " on " + loaded.deviceName() + ", " + loaded.weightsDescription() + ", "
                     + loaded.kernels().name().toLowerCase(java.util.Locale.ROOT) + " kernels, " + o.threads() + " threads"
-                    + (loaded.gpuPolicy() ? ", GPU policy (batched LoRA bypass, sampling on the device)" : ""));
+                    + (loaded.gpuPolicy() ? ", GPU policy (batched LoRA bypass, sampling on the device)" : "")
+                    + ", prefix caching " + (o.enablePrefixCaching() ? "on" : "off"));
             LOG.info(() -> "model " + name + ": " + loaded.config().describe());
             m = new Metrics(name, o.metricsAdapterLabels(), rt.engine()::stats, rt.deviceMemory());
             m.maxLoras(rt.maxAdapters());

@@ -30,6 +30,7 @@ public record Options(
         int maxNumBatchedTokens,
         int kvBlockSize,
         long kvCacheBytes,
+        boolean enablePrefixCaching,
         int maxQueuedRequests,
         Duration requestTimeout,
         Duration stepWatchdog,
@@ -53,7 +54,11 @@ public record Options(
         String gpuPolicy,
         double gpuMemoryUtilization) {
 
-    /** A flag: its name, value placeholder, default (null = computed) and help; repeatable flags accumulate. */
+    /**
+     * A flag: its name, value placeholder, default (null = computed) and help; repeatable flags accumulate. A
+     * switch (placeholder null) takes no value: {@code --name} sets it, {@code --no-name} clears it
+     * ({@code --name=true|false} and {@code loraserve.name: true|false} work too), as vLLM's boolean flags.
+     */
     record Flag(String name, String value, String fallback, String help, boolean repeatable) {
         Flag(String name, String value, String fallback, String help) {
             this(name, value, fallback, help, false);
@@ -77,6 +82,8 @@ public record Options(
             new Flag("max-num-batched-tokens", "N", "512", "tokens in one step at most (longer prompts prefill in chunks)"),
             new Flag("kv-block-size", "N", "16", "tokens per KV cache block"),
             new Flag("kv-cache-bytes", "BYTES", null, "KV cache pool size (default: on a CPU room for max-num-seqs full-length sequences, at most 2 GiB; on CUDA what --gpu-memory-utilization leaves)"),
+            new Flag("enable-prefix-caching", null, "true", "keep the KV of full prompt blocks and reuse it for later"
+                    + " requests on the same adapter that start with the same tokens (--no-enable-prefix-caching: off)"),
             new Flag("max-queued-requests", "N", "256", "requests waiting for the engine before new ones get 429"),
             new Flag("request-timeout", "SECONDS", "600", "a request running longer is ended (0 = no limit)"),
             new Flag("step-watchdog", "SECONDS", "30", "/health/ready fails when no engine step completes for this long while work waits"),
@@ -125,10 +132,16 @@ public record Options(
                 value = name.substring(eq + 1);
                 name = name.substring(0, eq);
             }
+            if (value == null && name.startsWith("no-") && isSwitch(name.substring(3))) {
+                name = name.substring(3);
+                value = "false";
+            }
             String flag = name;
             Flag spec = FLAGS.stream().filter(f -> f.name().equals(flag)).findFirst()
                     .orElseThrow(() -> new OptionsException("unknown flag --" + flag + " (see --help)"));
-            if (value == null) {
+            if (value == null && spec.value() == null) {
+                value = "true";
+            } else if (value == null) {
                 if (i + 1 >= args.length) {
                     throw new OptionsException("--" + name + " needs a value");
                 }
@@ -155,6 +168,7 @@ public record Options(
                 r.positive("max-num-batched-tokens"),
                 r.positive("kv-block-size"),
                 r.has("kv-cache-bytes") ? r.positiveLong("kv-cache-bytes") : 0,
+                r.bool("enable-prefix-caching"),
                 r.positive("max-queued-requests"),
                 Duration.ofSeconds(r.nonNegative("request-timeout")),
                 Duration.ofSeconds(r.positive("step-watchdog")),
@@ -179,13 +193,17 @@ public record Options(
                 r.fraction("gpu-memory-utilization"));
     }
 
+    private static boolean isSwitch(String name) {
+        return FLAGS.stream().anyMatch(f -> f.name().equals(name) && f.value() == null);
+    }
+
     /** The {@code --help} text. */
     public static String help() {
         List<String> lines = new ArrayList<>();
         lines.add("usage: loraserve [--flag VALUE]...");
         lines.add("");
         for (Flag f : FLAGS) {
-            String left = "  --" + f.name() + " " + f.value();
+            String left = "  --" + f.name() + (f.value() == null ? "" : " " + f.value());
             lines.add(String.format("%-44s %s%s", left, f.help(), f.fallback() == null ? "" : " [" + f.fallback() + "]"));
         }
         lines.add("");
@@ -287,6 +305,14 @@ public record Options(
             } catch (NumberFormatException e) {
                 throw new OptionsException("--" + name + " must be a number in (0, 1], not '" + v + "'");
             }
+        }
+
+        boolean bool(String name) {
+            String v = text(name).trim();
+            if (!v.equals("true") && !v.equals("false")) {
+                throw new OptionsException("--" + name + " must be true or false, not '" + v + "'");
+            }
+            return Boolean.parseBoolean(v);
         }
 
         int positive(String name) {

@@ -13,6 +13,8 @@ class Collector implements TokenSink {
     final List<List<Sampler.Sample>> promptScores = new ArrayList<>();
     final CompletableFuture<FinishReason> finished = new CompletableFuture<>();
     volatile long firstTokenNanos;
+    /** Prompt tokens the request found in the prefix cache, as its finish reported them; -1 until then. */
+    volatile int cachedTokens = -1;
 
     @Override
     public synchronized void onPromptLogprobs(List<Sampler.Sample> scores) {
@@ -30,7 +32,8 @@ class Collector implements TokenSink {
     }
 
     @Override
-    public void onFinish(FinishReason reason, int promptTokens, int completionTokens) {
+    public void onFinish(FinishReason reason, int promptTokens, int completionTokens, int cachedTokens) {
+        this.cachedTokens = cachedTokens;
         finished.complete(reason);
     }
 

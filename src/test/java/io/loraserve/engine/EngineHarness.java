@@ -19,19 +19,26 @@ final class EngineHarness implements AutoCloseable {
     final ModelRuntime runtime;
 
     EngineHarness(int maxNumSeqs, long kvCacheBytes, int maxAdapters, Duration watchdog) {
-        this(maxNumSeqs, kvCacheBytes, maxAdapters, watchdog, "auto", "auto");
+        this(maxNumSeqs, kvCacheBytes, maxAdapters, watchdog, "auto", "auto", 16, true);
     }
 
     /** With {@code --kernels} and {@code --gpu-policy} set. */
     EngineHarness(int maxNumSeqs, String kernels, String gpuPolicy) {
-        this(maxNumSeqs, 0, 4, Duration.ofSeconds(30), kernels, gpuPolicy);
+        this(maxNumSeqs, 0, 4, Duration.ofSeconds(30), kernels, gpuPolicy, 16, true);
+    }
+
+    /** With KV blocks of {@code blockSize} tokens and prefix caching on or off. */
+    EngineHarness(int maxNumSeqs, long kvCacheBytes, int maxAdapters, Duration watchdog, int blockSize,
+                  boolean prefixCaching) {
+        this(maxNumSeqs, kvCacheBytes, maxAdapters, watchdog, "auto", "auto", blockSize, prefixCaching);
     }
 
     private EngineHarness(int maxNumSeqs, long kvCacheBytes, int maxAdapters, Duration watchdog, String kernels,
-                          String gpuPolicy) {
+                          String gpuPolicy, int blockSize, boolean prefixCaching) {
         runtime = ModelRuntime.load(Fixtures.tinyModel(), "tiny-llama", new ModelRuntime.Settings(TestDevice.NAME,
-                TestDevice.DTYPE, kernels, 0, maxNumSeqs, 64, 16, kvCacheBytes, 1000, Duration.ZERO, watchdog, 1,
-                maxAdapters, 16, 1L << 30, List.of(Fixtures.tinyAdapters())).withGpuPolicy(gpuPolicy));
+                TestDevice.DTYPE, kernels, 0, maxNumSeqs, 64, blockSize, kvCacheBytes, 1000, Duration.ZERO, watchdog, 1,
+                maxAdapters, 16, 1L << 30, List.of(Fixtures.tinyAdapters())).withGpuPolicy(gpuPolicy)
+                .withPrefixCaching(prefixCaching));
         for (String a : ADAPTERS) {
             runtime.registry().load(a, Fixtures.tinyAdapter(a), false);
         }
@@ -86,6 +93,14 @@ final class EngineHarness implements AutoCloseable {
         assertArrayEquals(c.tokens(), sink.tokenArray(), c.label());
         for (int i = 0; i < c.logprobs().length; i++) {
             assertEquals(c.logprobs()[i], sink.logprobs.get(i), 1e-3, c.label() + " logprob " + i);
+        }
+    }
+
+    /** Waits up to 5 s for the engine to run nothing, queue nothing and hold no KV block. */
+    void awaitIdle() throws InterruptedException {
+        for (int i = 0; i < 500 && (runtime.engine().stats().running() > 0 || runtime.engine().stats().waiting() > 0
+                || runtime.engine().stats().kvBlocksUsed() > 0); i++) {
+            Thread.sleep(10);
         }
     }
 

@@ -4,9 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.loraserve.Fixtures;
-import io.loraserve.model.Sampler;
 import io.loraserve.model.SamplingParams;
-import java.lang.management.ManagementFactory;
 import java.time.Duration;
 import java.util.List;
 import java.util.Set;
@@ -44,36 +42,6 @@ class NativeMemoryTest {
      */
     private static final long RSS_GROWTH_BOUND = 16L << 20;
 
-    /** Counts a request down when it ends; keeps the first error. */
-    private static final class Done implements TokenSink {
-        final CountDownLatch latch;
-        final AtomicReference<String> error;
-
-        Done(CountDownLatch latch, AtomicReference<String> error) {
-            this.latch = latch;
-            this.error = error;
-        }
-
-        @Override
-        public boolean onToken(Sampler.Sample sample) {
-            return true;
-        }
-
-        @Override
-        public void onFinish(FinishReason reason, int promptTokens, int completionTokens) {
-            if (reason != FinishReason.LENGTH) {
-                error.compareAndSet(null, "finished with " + reason);
-            }
-            latch.countDown();
-        }
-
-        @Override
-        public void onError(String message, boolean overloaded) {
-            error.compareAndSet(null, message);
-            latch.countDown();
-        }
-    }
-
     /** The adapter of request i of a wave: the base model and the three demo adapters. */
     private static final List<String> ADAPTERS = java.util.Arrays.asList(null, "code", "verse", "legal");
 
@@ -95,21 +63,12 @@ class NativeMemoryTest {
                 engine.submit(new Request("w" + wave + "-" + i, prompt,
                         adapter == null ? null : runtime.registry().acquire(adapter),
                         new SamplingParams(0.8, 0.95, 50, 0, 0, 0, 1, (long) i, 2),
-                        MAX_TOKENS - 7 * i, Set.of(), true, i % 3 == 0 ? 2 : -1, new Done(latch, error)));
+                        MAX_TOKENS - 7 * i, Set.of(), true, i % 3 == 0 ? 2 : -1, new Ended(latch::countDown, error)));
             }
             assertTrue(latch.await(5, TimeUnit.MINUTES), "wave " + wave + " did not finish");
             assertNull(error.get(), "wave " + wave);
             wave++;
         }
-    }
-
-    /** Resident bytes outside the Java heap, after GC (the heap is pre-touched: resident = committed). */
-    private static long settledNativeResidentBytes() throws InterruptedException {
-        for (int i = 0; i < 3; i++) {
-            System.gc();
-            Thread.sleep(200);
-        }
-        return Pointer.physicalBytes() - ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getCommitted();
     }
 
     @Test
@@ -124,7 +83,7 @@ class NativeMemoryTest {
             }
             Engine engine = runtime.engine();
             runSteps(runtime, prompts, 400);
-            long rssBefore = settledNativeResidentBytes();
+            long rssBefore = ResidentMemory.settledOutsideHeap();
             long pointersBefore = Pointer.totalCount();
             long trackedBefore = Pointer.totalBytes();
             long stepsBefore = engine.stats().steps();
@@ -135,7 +94,7 @@ class NativeMemoryTest {
             long pointerGrowth = Pointer.totalCount() - pointersBefore;
             long trackedGrowth = Pointer.totalBytes() - trackedBefore;
             long steps = engine.stats().steps() - stepsBefore;
-            long rssGrowth = settledNativeResidentBytes() - rssBefore;
+            long rssGrowth = ResidentMemory.settledOutsideHeap() - rssBefore;
             System.out.printf("native memory over %d steps: RSS outside the heap %+d bytes (%.1f MB);"
                     + " JavaCPP-tracked %+d pointers, %+d bytes%n",
                     steps, rssGrowth, rssGrowth / 1048576.0, pointerGrowth, trackedGrowth);

@@ -67,7 +67,7 @@ class SchedulingTest {
                     assertEquals(alone.get(i).get(p).top()[0].token(), scores.get(p).top()[0].token(), k.label());
                 }
             }
-            awaitIdle(h);
+            h.awaitIdle();
             EngineStats stats = h.runtime.engine().stats();
             assertTrue(stats.preemptions() > 0, "the pool was small enough to force preemption: " + stats);
             assertEquals(0, stats.kvBlocksUsed());
@@ -92,7 +92,7 @@ class SchedulingTest {
             for (Collector s : sinks) {
                 assertEquals(FinishReason.CANCELLED, s.finished.join());
             }
-            awaitIdle(h);
+            h.awaitIdle();
             assertEquals(0, h.runtime.engine().stats().kvBlocksUsed());
             for (String a : EngineHarness.ADAPTERS) {
                 assertEquals(0, h.runtime.registry().get(a).orElseThrow().inFlight(), a);
@@ -130,7 +130,7 @@ class SchedulingTest {
                 completed++;
             }
             assertTrue(completed > 100 && completed < 200, "a fair mix completed: " + completed);
-            awaitIdle(h);
+            h.awaitIdle();
             assertEquals(0, h.runtime.engine().stats().kvBlocksUsed());
         }
     }
@@ -177,7 +177,7 @@ class SchedulingTest {
             Collector good = new Collector();
             h.submit(c, good);
             assertReference(c, good);
-            awaitIdle(h);
+            h.awaitIdle();
             assertEquals(0, h.runtime.engine().stats().kvBlocksUsed());
         }
     }
@@ -209,7 +209,7 @@ class SchedulingTest {
             for (int i = 0; i < cases.size(); i++) {
                 assertReference(cases.get(i), good.get(i));
             }
-            awaitIdle(h);
+            h.awaitIdle();
             assertEquals(0, h.runtime.engine().stats().kvBlocksUsed());
         }
     }
@@ -232,13 +232,6 @@ class SchedulingTest {
             Thread.sleep(ms);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-        }
-    }
-
-    private static void awaitIdle(EngineHarness h) throws InterruptedException {
-        for (int i = 0; i < 500 && (h.runtime.engine().stats().running() > 0 || h.runtime.engine().stats().waiting() > 0
-                || h.runtime.engine().stats().kvBlocksUsed() > 0); i++) {
-            Thread.sleep(10);
         }
     }
 }

@@ -18,7 +18,7 @@ import org.junit.jupiter.api.Test;
 
 /** Per-adapter series: the label cap, removal, catalogue state and the vLLM adapter lists. */
 class AdapterMetricsTest {
-    private final Metrics metrics = new Metrics("m", 2, () -> new EngineStats(3, 1, 30, 120, 7, 0, 11), Optional.empty());
+    private final Metrics metrics = new Metrics("m", 2, () -> new EngineStats(3, 1, 30, 120, 7, 0, 11, 0, 0, 0), Optional.empty());
 
     @AfterEach
     void close() {

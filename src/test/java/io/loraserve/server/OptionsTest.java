@@ -18,7 +18,7 @@ class OptionsTest {
     void helpListsEveryFlag() {
         String help = Options.help();
         for (Options.Flag f : Options.FLAGS) {
-            assertTrue(help.contains("--" + f.name() + " " + f.value()), f.name());
+            assertTrue(help.contains("--" + f.name() + (f.value() == null ? "" : " " + f.value())), f.name());
         }
     }
 
@@ -82,5 +82,30 @@ class OptionsTest {
         OptionsException e = assertThrows(OptionsException.class,
                 () -> Options.parse(new String[] {"--quantization", "int4"}, Config.empty()));
         assertTrue(e.getMessage().contains("none, int8"), e.getMessage());
+    }
+
+    @Test
+    void prefixCachingIsOnByDefaultAndTakesVllmsFlagNames() {
+        assertTrue(Options.parse(new String[0], Config.empty()).enablePrefixCaching());
+        Options off = Options.parse(new String[] {"--no-enable-prefix-caching", "--max-n", "3"}, Config.empty());
+        assertEquals(false, off.enablePrefixCaching());
+        assertEquals(3, off.maxN());
+        Options on = Options.parse(new String[] {"--enable-prefix-caching", "--max-n", "4"}, Config.empty());
+        assertTrue(on.enablePrefixCaching(), "a switch takes no value: the next flag is not swallowed");
+        assertEquals(4, on.maxN());
+        assertEquals(false, Options.parse(new String[] {"--enable-prefix-caching=false"}, Config.empty()).enablePrefixCaching());
+        Config config = Config.just(ConfigSources.create(Map.of("loraserve.enable-prefix-caching", "false")));
+        assertEquals(false, Options.parse(new String[0], config).enablePrefixCaching());
+        assertTrue(Options.parse(new String[] {"--enable-prefix-caching"}, config).enablePrefixCaching());
+    }
+
+    @Test
+    void aBadPrefixCachingValueOrANegatedValueFlagIsRefused() {
+        OptionsException bad = assertThrows(OptionsException.class,
+                () -> Options.parse(new String[] {"--enable-prefix-caching=maybe"}, Config.empty()));
+        assertEquals("--enable-prefix-caching must be true or false, not 'maybe'", bad.getMessage());
+        OptionsException negated = assertThrows(OptionsException.class,
+                () -> Options.parse(new String[] {"--no-max-n"}, Config.empty()));
+        assertEquals("unknown flag --no-max-n (see --help)", negated.getMessage());
     }
 }

@@ -25,7 +25,8 @@ import org.bytedeco.pytorch.global.torch;
  * adapters, loads them into one runtime, and prints ratios measured side by side in this run
  * (B1 multi-adapter vs base, B2 batched vs sequential, B3 pinned vs base, B4 hot loading,
  * B7 GEMM efficiency, B8 weight bandwidth, B9 sampling cost, B10 bfloat16 vs float32, B11 native ops and host
- * syncs per decode step under the CPU and the GPU policy). {@code --quick} uses a tiny shape so the whole run takes seconds.
+ * syncs per decode step under the CPU and the GPU policy, B12 int8 vs float32, B14 prefix caching in
+ * {@link PrefixBenchmark}). {@code --quick} uses a tiny shape so the whole run takes seconds.
  */
 public final class Benchmark {
     private final Settings s;
@@ -42,7 +43,7 @@ public final class Benchmark {
             int threads = Runtime.getRuntime().availableProcessors();
             String device = "cpu";
             String dtype = "float32";
-            java.util.Set<String> only = java.util.Set.of("B1", "B2", "B3", "B4", "B7", "B8", "B9", "B10", "B11", "B12");
+            java.util.Set<String> only = java.util.Set.of("B1", "B2", "B3", "B4", "B7", "B8", "B9", "B10", "B11", "B12", "B14");
             for (int i = 0; i < args.length; i++) {
                 switch (args[i]) {
                     case "--quick", "--json" -> { }
@@ -119,6 +120,10 @@ public final class Benchmark {
         }
         if (s.only().contains("B11")) {
             opsAndSyncs(modelDir, adapterDir);
+        }
+        if (s.only().contains("B11")) {
+            new PrefixBenchmark(s, s.shape() == Shape.TINY ? PrefixBenchmark.Sizes.QUICK : PrefixBenchmark.Sizes.FULL,
+                    s.shape().vocab(), this::ratio).run(modelDir, adapterDir);
         }
         if (s.only().contains("B9")) {
             Shape large = s.shape().withVocab(LLAMA3_VOCAB);

@@ -34,10 +34,12 @@ final class EngineDriver {
         }
     }
 
-    /** When each generated token of one request arrived (nanoTime). */
+    /** When each generated token of one request arrived (nanoTime), the tokens, and its prompt tokens found cached. */
     static final class Trace implements TokenSink {
         final long submitted = System.nanoTime();
         final List<Long> tokens = new ArrayList<>();
+        private final List<Integer> ids = new ArrayList<>();
+        volatile int cachedTokens;
         final CountDownLatch done = new CountDownLatch(1);
         volatile String error;
 
@@ -45,12 +47,14 @@ final class EngineDriver {
         public boolean onToken(Sampler.Sample sample) {
             synchronized (tokens) {
                 tokens.add(System.nanoTime());
+                ids.add(sample.token());
             }
             return true;
         }
 
         @Override
-        public void onFinish(FinishReason reason, int promptTokens, int completionTokens) {
+        public void onFinish(FinishReason reason, int promptTokens, int completionTokens, int cachedTokens) {
+            this.cachedTokens = cachedTokens;
             done.countDown();
         }
 
@@ -58,6 +62,12 @@ final class EngineDriver {
         public void onError(String message, boolean overloaded) {
             error = message;
             done.countDown();
+        }
+
+        int[] ids() {
+            synchronized (tokens) {
+                return ids.stream().mapToInt(Integer::intValue).toArray();
+            }
         }
 
         long first() {

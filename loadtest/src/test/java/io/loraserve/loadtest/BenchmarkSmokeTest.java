@@ -1,5 +1,6 @@
 package io.loraserve.loadtest;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Path;
@@ -22,9 +23,12 @@ class BenchmarkSmokeTest {
                 "B4_load_mb_per_s", "B4_hot_load_tpot_rise", "B7_gemm_efficiency", "B8_weight_bandwidth_1_row",
                 "B8_weight_bandwidth_16_rows", "B9_sampled_vs_greedy_v512", "B9_sampled_vs_greedy_v128256",
                 "B10_bf16_vs_f32_1_rows", "B10_bf16_vs_f32_16_rows", "B12_int8_vs_f32_1_rows", "B12_int8_vs_f32_16_rows",
-                "B11_cpu_8_adapters_ops_per_step", "B11_gpu_32_adapters_syncs_per_step", "B11_gpu_lora_ops_32_vs_1")) {
+                "B11_cpu_8_adapters_ops_per_step", "B11_gpu_32_adapters_syncs_per_step", "B11_gpu_lora_ops_32_vs_1",
+                "B14_prefix_prefill_speedup", "B14_prefix_ttft_p50_speedup", "B14_prefix_prefill_speedup_8_adapters",
+                "B14_chat_replay_speedup", "B14_miss_path_vs_off")) {
             Object v = results.get(key);
             assertTrue(v instanceof Double d && Double.isFinite(d), key + " = " + v);
         }
+        assertEquals(0.0, results.get("B11_cross_adapter_hit_tokens"), "no adapter finds another adapter's prefix cached");
     }
 }
