@@ -400,7 +400,10 @@ public final class Engine implements AutoCloseable {
             r.sink().onPromptLogprobs(List.copyOf(s.promptScores));
         }
         Sampler.Sample sample = Sampler.sample(logits, offset, vocab, r.sampling(), s.rng, r.promptIds(),
-                r.sampling().penalized() ? s.generatedTokens() : new int[0]);
+                r.sampling().penalized() ? s.generatedTokens() : new int[0], s.matcher == null ? null : s.matcher.allowed());
+        if (s.matcher != null) {
+            s.matcher.advance(sample.token());
+        }
         s.append(sample.token());
         generatedTokens++;
         if (s.firstTokenNanos == 0) {
@@ -408,7 +411,7 @@ public final class Engine implements AutoCloseable {
             listener.firstToken(adapterName(r), s.firstTokenNanos - s.arrivalNanos);
         }
         boolean wantsMore = r.sink().onToken(sample);
-        boolean eos = !r.ignoreEos() && model.config().eosTokenIds().contains(sample.token());
+        boolean eos = (!r.ignoreEos() || s.matcher != null) && model.config().eosTokenIds().contains(sample.token());
         if (!wantsMore || eos || r.stopTokenIds().contains(sample.token())) {
             end(s, FinishReason.STOP);
         } else if (s.generated() >= r.maxTokens() || s.length() >= config.maxModelLen()) {
