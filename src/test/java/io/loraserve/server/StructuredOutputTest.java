@@ -85,6 +85,57 @@ class StructuredOutputTest {
         everyOutputIsValid("\"guided_grammar\":" + Json.createValue(GRAMMAR), s -> GRAMMAR_AS_REGEX.matcher(s).matches());
     }
 
+    @Test
+    void chatTakesResponseFormatJsonSchemaAndJsonObject() {
+        String messages = "\"messages\":[{\"role\":\"user\",\"content\":\"Who are you?\"}],\"max_tokens\":128,\"seed\":3";
+        TestServer.Reply r = server.post("/v1/chat/completions", "{\"model\":\"verse\"," + messages + ",\"n\":4,"
+                + "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"p\",\"schema\":" + SCHEMA + "}}}");
+        assertEquals(200, r.status(), r.body());
+        for (JsonObject c : r.json().getJsonArray("choices").getValuesAs(JsonObject.class)) {
+            String content = c.getJsonObject("message").getString("content");
+            assertEquals("stop", c.getString("finish_reason"), content);
+            assertTrue(validPerson(content), content);
+        }
+        TestServer.Reply any = server.post("/v1/chat/completions", "{\"model\":\"code\"," + messages + ",\"temperature\":0,"
+                + "\"response_format\":{\"type\":\"json_object\"}}");
+        JsonObject c = any.json().getJsonArray("choices").getJsonObject(0);
+        String content = c.getJsonObject("message").getString("content");
+        if (c.getString("finish_reason").equals("stop")) {
+            try (JsonReader reader = Json.createReader(new StringReader(content))) {
+                reader.readObject();
+            }
+        } else {
+            assertEquals("length", c.getString("finish_reason"));
+            assertTrue(content.startsWith("{"), content);
+        }
+    }
+
+    @Test
+    void constraintsThatCannotBeCompiledAre400sWithTheReasonAndServingGoesOn() {
+        refused("\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\",\"schema\":{\"type\":\"strin\"}}}",
+                "response_format", "unknown type 'strin'");
+        refused("\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\"}}",
+                "response_format.json_schema.schema", "required");
+        refused("\"guided_json\":{\"type\":\"object\",\"patternProperties\":{\"a\":{}}}", "guided_json",
+                "unsupported JSON schema keyword patternProperties");
+        refused("\"guided_json\":{\"type\":\"string\",\"pattern\":\"(a\"}", "guided_json", "missing ')'");
+        refused("\"guided_grammar\":\"root ::= (\\\"a\\\"\"", "guided_grammar", "grammar syntax error");
+        refused("\"structured_outputs\":{\"grammar\":\"start ::= \\\"a\\\"\"}", "structured_outputs.grammar",
+                "no 'root' rule");
+        refused("\"guided_regex\":\"a[^\\\\s\\\\S]\"", "guided_regex", "matches nothing");
+        refused("\"guided_choice\":[]", "guided_choice", "non-empty list");
+        refused("\"guided_regex\":\"a\",\"guided_choice\":[\"b\"]", "guided_choice", "only one");
+        TestServer.Reply ok = server.post("/v1/completions", body("legal", "\"Hi\"", 1, "\"guided_choice\":[\"x\"]"));
+        assertEquals("x", ok.json().getJsonArray("choices").getJsonObject(0).getString("text"));
+    }
+
+    private static void refused(String constraint, String param, String reason) {
+        TestServer.Reply r = server.post("/v1/completions", body("code", "\"Hi\"", 1, constraint));
+        assertEquals(400, r.status(), r.body());
+        assertEquals(param, r.error().getString("param"), r.body());
+        assertTrue(r.error().getString("message").contains(reason), r.body());
+    }
+
     /** 4 models × 10 prompts × n 5, concurrently; then choice 0 of each model alone must repeat its text. */
     private static void everyOutputIsValid(String constraint, Predicate<String> valid) {
         List<CompletableFuture<TestServer.Reply>> replies = new ArrayList<>();

@@ -1,5 +1,8 @@
 package io.loraserve.loadtest;
 
+import io.loraserve.constraint.Constraint;
+import io.loraserve.constraint.ConstraintCache;
+import io.loraserve.constraint.ConstraintSpec;
 import io.loraserve.engine.ModelRuntime;
 import io.loraserve.loadtest.SyntheticModel.Shape;
 import io.loraserve.lora.Adapter;
@@ -23,7 +26,7 @@ import org.bytedeco.pytorch.global.torch;
  * The engine benchmark: generates a model in SmolLM-135M's shape and 32 rank-16 all-linear
  * adapters, loads them into one runtime, and prints ratios measured side by side in this run
  * (B1 multi-adapter vs base, B2 batched vs sequential, B3 pinned vs base, B4 hot loading,
- * B7 GEMM efficiency, B8 weight bandwidth, B9 sampling cost). {@code --quick} uses a tiny shape so the whole run takes seconds.
+ * B7 GEMM efficiency, B8 weight bandwidth, B9 sampling cost, B11 structured-output cost). {@code --quick} uses a tiny shape so the whole run takes seconds.
  */
 public final class Benchmark {
     private final Settings s;
@@ -40,7 +43,7 @@ public final class Benchmark {
             int threads = Runtime.getRuntime().availableProcessors();
             String device = "cpu";
             String dtype = "float32";
-            java.util.Set<String> only = java.util.Set.of("B1", "B2", "B3", "B4", "B7", "B8", "B9", "B10");
+            java.util.Set<String> only = java.util.Set.of("B1", "B2", "B3", "B4", "B7", "B8", "B9", "B10", "B11");
             for (int i = 0; i < args.length; i++) {
                 switch (args[i]) {
                     case "--quick", "--json" -> { }
@@ -108,6 +111,9 @@ public final class Benchmark {
             if (s.only().contains("B9")) {
                 sampledVsGreedy(driver, s.shape());
             }
+            if (s.only().contains("B11")) {
+                constrainedVsFree(driver);
+            }
         }
         if (s.only().contains("B10") && s.dtype().equals("float32")) {
             bfloat16VsFloat32(modelDir);
@@ -168,7 +174,7 @@ public final class Benchmark {
             for (int k = 1; k < prompt.length; k++) {
                 prompt[k] = 3 + rng.nextInt(shape.vocab() - 3);
             }
-            jobs.add(new EngineDriver.Job(adapter.apply(i), prompt, decodeTokens, sampling));
+            jobs.add(new EngineDriver.Job(adapter.apply(i), prompt, decodeTokens, sampling, null));
         }
         return jobs;
     }
@@ -345,6 +351,42 @@ public final class Benchmark {
         ratio("B9", "sampled_vs_greedy_v" + shape.vocab(), drawn / greedy, ">= 0.95",
                 "decode tok/s of 16, temperature 0.8 top-p 0.95 top-k 50 / greedy, vocab " + shape.vocab() + " ("
                         + fmt(drawn) + " / " + fmt(greedy) + ")");
+    }
+
+    /** The JSON schema B11 constrains to: an open list of small records, so the output never has to end. */
+    static final String B11_SCHEMA = "{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"
+            + "\"id\":{\"type\":\"integer\"},\"name\":{\"type\":\"string\",\"maxLength\":12},"
+            + "\"tag\":{\"enum\":[\"red\",\"green\",\"blue\"]},\"ok\":{\"type\":\"boolean\"}},"
+            + "\"required\":[\"id\",\"name\",\"tag\",\"ok\"]}}";
+
+    /**
+     * B11: decode tok/s of 32 greedy requests over 8 adapters whose output must match
+     * {@link #B11_SCHEMA} over the same 32 unconstrained, interleaved, best of N each. The synthetic
+     * model has no tokenizer, so the constraint runs over {@link SyntheticModel#vocabulary}, one of the
+     * model's size. The compile time of the schema is reported beside it.
+     */
+    private void constrainedVsFree(EngineDriver d) throws InterruptedException {
+        ConstraintCache cache = new ConstraintCache(SyntheticModel.vocabulary(s.shape().vocab()), 4);
+        Constraint schema = cache.get(ConstraintSpec.jsonSchema(
+                jakarta.json.Json.createReader(new java.io.StringReader(B11_SCHEMA)).readValue()));
+        results.put("constraint_compile_ms", round(schema.compileNanos() / 1e6));
+        double free = 0;
+        double constrained = 0;
+        long tokens = 0;
+        for (int r = 0; r < s.repeats(); r++) {
+            free = Math.max(free, EngineDriver.decodeTokensPerSecond(
+                    d.runTogether(jobs(32, i -> "a" + (i % 8), s.decodeTokens()))));
+            List<EngineDriver.Job> jobs = jobs(32, i -> "a" + (i % 8), s.decodeTokens()).stream()
+                    .map(j -> new EngineDriver.Job(j.adapter(), j.prompt(), j.maxTokens(), j.sampling(), schema)).toList();
+            List<EngineDriver.Trace> traces = d.runTogether(jobs);
+            tokens = traces.stream().mapToLong(t -> t.tokens.size()).sum();
+            constrained = Math.max(constrained, EngineDriver.decodeTokensPerSecond(traces));
+        }
+        results.put("constrained_tokens_per_request", round((double) tokens / 32));
+        ratio("B11", "constrained_vs_unconstrained", constrained / free, ">= 0.90",
+                "decode tok/s, 32 requests over 8 adapters under a JSON schema / unconstrained (" + fmt(constrained)
+                        + " / " + fmt(free) + "; schema compiled in " + fmt(schema.compileNanos() / 1e6) + " ms, "
+                        + fmt((double) tokens / 32) + " tokens per constrained request)");
     }
 
     private static double meanTpot(List<EngineDriver.Trace> traces) {

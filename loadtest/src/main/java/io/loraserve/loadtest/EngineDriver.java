@@ -1,5 +1,6 @@
 package io.loraserve.loadtest;
 
+import io.loraserve.constraint.Constraint;
 import io.loraserve.engine.FinishReason;
 import io.loraserve.engine.ModelRuntime;
 import io.loraserve.engine.Request;
@@ -26,10 +27,10 @@ final class EngineDriver {
         this.runtime = runtime;
     }
 
-    /** One request to run: adapter name (null = base), prompt, length and how it samples. */
-    record Job(String adapter, int[] prompt, int maxTokens, SamplingParams sampling) {
+    /** One request to run: adapter name (null = base), prompt, length, how it samples and its constraint (or null). */
+    record Job(String adapter, int[] prompt, int maxTokens, SamplingParams sampling, Constraint constraint) {
         Job(String adapter, int[] prompt, int maxTokens) {
-            this(adapter, prompt, maxTokens, SamplingParams.GREEDY);
+            this(adapter, prompt, maxTokens, SamplingParams.GREEDY, null);
         }
     }
 
@@ -77,7 +78,7 @@ final class EngineDriver {
         Trace trace = new Trace();
         Adapter lease = job.adapter() == null ? null : runtime.registry().acquire(job.adapter());
         runtime.engine().submit(new Request("bench-" + IDS.incrementAndGet(), job.prompt(), lease,
-                job.sampling(), job.maxTokens(), Set.of(), true, -1, trace));
+                job.sampling(), job.maxTokens(), Set.of(), true, -1, trace, job.constraint()));
         return trace;
     }
 
