@@ -119,6 +119,18 @@ final class EngineDriver {
         return count / ((end - start) / 1e9);
     }
 
+    /**
+     * As {@link #decodeTokensPerSecond}, over the window in which every request is still running
+     * (after the last first token, up to the first request's last token), so requests that end
+     * early (a constrained output that completes) do not leave a thinner batch in the window.
+     */
+    static double decodeTokensPerSecondWhileAllRun(List<Trace> traces) {
+        long start = traces.stream().mapToLong(Trace::first).max().orElseThrow();
+        long end = traces.stream().mapToLong(Trace::last).min().orElseThrow();
+        long count = traces.stream().flatMap(t -> t.tokens.stream()).filter(ts -> ts > start && ts <= end).count();
+        return count / ((end - start) / 1e9);
+    }
+
     /** Generated tokens per second of wall time, from the first submission to the last token. */
     static double endToEndTokensPerSecond(List<Trace> traces) {
         long start = traces.stream().mapToLong(t -> t.submitted).min().orElseThrow();
