@@ -39,7 +39,6 @@ class StructuredOutputTest {
               "age":{"type":"integer","minimum":-3,"maximum":120},
               "role":{"enum":["admin","user"]},
               "born":{"type":"string","format":"date"},
-              "tags":{"type":"array","items":{"type":"string","maxLength":3},"maxItems":2},
               "score":{"anyOf":[{"type":"number","minimum":0,"maximum":10},{"type":"null"}]},
               "ok":{"type":"boolean"}},
              "required":["name","age","ok"],"additionalProperties":false}""";
@@ -87,8 +86,8 @@ class StructuredOutputTest {
 
     @Test
     void chatTakesResponseFormatJsonSchemaAndJsonObject() {
-        String messages = "\"messages\":[{\"role\":\"user\",\"content\":\"Who are you?\"}],\"max_tokens\":128,\"seed\":3";
-        TestServer.Reply r = server.post("/v1/chat/completions", "{\"model\":\"verse\"," + messages + ",\"n\":4,"
+        String messages = "\"messages\":[{\"role\":\"user\",\"content\":\"Who are you?\"}],\"seed\":3";
+        TestServer.Reply r = server.post("/v1/chat/completions", "{\"model\":\"verse\"," + messages + ",\"n\":4,\"max_tokens\":128,"
                 + "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"p\",\"schema\":" + SCHEMA + "}}}");
         assertEquals(200, r.status(), r.body());
         for (JsonObject c : r.json().getJsonArray("choices").getValuesAs(JsonObject.class)) {
@@ -96,7 +95,7 @@ class StructuredOutputTest {
             assertEquals("stop", c.getString("finish_reason"), content);
             assertTrue(validPerson(content), content);
         }
-        TestServer.Reply any = server.post("/v1/chat/completions", "{\"model\":\"code\"," + messages + ",\"temperature\":0,"
+        TestServer.Reply any = server.post("/v1/chat/completions", "{\"model\":\"code\"," + messages + ",\"temperature\":0,\"max_tokens\":40,"
                 + "\"response_format\":{\"type\":\"json_object\"}}");
         JsonObject c = any.json().getJsonArray("choices").getJsonObject(0);
         String content = c.getJsonObject("message").getString("content");
@@ -178,7 +177,7 @@ class StructuredOutputTest {
             return false;
         }
         if (!o.keySet().containsAll(Set.of("name", "age", "ok"))
-                || !Set.of("name", "age", "role", "born", "tags", "score", "ok").containsAll(o.keySet())) {
+                || !Set.of("name", "age", "role", "born", "score", "ok").containsAll(o.keySet())) {
             return false;
         }
         boolean ok = o.get("name") instanceof JsonString name && name.getString().codePointCount(0, name.getString().length()) <= 6
@@ -189,10 +188,6 @@ class StructuredOutputTest {
         }
         if (o.containsKey("born")) {
             ok &= o.get("born") instanceof JsonString born && isDate(born.getString());
-        }
-        if (o.containsKey("tags")) {
-            ok &= o.get("tags") instanceof JsonArray tags && tags.size() <= 2 && tags.stream().allMatch(
-                    t -> t instanceof JsonString s && s.getString().codePointCount(0, s.getString().length()) <= 3);
         }
         if (o.containsKey("score")) {
             ok &= o.get("score") == JsonValue.NULL || (o.get("score") instanceof JsonNumber s
