@@ -26,7 +26,7 @@ import org.bytedeco.pytorch.global.torch;
  * The engine benchmark: generates a model in SmolLM-135M's shape and 32 rank-16 all-linear
  * adapters, loads them into one runtime, and prints ratios measured side by side in this run
  * (B1 multi-adapter vs base, B2 batched vs sequential, B3 pinned vs base, B4 hot loading,
- * B7 GEMM efficiency, B8 weight bandwidth, B9 sampling cost, B11 structured-output cost). {@code --quick} uses a tiny shape so the whole run takes seconds.
+ * B7 GEMM efficiency, B8 weight bandwidth, B9 sampling cost, B13 structured-output cost). {@code --quick} uses a tiny shape so the whole run takes seconds.
  */
 public final class Benchmark {
     private final Settings s;
@@ -43,7 +43,7 @@ public final class Benchmark {
             int threads = Runtime.getRuntime().availableProcessors();
             String device = "cpu";
             String dtype = "float32";
-            java.util.Set<String> only = java.util.Set.of("B1", "B2", "B3", "B4", "B7", "B8", "B9", "B10", "B11");
+            java.util.Set<String> only = java.util.Set.of("B1", "B2", "B3", "B4", "B7", "B8", "B9", "B10", "B13");
             for (int i = 0; i < args.length; i++) {
                 switch (args[i]) {
                     case "--quick", "--json" -> { }
@@ -111,7 +111,7 @@ public final class Benchmark {
             if (s.only().contains("B9")) {
                 sampledVsGreedy(driver, s.shape());
             }
-            if (s.only().contains("B11")) {
+            if (s.only().contains("B13")) {
                 constrainedVsFree(driver);
             }
         }
@@ -353,15 +353,15 @@ public final class Benchmark {
                         + fmt(drawn) + " / " + fmt(greedy) + ")");
     }
 
-    /** The JSON schema B11 constrains to: an open list of small records, so the output never has to end. */
-    static final String B11_SCHEMA = "{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"
+    /** The JSON schema B13 constrains to: an open list of small records, so the output never has to end. */
+    static final String B13_SCHEMA = "{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"
             + "\"id\":{\"type\":\"integer\"},\"name\":{\"type\":\"string\",\"maxLength\":12},"
             + "\"tag\":{\"enum\":[\"red\",\"green\",\"blue\"]},\"ok\":{\"type\":\"boolean\"}},"
             + "\"required\":[\"id\",\"name\",\"tag\",\"ok\"]}}";
 
     /**
-     * B11: decode tok/s of 32 greedy requests over 8 adapters whose output must match
-     * {@link #B11_SCHEMA} over the same 32 unconstrained, interleaved, best of N each, both counted
+     * B13: decode tok/s of 32 greedy requests over 8 adapters whose output must match
+     * {@link #B13_SCHEMA} over the same 32 unconstrained, interleaved, best of N each, both counted
      * while all 32 run (a constrained output may complete, and end, before its token budget). The synthetic
      * model has no tokenizer, so the constraint runs over {@link SyntheticModel#vocabulary}, one of the
      * model's size. The compile time of the schema is reported beside it; one constrained warm-up run
@@ -370,7 +370,7 @@ public final class Benchmark {
     private void constrainedVsFree(EngineDriver d) throws InterruptedException {
         ConstraintCache cache = new ConstraintCache(SyntheticModel.vocabulary(s.shape().vocab()), 4);
         Constraint schema = cache.get(ConstraintSpec.jsonSchema(
-                jakarta.json.Json.createReader(new java.io.StringReader(B11_SCHEMA)).readValue()));
+                jakarta.json.Json.createReader(new java.io.StringReader(B13_SCHEMA)).readValue()));
         results.put("constraint_compile_ms", round(schema.compileNanos() / 1e6));
         double free = 0;
         double constrained = 0;
@@ -384,7 +384,7 @@ public final class Benchmark {
             constrained = Math.max(constrained, EngineDriver.decodeTokensPerSecondWhileAllRun(traces));
         }
         results.put("constrained_tokens_per_request", round((double) tokens / 32));
-        ratio("B11", "constrained_vs_unconstrained", constrained / free, ">= 0.90",
+        ratio("B13", "constrained_vs_unconstrained", constrained / free, ">= 0.90",
                 "decode tok/s, 32 requests over 8 adapters under a JSON schema / unconstrained (" + fmt(constrained)
                         + " / " + fmt(free) + "; schema compiled in " + fmt(schema.compileNanos() / 1e6) + " ms, "
                         + fmt((double) tokens / 32) + " tokens per constrained request)");
