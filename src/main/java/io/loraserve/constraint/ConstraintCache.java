@@ -2,6 +2,7 @@ package io.loraserve.constraint;
 
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.function.Supplier;
 
 /**
  * Compiled constraints by spec, least recently used dropped past the capacity, so the requests of
@@ -10,11 +11,16 @@ import java.util.Map;
  * Thread-safe; heap only.
  */
 public final class ConstraintCache {
-    private final Vocabulary vocabulary;
+    private final Supplier<Vocabulary> vocabularySource;
+    private Vocabulary vocabulary;  // built at the first compile, so a server never asked for a constraint never builds it
     private final Map<ConstraintSpec, Constraint> compiled;
 
     public ConstraintCache(Vocabulary vocabulary, int capacity) {
-        this.vocabulary = vocabulary;
+        this(() -> vocabulary, capacity);
+    }
+
+    public ConstraintCache(Supplier<Vocabulary> vocabulary, int capacity) {
+        this.vocabularySource = vocabulary;
         this.compiled = new LinkedHashMap<>(16, 0.75f, true) {
             @Override
             protected boolean removeEldestEntry(Map.Entry<ConstraintSpec, Constraint> eldest) {
@@ -33,13 +39,16 @@ public final class ConstraintCache {
         }
         long start = System.nanoTime();
         Automaton a = new Automaton(spec.toGrammar());
-        Constraint c = new Constraint(spec.describe(), a, vocabulary, System.nanoTime() - start);
+        Constraint c = new Constraint(spec.describe(), a, vocabulary(), System.nanoTime() - start);
         synchronized (compiled) {
             return compiled.computeIfAbsent(spec, k -> c);
         }
     }
 
-    public Vocabulary vocabulary() {
+    public synchronized Vocabulary vocabulary() {
+        if (vocabulary == null) {
+            vocabulary = vocabularySource.get();
+        }
         return vocabulary;
     }
 }

@@ -121,7 +121,7 @@ public final class LoraServer implements AutoCloseable {
         ModelResolver models = new ModelResolver(served, registry::contains, registry::names);
         HealthService health = new HealthService(this::notReadyReason, this::publicListenerDown);
         GenerationBackend backend = new GenerationBackend(rt.engine(), registry, tokenizer, models, o.maxN(),
-                new ConstraintCache(StructuredOutput.vocabulary(tokenizer, rt.config().eosTokenIds()), CONSTRAINT_CACHE));
+                new ConstraintCache(() -> StructuredOutput.vocabulary(tokenizer, rt.config().eosTokenIds()), CONSTRAINT_CACHE));
         CompletionsService completions = new CompletionsService(backend);
         ChatTemplate template = new ChatTemplate(tokenizer.chatTemplate().orElse(null),
                 tokenizer.bosToken().orElse(null), tokenizer.eosToken().orElse(null));
