@@ -369,7 +369,8 @@ public final class Engine implements AutoCloseable {
             if (s.computed + w.tokens() == s.length()) {
                 Request r = s.request;
                 rows.add(new DeviceSampler.Row(r.sampling(), s.rng.nextLong(), r.promptIds(),
-                        r.sampling().penalized() ? s.generatedTokens() : new int[0], null));
+                        r.sampling().penalized() ? s.generatedTokens() : new int[0],
+                        s.matcher == null ? null : s.matcher.allowed()));
             }
         }
         return rows;
@@ -378,7 +379,7 @@ public final class Engine implements AutoCloseable {
     private static Sampler.Sample hostSample(Sequence s, float[] logits, int offset, int vocab) {
         Request r = s.request;
         return Sampler.sample(logits, offset, vocab, r.sampling(), s.rng, r.promptIds(),
-                r.sampling().penalized() ? s.generatedTokens() : new int[0]);
+                r.sampling().penalized() ? s.generatedTokens() : new int[0], s.matcher == null ? null : s.matcher.allowed());
     }
 
     /**
@@ -464,6 +465,9 @@ public final class Engine implements AutoCloseable {
         if (s.generated() == 0 && s.promptScores != null) {
             r.sink().onPromptLogprobs(List.copyOf(s.promptScores));
         }
+        if (s.matcher != null) {
+            s.matcher.advance(sample.token());
+        }
         s.append(sample.token());
         generatedTokens++;
         if (s.firstTokenNanos == 0) {
@@ -471,7 +475,7 @@ public final class Engine implements AutoCloseable {
             listener.firstToken(adapterName(r), s.firstTokenNanos - s.arrivalNanos);
         }
         boolean wantsMore = r.sink().onToken(sample);
-        boolean eos = !r.ignoreEos() && model.config().eosTokenIds().contains(sample.token());
+        boolean eos = (!r.ignoreEos() || s.matcher != null) && model.config().eosTokenIds().contains(sample.token());
         if (!wantsMore || eos || r.stopTokenIds().contains(sample.token())) {
             end(s, FinishReason.STOP);
         } else if (s.generated() >= r.maxTokens() || s.length() >= config.maxModelLen()) {

@@ -1,5 +1,6 @@
 package io.loraserve.engine;
 
+import io.loraserve.constraint.Constraint;
 import io.loraserve.lora.Adapter;
 import io.loraserve.model.SamplingParams;
 import java.util.Set;
@@ -15,7 +16,17 @@ import java.util.Set;
  * @param stopTokenIds extra token ids that end generation (EOS is added unless {@code ignoreEos})
  * @param promptLogprobs -1 = none; else score every prompt token after the first, with this many
  *                       top alternatives ({@link TokenSink#onPromptLogprobs})
+ * @param constraint   what the output must match (structured output), or null; each sequence follows it with
+ *                     its own matcher, and an end-of-sequence token it allows ends the request even with
+ *                     {@code ignoreEos} (the output is complete)
  */
 public record Request(String id, int[] promptIds, Adapter adapter, SamplingParams sampling, int maxTokens,
-                      Set<Integer> stopTokenIds, boolean ignoreEos, int promptLogprobs, TokenSink sink) {
+                      Set<Integer> stopTokenIds, boolean ignoreEos, int promptLogprobs, TokenSink sink,
+                      Constraint constraint) {
+
+    /** An unconstrained request. */
+    public Request(String id, int[] promptIds, Adapter adapter, SamplingParams sampling, int maxTokens,
+                   Set<Integer> stopTokenIds, boolean ignoreEos, int promptLogprobs, TokenSink sink) {
+        this(id, promptIds, adapter, sampling, maxTokens, stopTokenIds, ignoreEos, promptLogprobs, sink, null);
+    }
 }

@@ -1,5 +1,6 @@
 package io.loraserve.engine;
 
+import io.loraserve.constraint.Matcher;
 import io.loraserve.model.Sampler;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -36,6 +37,8 @@ final class Sequence {
     int slot = -1;
     /** With prompt logprobs: the scores of prompt positions 0.. so far (each predicts the next token), else null. */
     final List<Sampler.Sample> promptScores;
+    /** Where its output stands in the request's constraint, or null when unconstrained. Generated tokens only, so preemption leaves it be. */
+    final Matcher matcher;
 
     Sequence(Request request, long order, long arrivalNanos) {
         this.request = request;
@@ -48,6 +51,7 @@ final class Sequence {
         this.length = request.promptIds().length;
         this.promptLength = length;
         this.promptScores = request.promptLogprobs() >= 0 ? new ArrayList<>() : null;
+        this.matcher = request.constraint() == null ? null : request.constraint().newMatcher();
     }
 
     /**

@@ -12,6 +12,11 @@ import java.util.SplittableRandom;
  * penalties, then temperature, then top-k, top-p and min-p, and draws with the request's own
  * random stream, so a seeded request gives the same tokens whatever else is in the batch. Greedy
  * takes the first maximum.
+ *
+ * <p>Structured output: an {@code allowed} bitset (bit {@code id % 64} of word {@code id / 64},
+ * from the request's constraint) sets every other token's logit to -infinity before anything
+ * else, so only allowed tokens can be drawn; the reported logprobs stay those of the raw logits,
+ * as vLLM reports them.
  */
 public final class Sampler {
     private Sampler() {
@@ -32,16 +37,39 @@ public final class Sampler {
      */
     public static Sample sample(float[] logits, int offset, int vocab, SamplingParams p, SplittableRandom rng,
                                 int[] prompt, int[] generated) {
+        return sample(logits, offset, vocab, p, rng, prompt, generated, null);
+    }
+
+    /** As above, choosing only among the {@code allowed} tokens (null: all; else never empty). */
+    public static Sample sample(float[] logits, int offset, int vocab, SamplingParams p, SplittableRandom rng,
+                                int[] prompt, int[] generated, long[] allowed) {
         double logZ = p.logprobs() >= 0 ? logSumExp(logits, offset, vocab) : Double.NaN;
+        float[] x = allowed == null ? logits : masked(logits, offset, vocab, allowed);
+        int from = allowed == null ? offset : 0;
         int token = p.greedy() && !p.adjusted()
-                ? argmax(logits, offset, vocab)
-                : p.logitBias().isEmpty() && !p.penalized() ? draw(logits, offset, vocab, p, rng)
-                : draw(processed(logits, offset, vocab, p, prompt, generated), 0, vocab, p, rng);
+                ? argmax(x, from, vocab)
+                : p.logitBias().isEmpty() && !p.penalized() ? draw(x, from, vocab, p, rng)
+                : draw(processed(x, from, vocab, p, prompt, generated), 0, vocab, p, rng);
         if (p.logprobs() < 0) {
             return new Sample(token, Float.NaN, new Candidate[0]);
         }
         float lp = (float) (logits[offset + token] - logZ);
         return new Sample(token, lp, top(logits, offset, vocab, p.logprobs(), logZ));
+    }
+
+    /** A copy of the row with every token outside {@code allowed} at -infinity. */
+    private static float[] masked(float[] logits, int offset, int vocab, long[] allowed) {
+        float[] x = new float[vocab];
+        java.util.Arrays.fill(x, Float.NEGATIVE_INFINITY);
+        for (int w = 0; w < allowed.length; w++) {
+            for (long bits = allowed[w]; bits != 0; bits &= bits - 1) {
+                int id = (w << 6) + Long.numberOfTrailingZeros(bits);
+                if (id < vocab) {
+                    x[id] = logits[offset + id];
+                }
+            }
+        }
+        return x;
     }
 
     /** log p of every token of the row under the raw logits. */
@@ -164,7 +192,11 @@ public final class Sampler {
                 return order.get(i);
             }
         }
-        return order.get(cut - 1);
+        int last = cut - 1;  // rounding left u >= 0: the last candidate that has any weight (masked ones have none)
+        while (last > 0 && x[offset + order.get(last)] == Float.NEGATIVE_INFINITY) {
+            last--;
+        }
+        return order.get(last);
     }
 
     /**

@@ -15,8 +15,8 @@ import java.util.Set;
  *
  * <p>Messages: {@code role} one of {@value #ROLES_TEXT}; {@code content} a string or a list of
  * {@code {"type":"text","text":…}} parts (joined with newlines, as vLLM does); an assistant
- * message may have null content. Tool calling and structured output are refused rather than
- * silently ignored.
+ * message may have null content. Structured output is parsed with the shared options
+ * ({@link StructuredOutput}); tool calling is refused rather than silently ignored.
  *
  * @param topLogprobs alternatives per token (0..{@value #MAX_TOP_LOGPROBS}) when {@code logprobs}
  */
@@ -52,13 +52,6 @@ record ChatRequest(List<ChatTemplate.Message> messages, Rendering rendering, boo
         Params p = new Params(body);
         p.unsupported("tools", "this server does not call tools");
         p.unsupported("functions", "this server does not call functions");
-        if (p.has("response_format")) {
-            String type = new Params(p.object("response_format"), "response_format.").string("type", "text");
-            if (!type.equals("text")) {
-                throw ApiException.badRequest("response_format", "'response_format' type '" + type
-                        + "' is not supported; only 'text'");
-            }
-        }
         boolean logprobs = p.bool("logprobs", false);
         int top = p.integer("top_logprobs", 0, 0, MAX_TOP_LOGPROBS);
         if (p.has("top_logprobs") && !logprobs) {

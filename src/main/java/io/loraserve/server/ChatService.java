@@ -52,7 +52,7 @@ final class ChatService implements HttpService {
         Generation.checkContext(ids.length, maxTokens, base.maxModelLen(), "messages", o.maxTokensParam());
         String model = adapter == null ? base.name() : adapter;
         try (Generation g = backend.newGeneration(req, "chatcmpl")) {
-            g.submitAll(List.of(ids), o.n(), adapter, o, maxTokens, -1);
+            g.submitAll(List.of(ids), o.n(), adapter, o, maxTokens, -1, backend.constraint(o));
             if (o.stream()) {
                 new ChunkStream(g, "chat.completion.chunk", model, o.includeUsage())
                         .run(res, new StreamChoices(g, cr), log);

@@ -57,7 +57,7 @@ public final class CompletionsService implements HttpService {
         String model = adapter == null ? base.name() : adapter;
         try (Generation g = backend.newGeneration(req, "cmpl")) {
             // max_tokens 0 runs one token, as vLLM does, and leaves it out of the answer
-            g.submitAll(prompts, o.n(), adapter, o, Math.max(1, cr.maxTokens()), cr.promptLogprobs());
+            g.submitAll(prompts, o.n(), adapter, o, Math.max(1, cr.maxTokens()), cr.promptLogprobs(), backend.constraint(o));
             if (o.stream()) {
                 new ChunkStream(g, "text_completion", model, o.includeUsage()).run(res, new StreamChoices(g, cr), log);
             } else {

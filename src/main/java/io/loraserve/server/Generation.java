@@ -2,6 +2,7 @@ package io.loraserve.server;
 
 import io.helidon.http.HeaderNames;
 import io.helidon.webserver.http.ServerResponse;
+import io.loraserve.constraint.Constraint;
 import io.loraserve.engine.Engine;
 import io.loraserve.engine.EngineBusyException;
 import io.loraserve.engine.FinishReason;
@@ -88,9 +89,10 @@ final class Generation implements AutoCloseable {
      * {@code promptLogprobs} ≥ 0 each choice's prompt is scored first ({@link GenerationSink.PromptScores}).
      * With a {@code seed}, choice {@code k} of a prompt samples with {@code seed + k}, as vLLM's
      * parallel sampling does: the {@code n} choices differ, and the first is the one {@code n = 1} gives.
+     * Every choice's output must match {@code constraint} (null: free).
      */
     void submitAll(List<int[]> promptIds, int n, String adapter, GenerationOptions o, int maxTokens,
-                   int promptLogprobs) {
+                   int promptLogprobs, Constraint constraint) {
         long choices = (long) promptIds.size() * n;
         if (choices > engine.maxQueued()) {
             throw ApiException.badRequest("n", "the request asks for " + choices + " choices (" + promptIds.size()
@@ -108,7 +110,7 @@ final class Generation implements AutoCloseable {
                     SamplingParams sampling = o.sampling().seed() == null ? o.sampling()
                             : o.sampling().withSeed(o.sampling().seed() + k);
                     requests.add(new Request(id + "-" + requests.size(), ids, version, sampling, maxTokens,
-                            o.stopTokenIds(), o.ignoreEos(), promptLogprobs, sink));
+                            o.stopTokenIds(), o.ignoreEos(), promptLogprobs, sink, constraint));
                 }
             }
             for (; held < requests.size(); held++) {

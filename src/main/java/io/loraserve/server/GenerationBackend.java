@@ -1,5 +1,7 @@
 package io.loraserve.server;
 
+import io.loraserve.constraint.Constraint;
+import io.loraserve.constraint.ConstraintCache;
 import io.helidon.webserver.http.ServerRequest;
 import io.loraserve.engine.Engine;
 import io.loraserve.lora.AdapterRegistry;
@@ -7,10 +9,15 @@ import io.loraserve.tokenizer.Tokenizer;
 
 /**
  * What the generating endpoints (completions, chat) share: the engine, the adapter catalogue,
- * the tokenizer, the model resolver and the {@code n} cap.
+ * the tokenizer, the model resolver, the {@code n} cap and the compiled structured-output constraints.
  */
 record GenerationBackend(Engine engine, AdapterRegistry adapters, Tokenizer tokenizer, ModelResolver models,
-                         int maxN) {
+                         int maxN, ConstraintCache constraints) {
+
+    /** The compiled structured-output constraint of {@code o}, or null; 400 when it cannot be compiled. */
+    Constraint constraint(GenerationOptions o) {
+        return StructuredOutput.compile(constraints, o.structured());
+    }
 
     ServedModel base() {
         return models.base();

@@ -16,10 +16,12 @@ import java.util.Set;
  *
  * @param maxTokens      null when the client gave none (each API has its own default)
  * @param maxTokensParam the field name the client used, for error messages
+ * @param structured     the structured-output constraint asked for, or null ({@link StructuredOutput})
  */
 record GenerationOptions(String model, String adapter, Integer maxTokens, String maxTokensParam,
                          SamplingParams sampling, List<String> stop, Set<Integer> stopTokenIds, boolean ignoreEos,
-                         int n, boolean returnTokenIds, boolean stream, boolean includeUsage) {
+                         int n, boolean returnTokenIds, boolean stream, boolean includeUsage,
+                         StructuredOutput.Field structured) {
 
     static final int MAX_STOP = 4;
 
@@ -80,7 +82,8 @@ record GenerationOptions(String model, String adapter, Integer maxTokens, String
                 n,
                 p.bool("return_token_ids", false),
                 stream,
-                includeUsage);
+                includeUsage,
+                StructuredOutput.parse(p));
     }
 
     /** {@code logit_bias}, as OpenAI's: an object from token ids (as strings) to biases in [-100, 100]. */

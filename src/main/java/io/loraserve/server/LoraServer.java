@@ -5,6 +5,7 @@ import io.helidon.webserver.WebServerConfig;
 import io.helidon.webserver.http.Filter;
 import io.helidon.webserver.http.HttpRouting;
 import io.helidon.webserver.http.HttpService;
+import io.loraserve.constraint.ConstraintCache;
 import io.loraserve.engine.ModelRuntime;
 import io.loraserve.lora.AdapterException;
 import io.loraserve.lora.AdapterRegistry;
@@ -44,6 +45,8 @@ public final class LoraServer implements AutoCloseable {
     private static final Duration CANCEL_GRACE = Duration.ofSeconds(5);
     /** Connections the admin port holds at most: operators and probes, not the public. */
     static final int ADMIN_MAX_CONNECTIONS = 64;
+    /** Compiled structured-output constraints kept (each with its memo of states and token masks). */
+    static final int CONSTRAINT_CACHE = 256;
     /** Most connections the default {@code --max-connections} allows, whatever the open-file limit. */
     static final int MAX_CONNECTIONS_CEILING = 10_000;
 
@@ -119,7 +122,8 @@ public final class LoraServer implements AutoCloseable {
         AdapterRegistry registry = rt.registry();
         ModelResolver models = new ModelResolver(served, registry::contains, registry::names);
         HealthService health = new HealthService(this::notReadyReason, this::publicListenerDown);
-        GenerationBackend backend = new GenerationBackend(rt.engine(), registry, tokenizer, models, o.maxN());
+        GenerationBackend backend = new GenerationBackend(rt.engine(), registry, tokenizer, models, o.maxN(),
+                new ConstraintCache(() -> StructuredOutput.vocabulary(tokenizer, rt.config().eosTokenIds()), CONSTRAINT_CACHE));
         CompletionsService completions = new CompletionsService(backend);
         ChatTemplate template = new ChatTemplate(tokenizer.chatTemplate().orElse(null),
                 tokenizer.bosToken().orElse(null), tokenizer.eosToken().orElse(null));

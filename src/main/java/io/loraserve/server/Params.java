@@ -35,6 +35,11 @@ final class Params {
         this.prefix = prefix;
     }
 
+    /** What error messages put before a key ("" at the top level). */
+    String prefix() {
+        return prefix;
+    }
+
     boolean has(String key) {
         JsonValue v = body.get(key);
         return v != null && v != JsonValue.NULL;

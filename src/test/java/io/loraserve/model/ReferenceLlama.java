@@ -15,17 +15,17 @@ import java.util.Map;
  * {@code linear} and {@code llama3} rope scaling (written out again here from transformers'
  * formulas), and a sliding window of the config's size (Mistral, Phi-3).
  */
-final class ReferenceLlama {
+public final class ReferenceLlama {
     private final ModelConfig c;
     private final Map<String, SafeTensorsIo.Stored> w;
 
-    ReferenceLlama(ModelConfig config, Map<String, SafeTensorsIo.Stored> weights) {
+    public ReferenceLlama(ModelConfig config, Map<String, SafeTensorsIo.Stored> weights) {
         this.c = config;
         this.w = weights;
     }
 
     /** Logits of the last position of {@code tokens} (positions 0..n-1). */
-    double[] lastLogits(int[] tokens) {
+    public double[] lastLogits(int[] tokens) {
         int n = tokens.length;
         int hidden = c.hidden();
         int hd = c.headDim();

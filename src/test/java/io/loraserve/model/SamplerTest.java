@@ -39,6 +39,34 @@ class SamplerTest {
                 new int[0]).token(), "reads its own row");
     }
 
+    /**
+     * An allowed-token mask (structured output): draws only among the allowed tokens, in the
+     * proportions of their tempered probabilities renormalised, greedy takes the best allowed one,
+     * and the reported logprob is still the raw log-softmax over the whole row.
+     */
+    @Test
+    void allowedMaskRestrictsTheDrawAndLeavesLogprobsRaw() {
+        long[] allowed = {(1L << 0) | (1L << 4) | (1L << 9)};  // logits 0.3, 0.9, -2.2
+        SamplingParams greedy = new SamplingParams(0, 1, -1, 0, 0, 0, 1, null, 0);
+        Sampler.Sample best = Sampler.sample(LOGITS, 0, LOGITS.length, greedy, new SplittableRandom(1), new int[0],
+                new int[0], allowed);
+        assertEquals(4, best.token());
+        assertEquals(0.9 - Sampler.logSumExp(LOGITS, 0, LOGITS.length), best.logprob(), 1e-6);
+        SamplingParams sampled = new SamplingParams(1, 1, 5, 0, 0, 0, 1, null, -1);
+        int[] counts = new int[LOGITS.length];
+        SplittableRandom rng = new SplittableRandom(5);
+        int draws = DRAWS / 10;
+        for (int i = 0; i < draws; i++) {
+            counts[Sampler.sample(LOGITS, 0, LOGITS.length, sampled, rng, new int[0], new int[0], allowed).token()]++;
+        }
+        double z = Math.exp(0.3) + Math.exp(0.9) + Math.exp(-2.2);
+        for (int t = 0; t < LOGITS.length; t++) {
+            double expected = (t == 0 ? Math.exp(0.3) : t == 4 ? Math.exp(0.9) : t == 9 ? Math.exp(-2.2) : 0) / z;
+            double sd = Math.sqrt(expected * (1 - expected) / draws);
+            assertEquals(expected, (double) counts[t] / draws, 5 * sd + 1e-9, "frequency of token " + t);
+        }
+    }
+
     /** Every draw lands where the reference distribution allows, with the reference's frequency. */
     @ParameterizedTest(name = "temperature {0} top_p {1} top_k {2} min_p {3}")
     @CsvSource({"1.0, 1.0, -1, 0", "0.5, 1.0, -1, 0", "1.7, 1.0, -1, 0", "1.0, 1.0, 4, 0", "1.0, 0.6, -1, 0",

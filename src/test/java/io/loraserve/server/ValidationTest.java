@@ -190,7 +190,8 @@ class ValidationTest {
                 chat("n above --max-n", HI + ",\"n\":9", 400, "n", "between 1 and 8"),
                 chat("temperature above 2", HI + ",\"temperature\":3", 400, "temperature", "<= 2"),
                 chat("tools", HI + ",\"tools\":[{\"type\":\"function\"}]", 400, "tools", "not supported"),
-                chat("json mode", HI + ",\"response_format\":{\"type\":\"json_object\"}", 400, "response_format", "json_object"),
+                chat("response_format type unknown", HI + ",\"response_format\":{\"type\":\"xml\"}", 400,
+                        "response_format.type", "json_schema"),
                 chat("unknown adapter", HI + ",\"adapter\":\"nope\"", 404, null, "nope"));
     }
 

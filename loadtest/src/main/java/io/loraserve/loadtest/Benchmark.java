@@ -1,5 +1,8 @@
 package io.loraserve.loadtest;
 
+import io.loraserve.constraint.Constraint;
+import io.loraserve.constraint.ConstraintCache;
+import io.loraserve.constraint.ConstraintSpec;
 import io.loraserve.engine.ModelRuntime;
 import io.loraserve.engine.StepCounts;
 import io.loraserve.loadtest.SyntheticModel.Shape;
@@ -25,7 +28,7 @@ import org.bytedeco.pytorch.global.torch;
  * adapters, loads them into one runtime, and prints ratios measured side by side in this run
  * (B1 multi-adapter vs base, B2 batched vs sequential, B3 pinned vs base, B4 hot loading,
  * B7 GEMM efficiency, B8 weight bandwidth, B9 sampling cost, B10 bfloat16 vs float32, B11 native ops and host
- * syncs per decode step under the CPU and the GPU policy, B12 int8 vs float32, B14 prefix caching in
+ * syncs per decode step under the CPU and the GPU policy, B12 int8 vs float32, B13 structured-output cost, B14 prefix caching in
  * {@link PrefixBenchmark}). {@code --quick} uses a tiny shape so the whole run takes seconds.
  */
 public final class Benchmark {
@@ -43,7 +46,7 @@ public final class Benchmark {
             int threads = Runtime.getRuntime().availableProcessors();
             String device = "cpu";
             String dtype = "float32";
-            java.util.Set<String> only = java.util.Set.of("B1", "B2", "B3", "B4", "B7", "B8", "B9", "B10", "B11", "B12", "B14");
+            java.util.Set<String> only = java.util.Set.of("B1", "B2", "B3", "B4", "B7", "B8", "B9", "B10", "B11", "B12", "B13", "B14");
             for (int i = 0; i < args.length; i++) {
                 switch (args[i]) {
                     case "--quick", "--json" -> { }
@@ -110,6 +113,9 @@ public final class Benchmark {
             }
             if (s.only().contains("B9")) {
                 sampledVsGreedy(driver, s.shape());
+            }
+            if (s.only().contains("B13")) {
+                constrainedVsFree(driver);
             }
         }
         if (s.only().contains("B10") && s.dtype().equals("float32")) {
@@ -185,7 +191,7 @@ public final class Benchmark {
             for (int k = 1; k < prompt.length; k++) {
                 prompt[k] = 3 + rng.nextInt(shape.vocab() - 3);
             }
-            jobs.add(new EngineDriver.Job(adapter.apply(i), prompt, decodeTokens, sampling));
+            jobs.add(new EngineDriver.Job(adapter.apply(i), prompt, decodeTokens, sampling, null));
         }
         return jobs;
     }
@@ -416,6 +422,48 @@ public final class Benchmark {
                 }
             }
         }
+    }
+
+    /** The JSON schema B13 constrains to: an open list of small records, so the output never has to end. */
+    static final String B13_SCHEMA = "{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"
+            + "\"id\":{\"type\":\"integer\"},\"name\":{\"type\":\"string\",\"maxLength\":12},"
+            + "\"tag\":{\"enum\":[\"red\",\"green\",\"blue\"]},\"ok\":{\"type\":\"boolean\"}},"
+            + "\"required\":[\"id\",\"name\",\"tag\",\"ok\"]}}";
+
+    /**
+     * B13: decode tok/s of 32 greedy requests over 8 adapters whose output must match
+     * {@link #B13_SCHEMA} over the same 32 unconstrained, interleaved, best of N each, both counted
+     * while all 32 run (a constrained output may complete, and end, before its token budget). The synthetic
+     * model has no tokenizer, so the constraint runs over {@link SyntheticModel#vocabulary}, one of the
+     * model's size. The compile time of the schema is reported beside it; one constrained warm-up run
+     * comes first, as every line has one (a server keeps a schema's memo across its requests).
+     */
+    private void constrainedVsFree(EngineDriver d) throws InterruptedException {
+        ConstraintCache cache = new ConstraintCache(SyntheticModel.vocabulary(s.shape().vocab()), 4);
+        Constraint schema = cache.get(ConstraintSpec.jsonSchema(
+                jakarta.json.Json.createReader(new java.io.StringReader(B13_SCHEMA)).readValue()));
+        results.put("constraint_compile_ms", round(schema.compileNanos() / 1e6));
+        double free = 0;
+        double constrained = 0;
+        long tokens = 0;
+        d.runTogether(constrainedJobs(schema));  // warm-up: the schema's states and masks are memoised, as in a server
+        for (int r = 0; r < s.repeats(); r++) {
+            free = Math.max(free, EngineDriver.decodeTokensPerSecondWhileAllRun(
+                    d.runTogether(jobs(32, i -> "a" + (i % 8), s.decodeTokens()))));
+            List<EngineDriver.Trace> traces = d.runTogether(constrainedJobs(schema));
+            tokens = traces.stream().mapToLong(t -> t.tokens.size()).sum();
+            constrained = Math.max(constrained, EngineDriver.decodeTokensPerSecondWhileAllRun(traces));
+        }
+        results.put("constrained_tokens_per_request", round((double) tokens / 32));
+        ratio("B13", "constrained_vs_unconstrained", constrained / free, ">= 0.90",
+                "decode tok/s, 32 requests over 8 adapters under a JSON schema / unconstrained (" + fmt(constrained)
+                        + " / " + fmt(free) + "; schema compiled in " + fmt(schema.compileNanos() / 1e6) + " ms, "
+                        + fmt((double) tokens / 32) + " tokens per constrained request)");
+    }
+
+    private List<EngineDriver.Job> constrainedJobs(Constraint schema) {
+        return jobs(32, i -> "a" + (i % 8), s.decodeTokens()).stream()
+                .map(j -> new EngineDriver.Job(j.adapter(), j.prompt(), j.maxTokens(), j.sampling(), schema)).toList();
     }
 
     private static double meanTpot(List<EngineDriver.Trace> traces) {

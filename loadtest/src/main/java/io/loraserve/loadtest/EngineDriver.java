@@ -1,5 +1,6 @@
 package io.loraserve.loadtest;
 
+import io.loraserve.constraint.Constraint;
 import io.loraserve.engine.FinishReason;
 import io.loraserve.engine.ModelRuntime;
 import io.loraserve.engine.Request;
@@ -27,10 +28,10 @@ final class EngineDriver {
         this.runtime = runtime;
     }
 
-    /** One request to run: adapter name (null = base), prompt, length and how it samples. */
-    record Job(String adapter, int[] prompt, int maxTokens, SamplingParams sampling) {
+    /** One request to run: adapter name (null = base), prompt, length, how it samples and its constraint (or null). */
+    record Job(String adapter, int[] prompt, int maxTokens, SamplingParams sampling, Constraint constraint) {
         Job(String adapter, int[] prompt, int maxTokens) {
-            this(adapter, prompt, maxTokens, SamplingParams.GREEDY);
+            this(adapter, prompt, maxTokens, SamplingParams.GREEDY, null);
         }
     }
 
@@ -88,7 +89,7 @@ final class EngineDriver {
         Trace trace = new Trace();
         Adapter lease = job.adapter() == null ? null : runtime.registry().acquire(job.adapter());
         runtime.engine().submit(new Request("bench-" + IDS.incrementAndGet(), job.prompt(), lease,
-                job.sampling(), job.maxTokens(), Set.of(), true, -1, trace));
+                job.sampling(), job.maxTokens(), Set.of(), true, -1, trace, job.constraint()));
         return trace;
     }
 
@@ -145,6 +146,18 @@ final class EngineDriver {
         long start = traces.stream().mapToLong(Trace::first).max().orElseThrow();
         long end = traces.stream().mapToLong(Trace::last).max().orElseThrow();
         long count = traces.stream().flatMap(t -> t.tokens.stream()).filter(ts -> ts > start).count();
+        return count / ((end - start) / 1e9);
+    }
+
+    /**
+     * As {@link #decodeTokensPerSecond}, over the window in which every request is still running
+     * (after the last first token, up to the first request's last token), so requests that end
+     * early (a constrained output that completes) do not leave a thinner batch in the window.
+     */
+    static double decodeTokensPerSecondWhileAllRun(List<Trace> traces) {
+        long start = traces.stream().mapToLong(Trace::first).max().orElseThrow();
+        long end = traces.stream().mapToLong(Trace::last).min().orElseThrow();
+        long count = traces.stream().flatMap(t -> t.tokens.stream()).filter(ts -> ts > start && ts <= end).count();
         return count / ((end - start) / 1e9);
     }
 

@@ -1,5 +1,6 @@
 package io.loraserve.loadtest;
 
+import io.loraserve.constraint.Vocabulary;
 import io.loraserve.model.Proj;
 import io.loraserve.tensor.SafeTensorsWriter;
 import java.io.IOException;
@@ -127,5 +128,29 @@ public final class SyntheticModel {
         float[] v = new float[n];
         java.util.Arrays.fill(v, 1f);
         return v;
+    }
+
+    /**
+     * A byte-level vocabulary of {@code size} tokens for constraints on a synthetic model (which has
+     * no tokenizer): ids 0-2 special (2 = EOS), 3-258 the 256 single bytes, the rest seeded random
+     * pieces of 2 to 8 characters from JSON-ish text (letters, digits, quotes, brackets, spaces,
+     * punctuation), so pieces share prefixes as BPE merges do.
+     */
+    static Vocabulary vocabulary(int size) {
+        String alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 \"{}[]:,.-_";
+        SplittableRandom rng = new SplittableRandom(11);
+        byte[][] tokens = new byte[size][];
+        for (int id = 3; id < size; id++) {
+            if (id < 259) {
+                tokens[id] = new byte[] {(byte) (id - 3)};
+            } else {
+                byte[] piece = new byte[2 + rng.nextInt(7)];
+                for (int i = 0; i < piece.length; i++) {
+                    piece[i] = (byte) alphabet.charAt(rng.nextInt(alphabet.length()));
+                }
+                tokens[id] = piece;
+            }
+        }
+        return new Vocabulary(tokens, new int[] {2});
     }
 }
