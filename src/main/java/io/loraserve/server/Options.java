@@ -40,6 +40,7 @@ public record Options(
         long maxCpuAdapterBytes,
         List<Path> adapterRoots,
         Map<String, Path> adapters,
+        boolean noLazyAdapters,
         Path stateDir,
         String adminKey,
         int metricsAdapterLabels,
@@ -50,10 +51,17 @@ public record Options(
         Duration headerTimeout,
         Duration idleTimeout) {
 
-    /** A flag: its name, value placeholder, default (null = computed) and help; repeatable flags accumulate. */
+    /**
+     * A flag: its name, value placeholder (null for a switch, which takes no value and is true when given), default
+     * (null = computed) and help; repeatable flags accumulate.
+     */
     record Flag(String name, String value, String fallback, String help, boolean repeatable) {
         Flag(String name, String value, String fallback, String help) {
             this(name, value, fallback, help, false);
+        }
+
+        boolean isSwitch() {
+            return value == null;
         }
     }
 
@@ -85,8 +93,14 @@ public record Options(
             new Flag("max-adapters", "N", "8", "adapters resident on the device at once (device slots)"),
             new Flag("max-lora-rank", "N", "16", "largest adapter rank accepted (sizes the device slots)"),
             new Flag("max-cpu-adapter-bytes", "BYTES", "1073741824", "host memory for registered adapters' weights"),
-            new Flag("adapter-root", "DIR", null, "directory adapters may be loaded from; repeatable (default: the project's adapters/)", true),
+            new Flag("adapter-root", "DIR", null, "directory adapters may be loaded from; repeatable (default: the"
+                    + " project's adapters/). Given, a request naming an adapter that is not loaded but is a"
+                    + " directory DIR/<name> loads it on first use", true),
+            new Flag("no-lazy-adapters", null, null, "with --adapter-root: do not load adapters on first use; a"
+                    + " request for an adapter that is not loaded gets 404"),
             new Flag("adapter", "NAME=DIR", null, "adapter to load at start-up; repeatable (default with the demo model: everything in adapters/)", true),
+            new Flag("lora-modules", "NAME=DIR...", null, "vLLM's spelling of --adapter: one or more NAME=DIR after"
+                    + " it; repeatable", true),
             new Flag("state-dir", "DIR", null, "keep the adapter catalogue (loads, unloads, pins) in DIR, saved before"
                     + " each admin change is answered, restored at start-up; --adapter wins on a name clash"
                     + " (default: none, admin changes are lost on restart)"),
@@ -122,7 +136,12 @@ public record Options(
             String flag = name;
             Flag spec = FLAGS.stream().filter(f -> f.name().equals(flag)).findFirst()
                     .orElseThrow(() -> new OptionsException("unknown flag --" + flag + " (see --help)"));
-            if (value == null) {
+            if (spec.isSwitch()) {
+                if (value != null) {
+                    throw new OptionsException("--" + name + " takes no value");
+                }
+                value = "true";
+            } else if (value == null) {
                 if (i + 1 >= args.length) {
                     throw new OptionsException("--" + name + " needs a value");
                 }
@@ -132,6 +151,9 @@ public record Options(
                 values.put(name, new ArrayList<>());
             }
             values.get(name).add(value);
+            while (name.equals("lora-modules") && i + 1 < args.length && !args[i + 1].startsWith("--")) {
+                values.get(name).add(args[++i]);  // vLLM's form: --lora-modules a=DIR b=DIR
+            }
         }
         Reader r = new Reader(values);
         return new Options(
@@ -159,6 +181,7 @@ public record Options(
                 r.positiveLong("max-cpu-adapter-bytes"),
                 r.all("adapter-root").stream().map(Path::of).toList(),
                 r.adapters(),
+                r.has("no-lazy-adapters") && r.bool("no-lazy-adapters"),
                 r.has("state-dir") ? Path.of(r.nonEmpty("state-dir")) : null,
                 r.has("admin-key") ? r.text("admin-key") : null,
                 r.nonNegative("metrics-adapter-labels"),
@@ -176,7 +199,7 @@ public record Options(
         lines.add("usage: loraserve [--flag VALUE]...");
         lines.add("");
         for (Flag f : FLAGS) {
-            String left = "  --" + f.name() + " " + f.value();
+            String left = "  --" + f.name() + (f.isSwitch() ? "" : " " + f.value());
             lines.add(String.format("%-44s %s%s", left, f.help(), f.fallback() == null ? "" : " [" + f.fallback() + "]"));
         }
         lines.add("");
@@ -208,16 +231,28 @@ public record Options(
             return List.copyOf(out);
         }
 
+        /** {@code --adapter} and its vLLM spelling {@code --lora-modules}, in that order. */
         Map<String, Path> adapters() {
             Map<String, Path> out = new LinkedHashMap<>();
-            for (String spec : all("adapter")) {
-                int eq = spec.indexOf('=');
-                if (eq <= 0 || eq == spec.length() - 1) {
-                    throw new OptionsException("--adapter must be NAME=DIR, not '" + spec + "'");
+            for (String flag : List.of("adapter", "lora-modules")) {
+                for (String spec : all(flag)) {
+                    int eq = spec.indexOf('=');
+                    if (eq <= 0 || eq == spec.length() - 1) {
+                        throw new OptionsException("--" + flag + " must be NAME=DIR, not '" + spec + "'");
+                    }
+                    out.put(spec.substring(0, eq), Path.of(spec.substring(eq + 1)));
                 }
-                out.put(spec.substring(0, eq), Path.of(spec.substring(eq + 1)));
             }
             return out;
+        }
+
+        /** A switch from the command line ({@code true}) or config ({@code true}/{@code false}). */
+        boolean bool(String name) {
+            String v = text(name).strip();
+            if (!v.equals("true") && !v.equals("false")) {
+                throw new OptionsException("--" + name + " is a switch: true or false in config, not '" + v + "'");
+            }
+            return v.equals("true");
         }
 
         String text(String name) {
