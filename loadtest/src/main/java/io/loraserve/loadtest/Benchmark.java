@@ -23,7 +23,8 @@ import org.bytedeco.pytorch.global.torch;
  * The engine benchmark: generates a model in SmolLM-135M's shape and 32 rank-16 all-linear
  * adapters, loads them into one runtime, and prints ratios measured side by side in this run
  * (B1 multi-adapter vs base, B2 batched vs sequential, B3 pinned vs base, B4 hot loading,
- * B7 GEMM efficiency, B8 weight bandwidth, B9 sampling cost). {@code --quick} uses a tiny shape so the whole run takes seconds.
+ * B7 GEMM efficiency, B8 weight bandwidth, B9 sampling cost; B6, adapters at scale, only when asked with
+ * {@code --only B6}: see {@link AdapterScale}). {@code --quick} uses a tiny shape so the whole run takes seconds.
  */
 public final class Benchmark {
     private final Settings s;
@@ -108,6 +109,13 @@ public final class Benchmark {
             if (s.only().contains("B9")) {
                 sampledVsGreedy(driver, s.shape());
             }
+        }
+        if (s.only().contains("B6")) {
+            Path work = s.work().toAbsolutePath();
+            new AdapterScale(s.shape(), work, s.shape() == SyntheticModel.Shape.TINY, s.promptTokens(), s.decodeTokens(),
+                    cap -> new ModelRuntime.Settings(s.device(), s.dtype(), "auto", 256, 32, 2048, 16, 0, 10_000,
+                            Duration.ZERO, Duration.ofMinutes(5), s.threads(), 16, 16, cap,
+                            List.of(AdapterScale.root(work))), this::ratio).run(modelDir);
         }
         if (s.only().contains("B10") && s.dtype().equals("float32")) {
             bfloat16VsFloat32(modelDir);
