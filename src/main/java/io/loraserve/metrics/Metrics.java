@@ -155,7 +155,7 @@ public final class Metrics implements EngineListener, AdapterEvents, AutoCloseab
 
     /** The host tier's bytes held (read at each scrape) and its capacity. */
     public void hostTier(LongSupplier bytes, long capacity) {
-        Gauge.builder(MetricNames.HOST_BYTES.name(), bytes, LongSupplier::getAsLong)
+        Gauge.builder(MetricNames.HOST_BYTES.name(), bytes::getAsLong)
                 .description(MetricNames.HOST_BYTES.help()).baseUnit("bytes").register(registry);
         Gauge.builder(MetricNames.HOST_CAPACITY.name(), () -> capacity)
                 .description(MetricNames.HOST_CAPACITY.help()).baseUnit("bytes").register(registry);

@@ -88,6 +88,7 @@ class LazyAdaptersTest {
         }
         assertTrue(metric("loraserve_adapter_tier_evictions_total{tier=\"host\"}") >= evictions + 4,
                 "each switch between the two large adapters dropped the other's copy");
+        assertEquals(server.server.runtime().registry().hostBytes(), metric("loraserve_adapter_host_bytes"));
         String record = server.adminGet("/admin/adapters/attn-r4").body();
         assertTrue(record.contains("\"tier\":\"disk\"") && record.contains("\"on_demand\":true"), record);
     }
