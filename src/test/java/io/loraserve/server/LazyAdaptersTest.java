@@ -10,7 +10,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.loraserve.Fixtures;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
@@ -36,13 +35,14 @@ class LazyAdaptersTest {
     static void start() throws IOException {
         root = Files.createDirectories(tmp.resolve("root"));
         for (String a : TestServer.FIXTURE_ADAPTERS) {
-            copy(a, root.resolve(a));
+            AdminRefusalsTest.copyFixture(a, root.resolve(a));
         }
-        copy("attn-r4", root.resolve("changing"));
-        copy("attn-r4", root.resolve("broken"));
+        AdminRefusalsTest.copyFixture("attn-r4", root.resolve("changing"));
+        AdminRefusalsTest.copyFixture("attn-r4", root.resolve("broken"));
         Files.delete(root.resolve("broken").resolve("adapter_model.safetensors"));
-        Files.createSymbolicLink(root.resolve("escape"), copy("attn-r4", tmp.resolve("outside")));
-        copy("attn-r4", root.resolve("sub").resolve("inner"));
+        Files.createSymbolicLink(root.resolve("escape"),
+                AdminRefusalsTest.copyFixture("attn-r4", tmp.resolve("outside")));
+        AdminRefusalsTest.copyFixture("attn-r4", root.resolve("sub").resolve("inner"));
         server = new TestServer(Fixtures.tinyModel(), "--adapter-root", root.toString(), "--max-adapters", "2",
                 "--max-cpu-adapter-bytes", "74752");
     }
@@ -50,18 +50,6 @@ class LazyAdaptersTest {
     @AfterAll
     static void stop() {
         server.close();
-    }
-
-    static Path copy(String fixture, Path dir) {
-        try {
-            Files.createDirectories(dir);
-            for (String f : List.of("adapter_config.json", "adapter_model.safetensors")) {
-                Files.copy(Fixtures.tinyAdapter(fixture).resolve(f), dir.resolve(f));
-            }
-            return dir;
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
     }
 
     private static String byModel(Fixtures.Case c, String model, int maxTokens) {
