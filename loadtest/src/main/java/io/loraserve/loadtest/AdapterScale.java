@@ -100,7 +100,7 @@ final class AdapterScale {
             Sampler sampler = new Sampler(rt);
             Run zipf = closedLoop(rt, driver, zipf(count, 11), requests, sampler);
             sampler.stop();
-            report.ratio("B6", "zipf_1000_vs_one_adapter", zipf.tokensPerSecond / one, ">= 0.8",
+            report.ratio("B6", "zipf_vs_one_adapter", zipf.tokensPerSecond / one, ">= 0.8",
                     "tok/s, " + STREAMS + " streams, Zipf(1.0) over " + count + " adapters on disk / all on one ("
                             + fmt(zipf.tokensPerSecond) + " / " + fmt(one) + "); " + zipf.cold.size() + " cold");
             report.ratio("B6", "cold_ttft_p99_ms", percentile(zipf.cold, 0.99) / 1e6, "-",
