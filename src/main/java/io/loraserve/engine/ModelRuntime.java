@@ -1,6 +1,7 @@
 package io.loraserve.engine;
 
 import io.loraserve.lora.Adapter;
+import io.loraserve.lora.AdapterEvents;
 import io.loraserve.lora.AdapterRegistry;
 import io.loraserve.lora.AdapterSlots;
 import io.loraserve.model.Kernels;
@@ -156,6 +157,17 @@ public final class ModelRuntime implements AutoCloseable {
 
     public AdapterRegistry registry() {
         return registry;
+    }
+
+    /** Who hears about the catalogue and every adapter tier (host copies, device slots); set before adapters load. */
+    public void setAdapterEvents(AdapterEvents events) {
+        registry.setEvents(events);
+        slots.setEvents(events);
+    }
+
+    /** Tokens per KV cache block ({@code --kv-block-size}). */
+    public int kvBlockSize() {
+        return cache.blockSize();
     }
 
     /** Pins {@code name}: builds its merged copy; blocks until it serves from it. */

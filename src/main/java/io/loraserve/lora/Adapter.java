@@ -1,40 +1,62 @@
 package io.loraserve.lora;
 
+import io.loraserve.model.WeightLayout;
 import java.nio.file.Path;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Supplier;
 
 /**
- * One loaded version of a named adapter: its host weights and the requests using it.
+ * One loaded version of a named adapter: what it is (config, size, files as read), its host copy of the weights
+ * while it has one, and the requests using it.
  *
- * <p>Semantics: every request that runs on an adapter holds one reference, from
- * {@link AdapterRegistry#acquire} (or {@link #retain()} by a holder) until {@link #release()}.
- * Unloading or replacing the name only marks this version removed; its host weights are freed
- * when the last reference goes, so a running request always finishes on the weights it started
- * with.
+ * <p>Semantics: every request that runs on an adapter holds one reference, from {@link AdapterRegistry#acquire}
+ * (or {@link #retain()} by a holder) until {@link #release()}; a holder always finds the host copy present. Unloading
+ * or replacing the name only marks this version removed; its host copy is freed when the last reference goes, so a
+ * running request always finishes on the weights it started with. While no reference is held, {@link HostCopies}
+ * may drop the host copy to make room (the version stays registered, its weights on disk); the next acquire reads it
+ * again, once for all its waiters, from files that must still look as they did ({@link AdapterFiles}).
+ *
+ * <p>Native memory: the host copy ({@link AdapterWeights}) has lifetime adapter: closed when dropped, or when the
+ * version is removed and its last reference ends. Changes to it are guarded by this object's lock.
  */
 public final class Adapter {
     private final String name;
     private final Path path;
-    private final AdapterWeights weights;
+    private final AdapterConfig config;
+    private final long bytes;
+    private final int layers;
+    private final WeightLayout layout;
+    private final AdapterFiles files;
     private final long version;
     private final double loadSeconds;
+    private final boolean onDemand;
     private final AtomicInteger references = new AtomicInteger();
     private final AtomicBoolean freed = new AtomicBoolean();
-    private final Runnable onFreed;
+    private final HostCopies host;
     private final AdapterEvents events;
+    private AdapterWeights weights;                 // the host copy, null while dropped; guarded by this
+    private CompletableFuture<AdapterWeights> reading;  // the read that brings it back, null when none; guarded by this
     private volatile boolean removed;
     private volatile boolean pinned;
     private volatile boolean resident;
 
-    Adapter(String name, Path path, AdapterWeights weights, long version, double loadSeconds, Runnable onFreed,
-            AdapterEvents events) {
+    Adapter(String name, Path path, AdapterWeights weights, AdapterFiles files, long version, double loadSeconds,
+            boolean onDemand, HostCopies host, AdapterEvents events) {
         this.name = name;
         this.path = path;
         this.weights = weights;
+        this.config = weights.config();
+        this.bytes = weights.bytes();
+        this.layers = weights.layers();
+        this.layout = weights.layout();
+        this.files = files;
         this.version = version;
         this.loadSeconds = loadSeconds;
-        this.onFreed = onFreed;
+        this.onDemand = onDemand;
+        this.host = host;
         this.events = events;
     }
 
@@ -46,12 +68,38 @@ public final class Adapter {
         return path;
     }
 
-    public AdapterWeights weights() {
+    /**
+     * The host copy. Only a holder of a reference may call it, and it is then present (the registry's acquire brings
+     * it back before handing out the reference).
+     */
+    public synchronized AdapterWeights weights() {
+        if (weights == null) {
+            throw new IllegalStateException("adapter '" + name + "' has no host copy; acquire it first");
+        }
         return weights;
     }
 
     public AdapterConfig config() {
-        return weights.config();
+        return config;
+    }
+
+    /** Bytes of its host copy (whether it holds one now or not). */
+    public long bytes() {
+        return bytes;
+    }
+
+    /** Decoder layers of the base model its weights were validated against. */
+    public int layers() {
+        return layers;
+    }
+
+    /** How that base model names its decoder linears. */
+    public WeightLayout layout() {
+        return layout;
+    }
+
+    AdapterFiles files() {
+        return files;
     }
 
     /** Distinguishes a replaced adapter's versions (increasing per registry). */
@@ -61,6 +109,11 @@ public final class Adapter {
 
     public double loadSeconds() {
         return loadSeconds;
+    }
+
+    /** Loaded because a request named it ({@code --adapter-root}), not by an operator. */
+    public boolean onDemand() {
+        return onDemand;
     }
 
     public int inFlight() {
@@ -91,8 +144,75 @@ public final class Adapter {
     void resident(boolean value) {
         resident = value;
         if (!removed) {
-            events.adapterTier(name, value ? "device" : "host");
+            events.adapterTier(name, tier());
         }
+    }
+
+    /** Where its weights are: {@link AdapterEvents#DEVICE}, {@link AdapterEvents#HOST} or {@link AdapterEvents#DISK}. */
+    public synchronized String tier() {
+        return resident ? AdapterEvents.DEVICE : weights != null ? AdapterEvents.HOST : AdapterEvents.DISK;
+    }
+
+    /**
+     * Takes a reference for a new request; true when the host copy is present, else the caller brings it back with
+     * {@link #awaitHostCopy} (the reference keeps it from being dropped again meanwhile).
+     */
+    synchronized boolean lease() {
+        if (freed.get()) {
+            throw new IllegalStateException("adapter '" + name + "' version " + version + " was already freed");
+        }
+        references.incrementAndGet();
+        return weights != null;
+    }
+
+    /**
+     * Waits until the host copy is back: the first caller starts {@code read} (disk to a validated copy, counted in
+     * {@link HostCopies}), later ones wait for the same read. A failed read fails every waiter and is not kept: the
+     * next caller reads again.
+     */
+    void awaitHostCopy(Supplier<CompletableFuture<AdapterWeights>> read) {
+        CompletableFuture<AdapterWeights> f;
+        synchronized (this) {
+            if (weights != null) {
+                return;
+            }
+            if (reading == null) {
+                reading = read.get();
+            }
+            f = reading;
+        }
+        try {
+            settle(f, f.join());
+        } catch (CompletionException e) {
+            settle(f, null);
+            throw e.getCause() instanceof RuntimeException re ? re : e;
+        }
+    }
+
+    /** A waiter saw {@code read} end with {@code w} (null: it failed): the copy is installed, the read forgotten. */
+    private synchronized void settle(CompletableFuture<AdapterWeights> read, AdapterWeights w) {
+        if (reading == read) {
+            reading = null;
+        }
+        if (w != null && weights == null) {
+            weights = w;
+            if (!removed && !resident) {
+                events.adapterTier(name, AdapterEvents.HOST);
+            }
+        }
+    }
+
+    /** Closes the host copy if no request holds this version; returns the bytes freed (0 when it kept it). */
+    synchronized long dropHostCopy() {
+        if (references.get() != 0 || weights == null || freed.get()) {
+            return 0;
+        }
+        weights.close();
+        weights = null;
+        if (!removed && !resident) {
+            events.adapterTier(name, AdapterEvents.DISK);
+        }
+        return bytes;
     }
 
     /**
@@ -106,7 +226,7 @@ public final class Adapter {
         references.incrementAndGet();
     }
 
-    /** Drops one request's reference; the last one of a removed adapter frees its host weights. */
+    /** Drops one request's reference; the last one of a removed adapter frees its host copy. */
     public void release() {
         if (references.decrementAndGet() == 0 && removed) {
             free();
@@ -121,9 +241,19 @@ public final class Adapter {
     }
 
     private void free() {
-        if (references.get() == 0 && freed.compareAndSet(false, true)) {
-            weights.close();
-            onFreed.run();
+        boolean hadCopy;
+        synchronized (this) {
+            if (references.get() != 0 || !freed.compareAndSet(false, true)) {
+                return;
+            }
+            hadCopy = weights != null;
+            if (hadCopy) {
+                weights.close();
+                weights = null;
+            }
+        }
+        if (hadCopy) {
+            host.freed(this, bytes);  // outside this lock: the host tier's lock comes first
         }
     }
 

@@ -51,7 +51,9 @@ public final class AdapterException extends RuntimeException {
         /** A tensor holds NaN or infinity. */
         NON_FINITE,
         /** A rank above the server's {@code --max-lora-rank}. */
-        RANK_TOO_LARGE
+        RANK_TOO_LARGE,
+        /** A file of an adapter whose host copy was dropped changed or vanished before it was read again. */
+        FILES_CHANGED
     }
 
     private final String adapter;

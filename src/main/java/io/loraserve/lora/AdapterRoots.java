@@ -58,6 +58,38 @@ final class AdapterRoots {
     }
 
     /**
+     * The real directory of the adapter called {@code name}: {@code ROOT/<name>} in the first root that has an entry
+     * of that name, checked as {@link #directory} checks (a link leading out of every root is refused).
+     *
+     * @throws RegistryException {@code BAD_NAME} for a name that is not one path element ({@code /}, {@code ..});
+     *                           {@code NOT_FOUND} when no root has it; as {@link #directory} otherwise
+     */
+    Path named(String name) {
+        if (!oneElement(name)) {
+            throw new RegistryException(RegistryException.Kind.BAD_NAME, "adapter name '" + name + "' is not a"
+                    + " directory name: names with '/' or '..' are never looked up under --adapter-root");
+        }
+        for (Path root : roots) {
+            Path candidate = root.resolve(name);
+            if (Files.exists(candidate, LinkOption.NOFOLLOW_LINKS)) {
+                return directory(candidate);
+            }
+        }
+        throw new RegistryException(RegistryException.Kind.NOT_FOUND, "adapter '" + name + "' is not loaded and no"
+                + " --adapter-root holds a directory of that name");
+    }
+
+    /** Whether some root has an entry called {@code name} (not followed if it is a link). */
+    boolean hasEntry(String name) {
+        return oneElement(name) && roots.stream().anyMatch(r -> Files.exists(r.resolve(name), LinkOption.NOFOLLOW_LINKS));
+    }
+
+    private static boolean oneElement(String name) {
+        return name != null && !name.isEmpty() && !name.contains("/") && !name.contains("\\") && !name.contains("..")
+                && !name.equals(".");
+    }
+
+    /**
      * The real path of file {@code name} in adapter directory {@code dir}, safe to open; empty when there is no such
      * file (a dangling link whose target would lie under a root counts as none).
      *

@@ -40,6 +40,7 @@ public final class AdapterSlots implements AutoCloseable {
     private final int[] running;
     private final long[] lastUsed;
     private long clock;
+    private volatile AdapterEvents events = AdapterEvents.NONE;
 
     public AdapterSlots(ModelConfig config, int slots, int maxRank, ScalarType dtype, Device device) {
         this.config = config;
@@ -66,18 +67,27 @@ public final class AdapterSlots implements AutoCloseable {
         return occupant.length;
     }
 
+    /** Who hears about the device tier's hits, misses (with upload times) and evictions; set before traffic. */
+    public void setEvents(AdapterEvents events) {
+        this.events = events;
+    }
+
     /**
      * A slot holding {@code adapter} for one more running sequence: its current slot, else a free
      * or least recently used idle slot it is uploaded into. -1 when every slot is busy.
      */
     public int acquire(Adapter adapter) {
         int slot = slotOf(adapter);
-        if (slot < 0) {
+        if (slot >= 0) {
+            events.tierHit(AdapterEvents.DEVICE);
+        } else {
             slot = victim();
             if (slot < 0) {
                 return -1;
             }
+            long start = System.nanoTime();
             upload(slot, adapter);
+            events.tierMiss(AdapterEvents.DEVICE, (System.nanoTime() - start) / 1e9);
         }
         running[slot]++;
         lastUsed[slot] = ++clock;
@@ -118,6 +128,7 @@ public final class AdapterSlots implements AutoCloseable {
     private void upload(int slot, Adapter adapter) {
         if (occupant[slot] != null) {
             evict(slot);
+            events.tierEvicted(AdapterEvents.DEVICE);
         }
         AdapterWeights w = adapter.weights();
         try (PointerScope scope = new PointerScope()) {

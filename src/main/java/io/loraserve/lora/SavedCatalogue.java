@@ -177,7 +177,8 @@ public final class SavedCatalogue implements AutoCloseable {
      * @throws UncheckedIOException when it cannot be written (the change stands, but a restart would lose it)
      */
     public synchronized void save() {
-        List<Adapter> adapters = registry.list();
+        // Adapters loaded on first use come back on their next use; one an operator pinned is kept like any other.
+        List<Adapter> adapters = registry.list().stream().filter(a -> !a.onDemand() || a.pinned()).toList();
         digests.keySet().retainAll(adapters);
         List<CatalogueFile.Entry> now = adapters.stream()
                 .map(a -> new CatalogueFile.Entry(a.name(), a.path(), a.pinned(), digest(a))).toList();

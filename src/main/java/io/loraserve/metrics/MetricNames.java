@@ -33,8 +33,10 @@ public final class MetricNames {
     public static final String CANCELLED = "cancelled";
     public static final String REJECTED = "rejected";
     public static final List<String> STATUSES = List.of(OK, ERROR, CANCELLED, REJECTED);
-    /** Where an adapter's weights live: device slots, or host memory only. */
-    public static final List<String> TIERS = List.of("device", "host");
+    /** Where an adapter's weights live: device slots, host memory, or only its directory (host copy dropped). */
+    public static final List<String> TIERS = List.of("device", "host", "disk");
+    /** The tiers that hold copies and count hits, misses and evictions. */
+    public static final List<String> CACHE_TIERS = List.of("device", "host");
 
     // Per adapter (label adapter).
     public static final Def REQUESTS = new Def("loraserve.requests",
@@ -64,6 +66,22 @@ public final class MetricNames {
             "Bytes of the adapter's loaded weights (for the label other: their sum)");
     public static final Def ADAPTER_LAST_LOAD = new Def("loraserve.adapter.last.load",
             "Duration of the adapter's most recent load (for the label other: the longest among them)");
+
+    // Adapter tiers (label tier: device or host).
+    public static final Def TIER_HITS = new Def("loraserve.adapter.tier.hits",
+            "Requests (device: sequences admitted) that found their adapter in the tier");
+    public static final Def TIER_MISSES = new Def("loraserve.adapter.tier.misses",
+            "Requests (device: sequences admitted) that did not find their adapter in the tier; it was filled from"
+                    + " the tier below (host: read from disk, first use included; device: uploaded from the host copy)");
+    public static final Def TIER_EVICTIONS = new Def("loraserve.adapter.tier.evictions",
+            "Idle adapters dropped from the tier to make room for another");
+    public static final Def TIER_FILL = new Def("loraserve.adapter.tier.fill",
+            "Time to fill the tier on a miss: host = disk read and validation (waiting for the loader included),"
+                    + " device = upload into a slot");
+    public static final Def HOST_BYTES = new Def("loraserve.adapter.host.bytes",
+            "Bytes of the adapters' host copies held now (replaced versions still running included)");
+    public static final Def HOST_CAPACITY = new Def("loraserve.adapter.host.capacity",
+            "--max-cpu-adapter-bytes: the most the host copies may hold");
 
     // Engine.
     public static final Def ADAPTER_LOAD_DURATION = new Def("loraserve.adapter.load.duration",
@@ -114,6 +132,11 @@ public final class MetricNames {
     public static final String VLLM_RUNNING_ADAPTERS = "running_lora_adapters";
     public static final String VLLM_WAITING_ADAPTERS = "waiting_lora_adapters";
     public static final String VLLM_MAX_LORA = "max_lora";
+    public static final Def VLLM_CACHE_CONFIG = new Def("vllm:cache_config_info",
+            "Information of the KV cache config: block_size (tokens per block) and num_gpu_blocks (blocks in the pool,"
+                    + " on whatever device serves); the value is 1");
+    public static final String VLLM_BLOCK_SIZE = "block_size";
+    public static final String VLLM_NUM_GPU_BLOCKS = "num_gpu_blocks";
 
     // Buckets. Latencies span a tiny CPU model (milliseconds) to a large GPU model under load (minutes).
     public static final List<Duration> TTFT_BUCKETS = millis(1, 5, 10, 20, 40, 60, 80, 100, 250, 500, 750, 1_000,
@@ -124,6 +147,8 @@ public final class MetricNames {
             5_000, 10_000, 15_000, 20_000, 30_000, 60_000, 120_000, 240_000, 480_000, 960_000, 1_920_000);
     public static final List<Duration> STEP_BUCKETS = millis(1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500,
             5_000, 10_000, 30_000);
+    public static final List<Duration> TIER_FILL_BUCKETS = millis(0.1, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500,
+            1_000, 2_500, 10_000);
     public static final List<Duration> ADAPTER_LOAD_BUCKETS = millis(10, 50, 100, 250, 500, 1_000, 2_500, 5_000,
             10_000, 30_000, 60_000);
     public static final double[] BATCH_SIZE_BUCKETS = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};

@@ -5,6 +5,7 @@ import io.loraserve.lora.AdapterEvents;
 import io.loraserve.tensor.DeviceMemory;
 import io.loraserve.engine.EngineStats;
 import io.loraserve.engine.FinishReason;
+import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
@@ -26,11 +27,13 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.Optional;
+import java.util.function.LongSupplier;
 import java.util.function.Supplier;
 import java.util.function.ToIntFunction;
 import org.bytedeco.javacpp.Pointer;
@@ -62,6 +65,11 @@ public final class Metrics implements EngineListener, AdapterEvents, AutoCloseab
     private final AtomicInteger deviceFault = new AtomicInteger();
     private volatile VllmCollector.Adapters active = new VllmCollector.Adapters(List.of(), List.of());
     private volatile int maxLoras;
+    private volatile int kvBlockSize;
+    private final Map<String, Counter> tierHits = new HashMap<>();
+    private final Map<String, Counter> tierMisses = new HashMap<>();
+    private final Map<String, Counter> tierEvictions = new HashMap<>();
+    private final Map<String, Timer> tierFill = new HashMap<>();
 
     /**
      * @param modelName     the served model's name (the vLLM gauges' {@code model_name})
@@ -113,8 +121,17 @@ public final class Metrics implements EngineListener, AdapterEvents, AutoCloseab
         Gauge.builder(MetricNames.TOKENS_PER_SECOND.name(), tokenRate, r -> r.perSecond(System.nanoTime()))
                 .description(MetricNames.TOKENS_PER_SECOND.help()).register(registry);
 
+        for (String tier : MetricNames.CACHE_TIERS) {
+            tierHits.put(tier, counter(MetricNames.TIER_HITS, tier));
+            tierMisses.put(tier, counter(MetricNames.TIER_MISSES, tier));
+            tierEvictions.put(tier, counter(MetricNames.TIER_EVICTIONS, tier));
+            tierFill.put(tier, Timer.builder(MetricNames.TIER_FILL.name()).description(MetricNames.TIER_FILL.help())
+                    .tag(MetricNames.TIER, tier)
+                    .serviceLevelObjectives(MetricNames.TIER_FILL_BUCKETS.toArray(Duration[]::new)).register(registry));
+        }
+
         registry.getPrometheusRegistry().register(
-                new VllmCollector(modelName, engine, () -> active, () -> maxLoras));
+                new VllmCollector(modelName, engine, () -> active, () -> maxLoras, () -> kvBlockSize));
     }
 
     /** Renders every metric in the format {@code accept} asks for (Prometheus text by default, OpenMetrics on request). */
@@ -134,6 +151,35 @@ public final class Metrics implements EngineListener, AdapterEvents, AutoCloseab
     /** How many adapters fit on the device at once (vLLM's {@code max_lora}). */
     public void maxLoras(int n) {
         maxLoras = n;
+    }
+
+    /** Tokens per KV cache block, for {@code vllm:cache_config_info}. */
+    public void kvBlockSize(int tokens) {
+        kvBlockSize = tokens;
+    }
+
+    /** The host tier's bytes held (read at each scrape) and its capacity. */
+    public void hostTier(LongSupplier bytes, long capacity) {
+        Gauge.builder(MetricNames.HOST_BYTES.name(), bytes::getAsLong)
+                .description(MetricNames.HOST_BYTES.help()).baseUnit("bytes").register(registry);
+        Gauge.builder(MetricNames.HOST_CAPACITY.name(), () -> capacity)
+                .description(MetricNames.HOST_CAPACITY.help()).baseUnit("bytes").register(registry);
+    }
+
+    @Override
+    public void tierHit(String tier) {
+        tierHits.get(tier).increment();
+    }
+
+    @Override
+    public void tierMiss(String tier, double seconds) {
+        tierMisses.get(tier).increment();
+        tierFill.get(tier).record(Math.round(seconds * 1e9), TimeUnit.NANOSECONDS);
+    }
+
+    @Override
+    public void tierEvicted(String tier) {
+        tierEvictions.get(tier).increment();
     }
 
     /** {@code adapter} was loaded: {@code bytes} of weights, in {@code seconds}. */
@@ -216,6 +262,10 @@ public final class Metrics implements EngineListener, AdapterEvents, AutoCloseab
         adapters.queues(runningByAdapter, waitingByAdapter);
         active = new VllmCollector.Adapters(new ArrayList<>(runningByAdapter.keySet()),
                 new ArrayList<>(waitingByAdapter.keySet()));
+    }
+
+    private Counter counter(MetricNames.Def def, String tier) {
+        return Counter.builder(def.name()).description(def.help()).tag(MetricNames.TIER, tier).register(registry);
     }
 
     private Timer timer(MetricNames.Def def, List<Duration> buckets) {

@@ -27,6 +27,8 @@ import java.util.function.Supplier;
  * its value is the scrape's Unix time in seconds, so a reader can pick the newest series.
  * {@code vllm:prefix_cache_queries} and {@code vllm:prefix_cache_hits} are counters (exported with
  * {@code _total}, as vLLM's) of prompt tokens looked up in the prefix cache and found there.
+ * {@code vllm:cache_config_info} (value 1) carries the KV pool's {@code block_size} and {@code num_gpu_blocks} as
+ * labels, which the endpoint picker reads on every scrape (and logs an error without).
  */
 final class VllmCollector implements MultiCollector {
     /** Names of the adapters with running and with waiting sequences (null = base model). */
@@ -37,12 +39,15 @@ final class VllmCollector implements MultiCollector {
     private final Supplier<EngineStats> engine;
     private final Supplier<Adapters> adapters;
     private final IntSupplier maxLoras;
+    private final IntSupplier blockSize;
 
-    VllmCollector(String modelName, Supplier<EngineStats> engine, Supplier<Adapters> adapters, IntSupplier maxLoras) {
+    VllmCollector(String modelName, Supplier<EngineStats> engine, Supplier<Adapters> adapters, IntSupplier maxLoras,
+                  IntSupplier blockSize) {
         this.modelName = modelName;
         this.engine = engine;
         this.adapters = adapters;
         this.maxLoras = maxLoras;
+        this.blockSize = blockSize;
     }
 
     @Override
@@ -55,7 +60,11 @@ final class VllmCollector implements MultiCollector {
                 MetricNames.VLLM_MAX_LORA, Integer.toString(maxLoras.getAsInt()),
                 MetricNames.VLLM_RUNNING_ADAPTERS, names(a.running()),
                 MetricNames.VLLM_WAITING_ADAPTERS, names(a.waiting()));
+        Labels cache = Labels.of(
+                MetricNames.VLLM_BLOCK_SIZE, Integer.toString(blockSize.getAsInt()),
+                MetricNames.VLLM_NUM_GPU_BLOCKS, Integer.toString(s.kvBlocksTotal()));
         return MetricSnapshots.of(
+                gauge(MetricNames.VLLM_CACHE_CONFIG, cache, 1),
                 gauge(MetricNames.VLLM_WAITING, model, s.waiting()),
                 gauge(MetricNames.VLLM_RUNNING, model, s.running()),
                 gauge(MetricNames.VLLM_KV_USAGE, model, kvUsage),

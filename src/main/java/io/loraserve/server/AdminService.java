@@ -20,7 +20,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.util.LinkedHashSet;
-import java.util.Locale;
 import java.util.Set;
 import java.util.concurrent.CompletionException;
 import java.util.function.Supplier;
@@ -81,11 +80,26 @@ final class AdminService implements HttpService {
         send(res, Status.CREATED_201, record(saved(() -> doLoad(name, path, replace))));
     }
 
+    /**
+     * vLLM's load: {@code lora_name} and {@code lora_path} both required; an existing name is a 400 unless
+     * {@code load_inplace} (then replaced as {@code "replace": true} does); answered with vLLM's plain-text line.
+     */
     private void vllmLoad(ServerRequest req, ServerResponse res) {
         Params p = new Params(Json.parseObject(Bodies.read(req)));
-        String name = required(p, "lora_name");
-        String path = required(p, "lora_path");
-        send(res, Status.OK_200, record(saved(() -> doLoad(name, path, false))));
+        String name = p.string("lora_name", null);
+        String path = p.string("lora_path", null);
+        if (name == null || name.isEmpty() || path == null || path.isEmpty()) {
+            throw ApiException.badRequest(name == null || name.isEmpty() ? "lora_name" : "lora_path",
+                    "Both 'lora_name' and 'lora_path' must be provided.");
+        }
+        boolean inplace = p.bool("load_inplace", false);
+        if (!inplace && registry.contains(name)) {
+            throw new ApiException(400, "invalid_request_error", "lora_name", "adapter_exists", "The lora adapter '"
+                    + name + "' has already been loaded. If you want to load the adapter in place, set"
+                    + " 'load_inplace' to True.");
+        }
+        saved(() -> doLoad(name, path, inplace));
+        sendText(res, "Success: LoRA adapter '" + name + "' added successfully.");
     }
 
     private Adapter doLoad(String name, String path, boolean replace) {
@@ -100,10 +114,9 @@ final class AdminService implements HttpService {
             Adapter loaded = registry.load(name, dir, replace);
             return wasPinned ? runtime.pin(name) : loaded;  // a replaced pinned adapter stays pinned
         } catch (AdapterRegistry.RegistryException e) {
-            throw refusal(e);
+            throw AdapterErrors.of(e, "name", "path");
         } catch (AdapterException e) {
-            throw new ApiException(400, "invalid_request_error", "path",
-                    "adapter_" + e.reason().name().toLowerCase(Locale.ROOT), e.getMessage());
+            throw AdapterErrors.of(e, "path");
         }
     }
 
@@ -112,9 +125,15 @@ final class AdminService implements HttpService {
         send(res, Status.OK_200, record(saved(() -> registry.unload(name).orElseThrow(() -> notFound(name)))));
     }
 
+    /** vLLM's unload: {@code lora_name} required, 404 when it is not loaded; answered with vLLM's plain-text line. */
     private void vllmUnload(ServerRequest req, ServerResponse res) {
-        String name = required(new Params(Json.parseObject(Bodies.read(req))), "lora_name");
-        send(res, Status.OK_200, record(saved(() -> registry.unload(name).orElseThrow(() -> notFound(name)))));
+        String name = new Params(Json.parseObject(Bodies.read(req))).string("lora_name", null);
+        if (name == null || name.isEmpty()) {
+            throw ApiException.badRequest("lora_name", "'lora_name' needs to be provided to unload a LoRA adapter.");
+        }
+        saved(() -> registry.unload(name).orElseThrow(() -> ApiException.notFound("adapter_not_found",
+                "The lora adapter '" + name + "' cannot be found.")));
+        sendText(res, "Success: LoRA adapter '" + name + "' removed successfully.");
     }
 
     private void pin(ServerRequest req, ServerResponse res, boolean pin) {
@@ -122,7 +141,9 @@ final class AdminService implements HttpService {
         try {
             send(res, Status.OK_200, record(saved(() -> pin ? runtime.pin(name) : runtime.unpin(name))));
         } catch (AdapterRegistry.RegistryException e) {
-            throw refusal(e);
+            throw AdapterErrors.of(e, "name", "path");
+        } catch (AdapterException e) {
+            throw AdapterErrors.of(e, "name");
         } catch (CompletionException e) {
             throw new ApiException(507, "server_error", null, "pin_failed", "could not build the merged copy of '"
                     + name + "': " + e.getCause().getMessage());
@@ -170,23 +191,12 @@ final class AdminService implements HttpService {
         return ApiException.notFound("adapter_not_found", "The adapter '" + name + "' is not loaded");
     }
 
-    private static ApiException refusal(AdapterRegistry.RegistryException e) {
-        return switch (e.kind()) {
-            case BAD_NAME -> ApiException.badRequest("name", e.getMessage());
-            case NOT_FOUND -> ApiException.notFound("adapter_not_found", e.getMessage());
-            case EXISTS -> new ApiException(409, "invalid_request_error", "name", "adapter_exists", e.getMessage());
-            case OUTSIDE_ROOTS -> new ApiException(403, "permission_error", "path", "path_not_allowed", e.getMessage());
-            case NO_SUCH_PATH -> ApiException.badRequest("path", e.getMessage());
-            case CAPACITY -> new ApiException(507, "server_error", null, "adapter_capacity", e.getMessage());
-        };
-    }
-
     /** The admin view of one adapter. */
     static JsonObject record(Adapter a) {
         AdapterConfig c = a.config();
         Set<String> targets = new LinkedHashSet<>();
-        int layers = a.weights().layers();
-        for (WeightLayout.Module m : a.weights().layout().modules()) {
+        int layers = a.layers();
+        for (WeightLayout.Module m : a.layout().modules()) {
             for (int l = 0; l < layers; l++) {
                 if (c.targets(m.moduleName(l))) {
                     targets.add(m.shortName());
@@ -210,13 +220,20 @@ final class AdminService implements HttpService {
                 .add("rank_pattern", ranks)
                 .add("alpha_pattern", alphas)
                 .add("targets", t)
-                .add("bytes", a.weights().bytes())
+                .add("bytes", a.bytes())
                 .add("state", state)
-                .add("tier", a.resident() ? "device" : "host")
+                .add("tier", a.tier())
+                .add("on_demand", a.onDemand())
                 .add("pinned", a.pinned())
                 .add("requests_in_flight", a.inFlight())
                 .add("load_seconds", a.loadSeconds())
                 .build();
+    }
+
+    private static void sendText(ServerResponse res, String text) {
+        res.status(Status.OK_200);
+        res.header(HeaderNames.CONTENT_TYPE, "text/plain; charset=utf-8");
+        res.send(text.getBytes(StandardCharsets.UTF_8));
     }
 
     private static void send(ServerResponse res, Status status, JsonObject body) {

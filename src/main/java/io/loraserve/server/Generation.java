@@ -8,6 +8,7 @@ import io.loraserve.engine.EngineBusyException;
 import io.loraserve.engine.FinishReason;
 import io.loraserve.engine.Request;
 import io.loraserve.lora.Adapter;
+import io.loraserve.lora.AdapterException;
 import io.loraserve.lora.AdapterRegistry;
 import io.loraserve.model.Sampler;
 import io.loraserve.model.SamplingParams;
@@ -131,11 +132,17 @@ final class Generation implements AutoCloseable {
         }
     }
 
+    /** A reference on {@code name}, its host copy read again or the adapter loaded on first use if need be. */
     private Adapter acquire(String name) {
         try {
             return adapters.acquire(name);
         } catch (AdapterRegistry.RegistryException e) {
-            throw ApiException.notFound("adapter_not_found", "The adapter '" + name + "' is not loaded");
+            if (e.kind() == AdapterRegistry.RegistryException.Kind.NOT_FOUND) {
+                throw ApiException.notFound("adapter_not_found", "The adapter '" + name + "' is not loaded");
+            }
+            throw AdapterErrors.of(e, "model", "model");
+        } catch (AdapterException e) {
+            throw AdapterErrors.of(e, "model");
         }
     }
 

@@ -86,7 +86,10 @@ public final class LoraServer implements AutoCloseable {
             LOG.info(() -> "model " + name + ": " + loaded.config().describe());
             m = new Metrics(name, o.metricsAdapterLabels(), rt.engine()::stats, rt.deviceMemory());
             m.maxLoras(rt.maxAdapters());
-            rt.registry().setEvents(m);
+            m.kvBlockSize(rt.kvBlockSize());
+            m.hostTier(rt.registry()::hostBytes, rt.registry().maxHostBytes());
+            rt.setAdapterEvents(m);
+            rt.registry().loadOnFirstUse(!o.adapterRoots().isEmpty() && !o.noLazyAdapters());
             rt.engine().setListener(m);
             AdapterRegistry registry = rt.registry();
             preload.forEach((adapter, dir) -> preload(registry, adapter, dir));
@@ -120,7 +123,7 @@ public final class LoraServer implements AutoCloseable {
     private WebServer startWeb(Options o, ModelRuntime rt, Metrics m) {
         MetricsService metricsService = new MetricsService(m);
         AdapterRegistry registry = rt.registry();
-        ModelResolver models = new ModelResolver(served, registry::contains, registry::names);
+        ModelResolver models = new ModelResolver(served, registry::servable, registry::names);
         HealthService health = new HealthService(this::notReadyReason, this::publicListenerDown);
         GenerationBackend backend = new GenerationBackend(rt.engine(), registry, tokenizer, models, o.maxN(),
                 new ConstraintCache(() -> StructuredOutput.vocabulary(tokenizer, rt.config().eosTokenIds()), CONSTRAINT_CACHE));

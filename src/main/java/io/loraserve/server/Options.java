@@ -42,6 +42,7 @@ public record Options(
         long maxCpuAdapterBytes,
         List<Path> adapterRoots,
         Map<String, Path> adapters,
+        boolean noLazyAdapters,
         Path stateDir,
         String adminKey,
         int metricsAdapterLabels,
@@ -63,6 +64,7 @@ public record Options(
         Flag(String name, String value, String fallback, String help) {
             this(name, value, fallback, help, false);
         }
+
     }
 
     static final List<Flag> FLAGS = List.of(
@@ -98,8 +100,14 @@ public record Options(
             new Flag("max-adapters", "N", "8", "adapters resident on the device at once (device slots)"),
             new Flag("max-lora-rank", "N", "16", "largest adapter rank accepted (sizes the device slots)"),
             new Flag("max-cpu-adapter-bytes", "BYTES", "1073741824", "host memory for registered adapters' weights"),
-            new Flag("adapter-root", "DIR", null, "directory adapters may be loaded from; repeatable (default: the project's adapters/)", true),
+            new Flag("adapter-root", "DIR", null, "directory adapters may be loaded from; repeatable (default: the"
+                    + " project's adapters/). Given, a request naming an adapter that is not loaded but is a"
+                    + " directory DIR/<name> loads it on first use", true),
+            new Flag("lazy-adapters", null, "true", "with --adapter-root: load an adapter that is not loaded on its"
+                    + " first use (--no-lazy-adapters: a request for it gets 404)"),
             new Flag("adapter", "NAME=DIR", null, "adapter to load at start-up; repeatable (default with the demo model: everything in adapters/)", true),
+            new Flag("lora-modules", "NAME=DIR...", null, "vLLM's spelling of --adapter: one or more NAME=DIR after"
+                    + " it; repeatable", true),
             new Flag("state-dir", "DIR", null, "keep the adapter catalogue (loads, unloads, pins) in DIR, saved before"
                     + " each admin change is answered, restored at start-up; --adapter wins on a name clash"
                     + " (default: none, admin changes are lost on restart)"),
@@ -151,6 +159,9 @@ public record Options(
                 values.put(name, new ArrayList<>());
             }
             values.get(name).add(value);
+            while (name.equals("lora-modules") && i + 1 < args.length && !args[i + 1].startsWith("--")) {
+                values.get(name).add(args[++i]);  // vLLM's form: --lora-modules a=DIR b=DIR
+            }
         }
         Reader r = new Reader(values);
         return new Options(
@@ -180,6 +191,7 @@ public record Options(
                 r.positiveLong("max-cpu-adapter-bytes"),
                 r.all("adapter-root").stream().map(Path::of).toList(),
                 r.adapters(),
+                !r.bool("lazy-adapters"),
                 r.has("state-dir") ? Path.of(r.nonEmpty("state-dir")) : null,
                 r.has("admin-key") ? r.text("admin-key") : null,
                 r.nonNegative("metrics-adapter-labels"),
@@ -235,14 +247,17 @@ public record Options(
             return List.copyOf(out);
         }
 
+        /** {@code --adapter} and its vLLM spelling {@code --lora-modules}, in that order. */
         Map<String, Path> adapters() {
             Map<String, Path> out = new LinkedHashMap<>();
-            for (String spec : all("adapter")) {
-                int eq = spec.indexOf('=');
-                if (eq <= 0 || eq == spec.length() - 1) {
-                    throw new OptionsException("--adapter must be NAME=DIR, not '" + spec + "'");
+            for (String flag : List.of("adapter", "lora-modules")) {
+                for (String spec : all(flag)) {
+                    int eq = spec.indexOf('=');
+                    if (eq <= 0 || eq == spec.length() - 1) {
+                        throw new OptionsException("--" + flag + " must be NAME=DIR, not '" + spec + "'");
+                    }
+                    out.put(spec.substring(0, eq), Path.of(spec.substring(eq + 1)));
                 }
-                out.put(spec.substring(0, eq), Path.of(spec.substring(eq + 1)));
             }
             return out;
         }

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.loraserve.server.Options;
+import java.nio.file.Files;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -138,6 +139,30 @@ class KubernetesManifestsTest {
         assertEquals("inference.networking.k8s.io", backend.get("group"));
         Object poolName = at(pool, "metadata", "name");
         assertEquals(poolName, backend.get("name"));
+    }
+
+    @Test
+    void endpointPickerConfigScoresAdapterAffinityAndNoPrefixAndItsChartDoesNotClashWithThePool() throws Exception {
+        List<Map<String, Object>> gateway = Deploy.documents("gateway");
+        assertEquals(1, gateway.size());
+        Map<String, Object> epc = gateway.get(0);
+        assertEquals("EndpointPickerConfig", epc.get("kind"));
+        assertEquals("inference.networking.x-k8s.io/v1alpha1", epc.get("apiVersion"));
+        List<Map<String, Object>> plugins = at(epc, "plugins");
+        Set<String> declared = plugins.stream().map(p -> (String) p.getOrDefault("name", p.get("type")))
+                .collect(Collectors.toSet());
+        assertTrue(declared.contains("lora-affinity-scorer"), declared.toString());
+        assertTrue(declared.stream().noneMatch(t -> t.contains("prefix")), "no prefix scorer yet: " + declared);
+        List<Map<String, Object>> refs = at(epc, "schedulingProfiles", 0, "plugins");
+        for (Map<String, Object> ref : refs) {
+            assertTrue(declared.contains((String) ref.get("pluginRef")), "declared: " + ref);
+        }
+        assertTrue(refs.stream().anyMatch(r -> "lora-affinity-scorer".equals(r.get("pluginRef"))));
+        String text = Files.readString(Deploy.dir().resolve("gateway/endpoint-picker-config.yaml"));
+        Matcher release = Pattern.compile("helm install (\\S+) oci://").matcher(text);
+        assertTrue(release.find(), "the file says how the chart is installed");
+        assertTrue(!release.group(1).equals(at(one("InferencePool"), "metadata", "name")),
+                "the chart's own pool (named after its release) and this pool differ");
     }
 
     private List<Map<String, Object>> all(String kind) {

@@ -17,8 +17,9 @@ import org.junit.jupiter.params.provider.ValueSource;
 /**
  * A server started with {@code --admin-key} and a small {@code --max-cpu-adapter-bytes} (80,000: room for
  * all-r8-rslora's 74,752 bytes of host weights, not for attn-r4's 7,168 more). Every admin route wants the bearer
- * key, the public port never does, and a load beyond the host budget is refused with the registry unchanged, also
- * while a replaced version's requests still hold its weights.
+ * key, the public port never does, and a load beyond the host budget drops an idle adapter's host copy, or, when the
+ * other copies are in use, is refused with the registry unchanged, also while a replaced version's requests still
+ * hold its weights.
  */
 class AdminKeyAndCapacityTest {
     private static final String KEY = "s3cret-key";
@@ -132,7 +133,8 @@ class AdminKeyAndCapacityTest {
         try (EnginePause pause = new EnginePause(server.server.runtime().engine())) {
             request = server.postAsync("/v1/completions",
                     "{\"prompt\":\"Hello\",\"adapter\":\"big\",\"max_tokens\":2,\"temperature\":0}");
-            EnginePause.await(() -> running.inFlight() == 1, "the request holds the adapter");
+            EnginePause.await(() -> running.inFlight() == 1 && !running.tier().equals("disk"),
+                    "the request holds the adapter, its host copy read again if another load had dropped it");
             String listing = server.admin("GET", "/admin/adapters", null, AUTH).body();
             TestServer.Reply refused = server.admin("POST", "/admin/adapters", replace, AUTH);
             assertEquals(507, refused.status(), refused.body());
@@ -149,16 +151,39 @@ class AdminKeyAndCapacityTest {
     }
 
     @Test
-    void loadBeyondMaxCpuAdapterBytesIsRefusedAndChangesNothing() {
-        String listing = server.admin("GET", "/admin/adapters", null, AUTH).body();
-        TestServer.Reply r = server.admin("POST", "/admin/adapters", load("small", "attn-r4"), AUTH);
-        assertEquals(507, r.status(), r.body());
-        assertEquals("adapter_capacity", r.error().getString("code"));
-        String message = r.error().getString("message");
-        for (String mention : new String[] {"'small'", "7168 bytes", "--max-cpu-adapter-bytes 80000"}) {
-            assertTrue(message.contains(mention), "'" + mention + "' not in: " + message);
+    void loadBeyondMaxCpuAdapterBytesWhileTheOtherCopyIsInUseIsRefusedAndChangesNothing() {
+        Adapter big = server.server.runtime().registry().acquire("big");  // a running request's hold
+        try {
+            String listing = server.admin("GET", "/admin/adapters", null, AUTH).body();
+            TestServer.Reply r = server.admin("POST", "/admin/adapters", load("small", "attn-r4"), AUTH);
+            assertEquals(507, r.status(), r.body());
+            assertEquals("adapter_capacity", r.error().getString("code"));
+            String message = r.error().getString("message");
+            for (String mention : new String[] {"'small'", "7168 bytes", "--max-cpu-adapter-bytes 80000",
+                                                "in use by running requests"}) {
+                assertTrue(message.contains(mention), "'" + mention + "' not in: " + message);
+            }
+            assertEquals(listing, server.admin("GET", "/admin/adapters", null, AUTH).body());
+        } finally {
+            big.release();
         }
-        assertEquals(listing, server.admin("GET", "/admin/adapters", null, AUTH).body());
+    }
+
+    @Test
+    void loadBeyondMaxCpuAdapterBytesDropsTheIdleCopyWhichServesAgainFromDisk() {
+        TestServer.Reply r = server.admin("POST", "/admin/adapters", load("small", "attn-r4"), AUTH);
+        try {
+            assertEquals(201, r.status(), r.body());
+            assertEquals("disk", server.server.runtime().registry().get("big").orElseThrow().tier());
+            assertTrue(server.server.runtime().registry().hostBytes() <= 80_000);
+            TestServer.Reply completion = server.post("/v1/completions",
+                    "{\"prompt\":\"Hello\",\"adapter\":\"big\",\"max_tokens\":2,\"temperature\":0}");
+            assertEquals(200, completion.status(), completion.body());
+            assertEquals("disk", server.server.runtime().registry().get("small").orElseThrow().tier(),
+                    "reading big again dropped small's idle copy");
+        } finally {
+            server.admin("DELETE", "/admin/adapters/small", null, AUTH);
+        }
     }
 
     @ParameterizedTest

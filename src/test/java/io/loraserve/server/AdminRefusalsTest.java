@@ -450,7 +450,8 @@ class AdminRefusalsTest {
         assertRefused(server.postAdapter(STEADY, other), 409, "adapter_exists", "'steady'", "already loaded",
                 "\"replace\": true");
         assertRefused(server.adminPost("/v1/load_lora_adapter", "{\"lora_name\":\"steady\",\"lora_path\":"
-                + BaseModelGoldenTest.quoted(other.toString()) + "}"), 409, "adapter_exists", "'steady'");
+                + BaseModelGoldenTest.quoted(other.toString()) + "}"), 400, "adapter_exists", "'steady'",
+                "set 'load_inplace' to True");  // vLLM's status and words
     }
 
     @Test

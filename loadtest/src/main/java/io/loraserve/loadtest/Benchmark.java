@@ -29,7 +29,8 @@ import org.bytedeco.pytorch.global.torch;
  * (B1 multi-adapter vs base, B2 batched vs sequential, B3 pinned vs base, B4 hot loading,
  * B7 GEMM efficiency, B8 weight bandwidth, B9 sampling cost, B10 bfloat16 vs float32, B11 native ops and host
  * syncs per decode step under the CPU and the GPU policy, B12 int8 vs float32, B13 structured-output cost, B14 prefix caching in
- * {@link PrefixBenchmark}). {@code --quick} uses a tiny shape so the whole run takes seconds.
+ * {@link PrefixBenchmark}; B6, adapters at scale, only when asked with {@code --only B6}: see
+ * {@link AdapterScale}). {@code --quick} uses a tiny shape so the whole run takes seconds.
  */
 public final class Benchmark {
     private final Settings s;
@@ -117,6 +118,13 @@ public final class Benchmark {
             if (s.only().contains("B13")) {
                 constrainedVsFree(driver);
             }
+        }
+        if (s.only().contains("B6")) {
+            Path work = s.work().toAbsolutePath();
+            new AdapterScale(s.shape(), work, s.shape() == SyntheticModel.Shape.TINY, s.promptTokens(), s.decodeTokens(),
+                    cap -> new ModelRuntime.Settings(s.device(), s.dtype(), "auto", 256, 32, 2048, 16, 0, 10_000,
+                            Duration.ZERO, Duration.ofMinutes(5), s.threads(), 16, 16, cap,
+                            List.of(AdapterScale.root(work))), this::ratio).run(modelDir);
         }
         if (s.only().contains("B10") && s.dtype().equals("float32")) {
             versusFloat32(modelDir, "B10", "bfloat16", "none", "bf16");

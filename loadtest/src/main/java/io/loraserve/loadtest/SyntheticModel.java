@@ -90,17 +90,22 @@ public final class SyntheticModel {
 
     /** Writes a PEFT LoRA adapter of {@code rank} on every decoder linear ("all-linear") into {@code dir}. */
     public static void writeAdapter(Path dir, Shape shape, int rank, long seed) throws IOException {
+        writeAdapter(dir, shape, rank, seed, List.of(Proj.values()));
+    }
+
+    /** Writes a PEFT LoRA adapter of {@code rank} on the {@code targets} of every layer into {@code dir}. */
+    public static void writeAdapter(Path dir, Shape shape, int rank, long seed, List<Proj> targets) throws IOException {
         Files.createDirectories(dir);
         Files.writeString(dir.resolve("adapter_config.json"), """
                 {"peft_type": "LORA", "task_type": "CAUSAL_LM", "base_model_name_or_path": "%s", "r": %d,
                  "lora_alpha": %d, "target_modules": %s, "use_rslora": false, "use_dora": false,
                  "bias": "none", "fan_in_fan_out": false, "lora_dropout": 0.0, "modules_to_save": null}
                 """.formatted(shape.name(), rank, 2 * rank,
-                List.of(Proj.values()).stream().map(p -> "\"" + p.shortName() + "\"").toList()));
+                targets.stream().map(p -> "\"" + p.shortName() + "\"").toList()));
         SplittableRandom rng = new SplittableRandom(seed);
         SafeTensorsWriter w = new SafeTensorsWriter();
         for (int l = 0; l < shape.layers(); l++) {
-            for (Proj p : Proj.values()) {
+            for (Proj p : targets) {
                 String key = "base_model.model.model.layers." + l + "." + p.path();
                 w.add(key + ".lora_A.weight", normal(rng, (long) rank * shape.in(p), 1.0 / Math.sqrt(shape.in(p))),
                         rank, shape.in(p));

@@ -31,4 +31,17 @@ class BenchmarkSmokeTest {
         }
         assertEquals(0.0, results.get("B11_cross_adapter_hit_tokens"), "no adapter finds another adapter's prefix cached");
     }
+
+    @Test
+    void quickAdapterScaleRunReportsEveryB6Figure() throws Exception {
+        Benchmark b = new Benchmark(Benchmark.Settings.parse(new String[] {"--quick", "--threads", "1", "--work",
+                work.toString(), "--only", "B6"}));
+        Map<String, Object> results = b.run();
+        for (String key : List.of("B6_zipf_vs_one_adapter", "B6_cold_ttft_p99_ms", "B6_host_bytes_max_over_cap",
+                "B6_first_use_ttft_ms", "B6_distinct_names_rss_growth_mib", "B6_distinct_names_fd_growth")) {
+            Object v = results.get(key);
+            assertTrue(v instanceof Double d && Double.isFinite(d), key + " = " + v);
+        }
+        assertTrue((Double) results.get("B6_host_bytes_max_over_cap") <= 1.0, "host bytes stayed under the cap");
+    }
 }
