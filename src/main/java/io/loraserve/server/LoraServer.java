@@ -89,7 +89,7 @@ public final class LoraServer implements AutoCloseable {
             m.kvBlockSize(rt.kvBlockSize());
             m.hostTier(rt.registry()::hostBytes, rt.registry().maxHostBytes());
             rt.setAdapterEvents(m);
-            rt.registry().loadOnFirstUse(!o.adapterRoots().isEmpty() && !o.noLazyAdapters());
+            rt.registry().loadOnFirstUse(!o.adapterRoots().isEmpty() && o.lazyAdapters());
             rt.engine().setListener(m);
             AdapterRegistry registry = rt.registry();
             preload.forEach((adapter, dir) -> preload(registry, adapter, dir));

@@ -29,7 +29,7 @@ class BenchmarkSmokeTest {
             Object v = results.get(key);
             assertTrue(v instanceof Double d && Double.isFinite(d), key + " = " + v);
         }
-        assertEquals(0.0, results.get("B11_cross_adapter_hit_tokens"), "no adapter finds another adapter's prefix cached");
+        assertEquals(0.0, results.get("B14_cross_adapter_hit_tokens"), "no adapter finds another adapter's prefix cached");
     }
 
     @Test
