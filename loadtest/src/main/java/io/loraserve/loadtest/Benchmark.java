@@ -135,7 +135,7 @@ public final class Benchmark {
         if (s.only().contains("B11")) {
             opsAndSyncs(modelDir, adapterDir);
         }
-        if (s.only().contains("B11")) {
+        if (s.only().contains("B14")) {
             new PrefixBenchmark(s, s.shape() == Shape.TINY ? PrefixBenchmark.Sizes.QUICK : PrefixBenchmark.Sizes.FULL,
                     s.shape().vocab(), this::ratio).run(modelDir, adapterDir);
         }
