@@ -139,7 +139,7 @@ public final class Soak {
 
     /** A greedy answer's token ids, or its error. */
     private String probe(String model, String prompt) throws IOException, InterruptedException {
-        String body = "{\"model\":" + quoted(model) + ",\"prompt\":" + quoted(prompt)
+        String body = "{\"model\":" + Json.of(model) + ",\"prompt\":" + Json.of(prompt)
                 + ",\"max_tokens\":16,\"temperature\":0,\"ignore_eos\":true,\"return_token_ids\":true}";
         HttpResponse<String> r = client.send(HttpRequest.newBuilder(url.resolve("/v1/completions"))
                 .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build(),
@@ -177,9 +177,9 @@ public final class Soak {
             try {
                 int status = switch (call) {
                     case "load" -> adminPost("/admin/adapters", "{\"name\":\"" + CHURN + "\",\"path\":"
-                            + quoted(churnPaths.get(0)) + "}");
+                            + Json.of(churnPaths.get(0)) + "}");
                     case "replace" -> adminPost("/admin/adapters", "{\"name\":\"" + CHURN + "\",\"path\":"
-                            + quoted(churnPaths.get(1)) + ",\"replace\":true}");
+                            + Json.of(churnPaths.get(1)) + ",\"replace\":true}");
                     case "pin", "unpin" -> adminPost("/admin/adapters/" + CHURN + "/" + call, "");
                     default -> client.send(HttpRequest.newBuilder(adminUrl.resolve("/admin/adapters/" + CHURN))
                             .DELETE().build(), HttpResponse.BodyHandlers.discarding()).statusCode();
@@ -335,10 +335,6 @@ public final class Soak {
             Thread.currentThread().interrupt();
             return false;
         }
-    }
-
-    private static String quoted(String s) {
-        return "\"" + s.replace("\\", "\\\\").replace("\"", "\\\"") + "\"";
     }
 
     private static int freePort() throws IOException {
