@@ -357,7 +357,7 @@ public final class LlamaModel implements AutoCloseable {
             Tensor kg = perHead(kPool.index_select(0, g.contextSlots()), g);   // [seqs, heads, maxC, hd]
             Tensor vg = perHead(vPool.index_select(0, g.contextSlots()), g);
             Tensor og = torch.scaled_dot_product_attention(qg, kg, vg, new TensorOptional(g.mask()), 0.0, false,
-                    new DoubleOptional(attnScale), false);                          // [seqs, heads, maxQ, hd]
+                    new DoubleOptional(attnScale), gpuPolicy);                      // [seqs, heads, maxQ, hd]
             Tensor rows = og.transpose(1, 2).reshape(g.seqs() * g.maxQuery(), (long) heads * hd)
                     .index_select(0, g.validRows());                                // [tokensOfGroup, heads*hd]
             if (out == null) {
@@ -372,14 +372,17 @@ public final class LlamaModel implements AutoCloseable {
      * Gathered keys or values {@code [seqs*maxC, kvHeads, hd]} as {@code [seqs, heads, maxC, hd]},
      * each KV head repeated for its {@code heads/kvHeads} query heads (HF's {@code repeat_kv}: query
      * head h reads KV head {@code h / group}). Materialising the repeat and calling SDPA without
-     * {@code enable_gqa} measured 2.7x faster on CPU at 32 sequences (0.62 vs 1.65 ms a layer).
+     * {@code enable_gqa} measured 2.7x faster on CPU at 32 sequences (0.62 vs 1.65 ms a layer). Under
+     * the GPU policy the heads stay {@code [seqs, kvHeads, maxC, hd]} and SDPA's {@code enable_gqa}
+     * reads each KV head for its group: on a device bound by memory traffic, the repeat would write
+     * and read the gathered keys and values {@code group} times over.
      */
     private Tensor perHead(Tensor gathered, AttentionGroup g) {
         int kvHeads = config.kvHeads();
         int group = config.heads() / kvHeads;
         int hd = config.headDim();
         Tensor t = gathered.view(g.seqs(), g.maxContext(), kvHeads, hd);                      // [seqs, maxC, kvHeads, hd]
-        if (group > 1) {
+        if (group > 1 && !gpuPolicy) {
             t = t.unsqueeze(3).expand(g.seqs(), g.maxContext(), kvHeads, group, hd)
                     .reshape(g.seqs(), g.maxContext(), (long) kvHeads * group, hd);          // [seqs, maxC, heads, hd]
         }
