@@ -47,6 +47,7 @@ public final class Benchmark {
             int threads = Runtime.getRuntime().availableProcessors();
             String device = "cpu";
             String dtype = "float32";
+            Shape shape = Shape.SMOLLM_135M;
             java.util.Set<String> only = java.util.Set.of("B1", "B2", "B3", "B4", "B7", "B8", "B9", "B10", "B11", "B12", "B13", "B14");
             for (int i = 0; i < args.length; i++) {
                 switch (args[i]) {
@@ -55,17 +56,22 @@ public final class Benchmark {
                     case "--threads" -> threads = Integer.parseInt(args[++i]);
                     case "--device" -> device = args[++i];
                     case "--dtype" -> dtype = args[++i];
+                    case "--shape" -> shape = switch (args[++i]) {
+                        case "smollm" -> Shape.SMOLLM_135M;
+                        case "8b-width" -> Shape.LLAMA_8B_WIDTH;
+                        default -> throw new IllegalArgumentException("--shape is smollm or 8b-width, not " + args[i]);
+                    };
                     case "--only" -> only = java.util.Set.of(args[++i].toUpperCase(Locale.ROOT).split(","));
                     default -> throw new IllegalArgumentException("unknown argument " + args[i]
                             + " (usage: Benchmark [--quick] [--json] [--work DIR] [--threads N] [--device cpu|cuda[:N]]"
-                            + " [--dtype float32|bfloat16|float16] [--only B1,B3,...])");
+                            + " [--dtype float32|bfloat16|float16] [--shape smollm|8b-width] [--only B1,B3,...])");
                 }
             }
             return quick
                     ? new Settings(SyntheticModel.Shape.TINY, work.resolve("tiny"), 32, 8, 16, 16, 1, threads, device,
                     dtype, json, only)
-                    : new Settings(SyntheticModel.Shape.SMOLLM_135M, work.resolve("smollm"), 32, 16, 32, 64, 3, threads,
-                    device, dtype, json, only);
+                    : new Settings(shape, work.resolve(shape == Shape.SMOLLM_135M ? "smollm" : shape.name()), 32, 16, 32,
+                    64, 3, threads, device, dtype, json, only);
         }
     }
 
@@ -216,6 +222,9 @@ public final class Benchmark {
         }
         results.put("base_decode_tokens_per_s", round(base));
         results.put("multi_adapter_decode_tokens_per_s", round(multi));
+        double msPerLayer = 32 * 1e3 / base / s.shape().layers();
+        ratio("B1", "base_decode_ms_per_layer", msPerLayer, "-", "decode step time at 32 base sequences over the "
+                + s.shape().layers() + " layers (the LM head, sampling and scheduling counted in)");
         ratio("B1", "multi_adapter_vs_base", multi / base, ">= 0.90",
                 "decode tok/s, 32 requests over 8 adapters / same on base (" + fmt(multi) + " / " + fmt(base) + ")");
     }

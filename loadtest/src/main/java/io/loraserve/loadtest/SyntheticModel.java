@@ -20,6 +20,13 @@ public final class SyntheticModel {
                         int maxPositions) {
         /** HuggingFaceTB/SmolLM-135M's shape. */
         public static final Shape SMOLLM_135M = new Shape("smollm-135m-shape", 576, 1536, 30, 9, 3, 49152, 2048);
+        /**
+         * Llama 3 8B's widths (hidden 4096, intermediate 14336, 32 query and 8 KV heads) with two
+         * layers and a 32,000-token vocabulary: what one layer of a 7B-class model costs on a device,
+         * in a model small enough to generate on the fly (2.8 GB in float32).
+         */
+        public static final Shape LLAMA_8B_WIDTH = new Shape("llama-8b-width-2-layers", 4096, 14336, 2, 32, 8, 32_000,
+                8192);
         /** A tiny shape for smoke runs. */
         public static final Shape TINY = new Shape("tiny-shape", 64, 176, 2, 4, 2, 512, 256);
 
