@@ -326,6 +326,9 @@ class PrometheusScrapeTest {
         try {
             HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(api.resolve(path)).GET().build(),
                     HttpResponse.BodyHandlers.ofString());
+            if (r.statusCode() == 503) {  // still starting ("Service Unavailable", not JSON): await tries again
+                throw new IOException("Prometheus is not ready: " + r.body());
+            }
             try (JsonReader reader = Json.createReader(new StringReader(r.body()))) {
                 return reader.readObject();
             }
