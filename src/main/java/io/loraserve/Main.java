@@ -2,10 +2,10 @@ package io.loraserve;
 
 import io.helidon.config.Config;
 import io.helidon.logging.common.LogConfig;
+import io.loraserve.config.Options;
+import io.loraserve.config.OptionsException;
 import io.loraserve.model.Kernels;
 import io.loraserve.server.LoraServer;
-import io.loraserve.server.Options;
-import io.loraserve.server.OptionsException;
 import io.loraserve.tensor.NativeMemory;
 import java.net.URISyntaxException;
 import java.nio.file.Files;

@@ -6,8 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.helidon.config.Config;
 import io.loraserve.Fixtures;
+import io.loraserve.config.Options;
 import io.loraserve.server.LoraServer;
-import io.loraserve.server.Options;
 import jakarta.json.Json;
 import jakarta.json.JsonArray;
 import jakarta.json.JsonObject;

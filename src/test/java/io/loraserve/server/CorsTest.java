@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.helidon.config.Config;
 import io.loraserve.Fixtures;
+import io.loraserve.config.Options;
+import io.loraserve.config.OptionsException;
 import java.net.http.HttpRequest;
 import java.util.Optional;
 import org.junit.jupiter.api.AfterAll;

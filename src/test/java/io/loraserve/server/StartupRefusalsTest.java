@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.helidon.config.Config;
 import io.loraserve.Fixtures;
 import io.loraserve.SafeTensorsIo;
+import io.loraserve.config.Options;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;

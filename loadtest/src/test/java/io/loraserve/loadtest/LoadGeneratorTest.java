@@ -5,8 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.helidon.config.Config;
 import io.loraserve.Fixtures;
+import io.loraserve.config.Options;
 import io.loraserve.server.LoraServer;
-import io.loraserve.server.Options;
 import jakarta.json.JsonObject;
 import jakarta.json.JsonValue;
 import java.io.StringReader;
