@@ -3,7 +3,6 @@ package io.loraserve.chat;
 import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError;
 import io.loraserve.chat.jinja.Jinja2;
-import io.loraserve.server.http.ApiException;
 import java.time.Clock;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -19,7 +18,7 @@ import java.util.logging.Logger;
  * the template source dropped. Variables: {@code messages} (maps with {@code role},
  * {@code content} and, when given, {@code name}), {@code bos_token}, {@code eos_token},
  * {@code add_generation_prompt} (true), and the function {@code raise_exception(message)}, whose
- * message becomes a 400 about {@code messages}.
+ * message becomes a refusal about {@code messages} ({@link ChatTemplateException}).
  *
  * <p>A model without a template gets {@link #DEFAULT}, a plain ChatML-like format:
  *
@@ -57,7 +56,7 @@ public final class ChatTemplate {
     }
 
     /** As above, with {@code clock} telling {@code strftime_now} the date. */
-    public ChatTemplate(String template, String bosToken, String eosToken, Clock clock) {
+    ChatTemplate(String template, String bosToken, String eosToken, Clock clock) {
         if (template == null) {
             LOG.info("the model has no chat_template: /v1/chat/completions uses loraserve's default template");
         }
@@ -74,7 +73,7 @@ public final class ChatTemplate {
     }
 
     /** The prompt text for {@code messages}, ending with the assistant's turn opened. */
-    public String render(List<Message> messages) {
+    String render(List<Message> messages) {
         return render(messages, true, false);
     }
 
@@ -84,6 +83,8 @@ public final class ChatTemplate {
      * content, so the model continues that message (transformers' {@code continue_final_message}:
      * the last occurrence of the stripped content, keeping its trailing spacing when the template
      * kept it).
+     *
+     * @throws ChatTemplateException when the template refuses the messages or cannot render them
      */
     public String render(List<Message> messages, boolean addGenerationPrompt, boolean continueFinalMessage) {
         String text = renderTemplate(messages, addGenerationPrompt);
@@ -93,7 +94,7 @@ public final class ChatTemplate {
         String last = messages.getLast().content();
         int at = last.isBlank() ? -1 : text.lastIndexOf(last.strip());
         if (at < 0) {
-            throw ApiException.badRequest("continue_final_message", "the final message does not appear in the chat"
+            throw ChatTemplateException.refused("continue_final_message", "the final message does not appear in the chat"
                     + " the template renders, so it cannot be continued");
         }
         int keep = last.stripLeading().length();
@@ -103,7 +104,7 @@ public final class ChatTemplate {
 
     private String renderTemplate(List<Message> messages, boolean addGenerationPrompt) {
         if (!unsupported.isEmpty()) {
-            throw ApiException.serverError(500, "chat_template_error", "the model's chat template uses "
+            throw ChatTemplateException.failed("the model's chat template uses "
                     + String.join(", ", unsupported) + ", which this server does not implement");
         }
         Map<String, Object> context = new HashMap<>();
@@ -120,11 +121,11 @@ public final class ChatTemplate {
             }
             for (Throwable t = e.getException(); t != null; t = t.getCause()) {
                 if (t instanceof Jinja2.Raised raised) {
-                    throw ApiException.badRequest("messages", "the model's chat template refused the messages: "
+                    throw ChatTemplateException.refused("messages", "the model's chat template refused the messages: "
                             + raised.getMessage());
                 }
             }
-            throw ApiException.serverError(500, "chat_template_error", "the model's chat template failed: "
+            throw ChatTemplateException.failed("the model's chat template failed: "
                     + e.getMessage() + (e.getFieldName() == null ? "" : " (" + e.getFieldName() + ")")
                     + rootCause(e.getException()));
         }

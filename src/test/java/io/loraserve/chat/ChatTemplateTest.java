@@ -1,10 +1,10 @@
 package io.loraserve.chat;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.loraserve.server.http.ApiException;
 import jakarta.json.JsonObject;
 import jakarta.json.JsonReader;
 import java.io.InputStream;
@@ -75,25 +75,25 @@ class ChatTemplateTest {
         ChatTemplate alternating = template("{% for m in messages %}{% if (m['role'] == 'user') != (loop.index0 % 2 == 0) %}"
                 + "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}"
                 + "{% endif %}{{ m['content'] }}{% endfor %}");
-        ApiException e = assertThrows(ApiException.class, () -> alternating.render(MESSAGES));
-        assertEquals(400, e.status());
+        ChatTemplateException e = assertThrows(ChatTemplateException.class, () -> alternating.render(MESSAGES));
+        assertTrue(e.refused());
         assertEquals("messages", e.param());
         assertTrue(e.getMessage().contains("Conversation roles must alternate"), e.getMessage());
     }
 
     @Test
     void brokenTemplateIsAServerError() {
-        ApiException e = assertThrows(ApiException.class, () -> template("{% for %}").render(MESSAGES));
-        assertEquals(500, e.status());
-        assertEquals("chat_template_error", e.code());
+        ChatTemplateException e = assertThrows(ChatTemplateException.class, () -> template("{% for %}").render(MESSAGES));
+        assertFalse(e.refused());
+        assertTrue(e.getMessage().startsWith("the model's chat template failed: "), e.getMessage());
     }
 
     @Test
     void forElseAndLoopFiltersReadingLoopAreRefusedNotRenderedWrong() {
         for (String source : List.of("{% for m in messages %}{{ m.role }}{% else %}none{% endfor %}",
                 "{% for m in messages if loop.index > 1 %}{{ m.role }}{% endfor %}")) {
-            ApiException e = assertThrows(ApiException.class, () -> template(source).render(MESSAGES), source);
-            assertEquals(500, e.status());
+            ChatTemplateException e = assertThrows(ChatTemplateException.class, () -> template(source).render(MESSAGES), source);
+            assertFalse(e.refused());
             assertTrue(e.getMessage().contains("not supported"), e.getMessage());
         }
     }
@@ -120,8 +120,8 @@ class ChatTemplateTest {
             {"{% include 'META-INF/MANIFEST.MF' %}", "MANIFEST"},
             {"{{ messages[0].content.startswith('B', 1) }}", "at most 1"},
         }) {
-            ApiException e = assertThrows(ApiException.class, () -> template(source[0]).render(MESSAGES), source[0]);
-            assertEquals(500, e.status(), source[0]);
+            ChatTemplateException e = assertThrows(ChatTemplateException.class, () -> template(source[0]).render(MESSAGES), source[0]);
+            assertFalse(e.refused(), source[0]);
             assertTrue(e.getMessage().contains(source[1]), source[0] + ": " + e.getMessage());
         }
     }
@@ -151,9 +151,9 @@ class ChatTemplateTest {
                 template(chatml).render(chat, false, true));
         assertEquals("<user>Write a haiku</s><assistant>Autumn moon", template(trimming).render(chat, false, true));
         assertEquals("<user>Write a haiku</s><assistant>Autumn moon</s>", template(trimming).render(chat, false, false));
-        ApiException e = assertThrows(ApiException.class, () -> template("{{ messages[0].content }}")
+        ChatTemplateException e = assertThrows(ChatTemplateException.class, () -> template("{{ messages[0].content }}")
                 .render(chat, false, true));
-        assertEquals(400, e.status());
+        assertTrue(e.refused());
         assertEquals("continue_final_message", e.param());
     }
 }

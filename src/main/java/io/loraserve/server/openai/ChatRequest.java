@@ -1,6 +1,7 @@
 package io.loraserve.server.openai;
 
 import io.loraserve.chat.ChatTemplate;
+import io.loraserve.chat.ChatTemplateException;
 import io.loraserve.server.http.ApiException;
 import io.loraserve.server.http.Params;
 import jakarta.json.JsonArray;
@@ -42,8 +43,17 @@ record ChatRequest(List<ChatTemplate.Message> messages, Rendering rendering, boo
             return new Rendering(add, cont);
         }
 
+        /**
+         * The prompt text; a template's refusal is a 400 about the field it names, a template that
+         * fails by itself a 500 {@code chat_template_error}.
+         */
         String render(ChatTemplate template, List<ChatTemplate.Message> messages) {
-            return template.render(messages, addGenerationPrompt, continueFinalMessage);
+            try {
+                return template.render(messages, addGenerationPrompt, continueFinalMessage);
+            } catch (ChatTemplateException e) {
+                throw e.refused() ? ApiException.badRequest(e.param(), e.getMessage())
+                        : ApiException.serverError(500, "chat_template_error", e.getMessage());
+            }
         }
     }
 
