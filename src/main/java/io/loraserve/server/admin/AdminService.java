@@ -17,6 +17,7 @@ import io.loraserve.server.http.ApiException;
 import io.loraserve.server.http.Bodies;
 import io.loraserve.server.http.ErrorHandling;
 import io.loraserve.server.http.Json;
+import io.loraserve.server.http.JsonResponse;
 import io.loraserve.server.http.Params;
 import jakarta.json.JsonArrayBuilder;
 import jakarta.json.JsonObject;
@@ -244,7 +245,6 @@ public final class AdminService implements HttpService {
 
     private static void send(ServerResponse res, Status status, JsonObject body) {
         res.status(status);
-        res.header(HeaderNames.CONTENT_TYPE, "application/json");
-        res.send(Json.write(body).getBytes(StandardCharsets.UTF_8));
+        JsonResponse.send(res, body);
     }
 }

@@ -11,6 +11,7 @@ import io.loraserve.server.http.ApiException;
 import io.loraserve.server.http.Bodies;
 import io.loraserve.server.http.ErrorHandling;
 import io.loraserve.server.http.Json;
+import io.loraserve.server.http.JsonResponse;
 import io.loraserve.tokenizer.Tokenizer;
 import jakarta.json.JsonArrayBuilder;
 import jakarta.json.JsonObject;
@@ -88,7 +89,7 @@ public final class ChatService implements HttpService {
             completionTokens += c.completionTokens();
         }
         log.tokens(promptTokens, completionTokens);
-        g.sendResponse(res, "chat.completion", model, choices, promptTokens, completionTokens);
+        JsonResponse.send(res, g.response("chat.completion", model, choices, promptTokens, completionTokens));
     }
 
     /** A streamed chat's choices: the role first, then content deltas, then an empty delta with the finish reason. */

@@ -11,6 +11,7 @@ import io.loraserve.server.http.ApiException;
 import io.loraserve.server.http.Bodies;
 import io.loraserve.server.http.ErrorHandling;
 import io.loraserve.server.http.Json;
+import io.loraserve.server.http.JsonResponse;
 import io.loraserve.tokenizer.IncrementalDecoder;
 import io.loraserve.tokenizer.Tokenizer;
 import jakarta.json.JsonArrayBuilder;
@@ -102,7 +103,7 @@ public final class CompletionsService implements HttpService {
             completionTokens += scoreOnly ? 0 : c.completionTokens();
         }
         log.tokens(promptTokens, completionTokens);
-        g.sendResponse(res, "text_completion", model, choices, promptTokens, completionTokens);
+        JsonResponse.send(res, g.response("text_completion", model, choices, promptTokens, completionTokens));
     }
 
     /** A streamed completion's choices: the echo first, then a chunk per token that brings text, logprobs or its id. */

@@ -1,7 +1,5 @@
 package io.loraserve.server.openai;
 
-import io.helidon.http.HeaderNames;
-import io.helidon.webserver.http.ServerResponse;
 import io.loraserve.constraint.Constraint;
 import io.loraserve.engine.Engine;
 import io.loraserve.engine.EngineBusyException;
@@ -14,20 +12,19 @@ import io.loraserve.model.Sampler;
 import io.loraserve.model.SamplingParams;
 import io.loraserve.server.http.AdapterErrors;
 import io.loraserve.server.http.ApiException;
-import io.loraserve.server.http.ClientConnection;
 import io.loraserve.server.http.ClientGoneException;
 import io.loraserve.server.http.Json;
 import io.loraserve.server.http.Overload;
 import io.loraserve.tokenizer.Tokenizer;
 import jakarta.json.JsonArrayBuilder;
 import jakarta.json.JsonObject;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
 
 /**
  * The engine work of one API request: one engine request per prompt and choice, their events
@@ -41,6 +38,9 @@ import java.util.concurrent.TimeUnit;
  * every {@value #PROBE_MILLIS} ms whether the client is still connected, so a client that leaves
  * is noticed even when nothing is being written (a non-streaming request, or a stream still
  * waiting for its first token). Used by one HTTP thread, the request's handler.
+ *
+ * <p>Knows no HTTP server: the caller passes the question whether the client is still there and
+ * sends the {@link #response} it builds.
  */
 final class Generation implements AutoCloseable {
     /** How often a waiting handler asks whether its client is still connected. */
@@ -54,7 +54,7 @@ final class Generation implements AutoCloseable {
     private final Engine engine;
     private final AdapterRegistry adapters;
     private final Tokenizer tokenizer;
-    private final ClientConnection client;
+    private final BooleanSupplier clientGone;
     private final String id;
     private final LinkedBlockingQueue<GenerationSink.Event> events = new LinkedBlockingQueue<>();
     private final List<String> requestIds = new ArrayList<>();
@@ -63,12 +63,15 @@ final class Generation implements AutoCloseable {
     private int cachedTokens;
     private long nextProbe = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(PROBE_MILLIS);
 
-    /** {@code kind} starts the response id, as OpenAI's: {@code cmpl}, {@code chatcmpl}. */
-    Generation(Engine engine, AdapterRegistry adapters, Tokenizer tokenizer, ClientConnection client, String kind) {
+    /**
+     * {@code kind} starts the response id, as OpenAI's: {@code cmpl}, {@code chatcmpl};
+     * {@code clientGone} answers whether the client has closed its connection.
+     */
+    Generation(Engine engine, AdapterRegistry adapters, Tokenizer tokenizer, BooleanSupplier clientGone, String kind) {
         this.engine = engine;
         this.adapters = adapters;
         this.tokenizer = tokenizer;
-        this.client = client;
+        this.clientGone = clientGone;
         this.id = kind + "-" + UUID.randomUUID().toString().replace("-", "");
     }
 
@@ -168,10 +171,9 @@ final class Generation implements AutoCloseable {
         return id;
     }
 
-    /** Sends the non-streaming answer: OpenAI's envelope ({@code object} kind, usage totals) around {@code choices}. */
-    void sendResponse(ServerResponse res, String object, String model, JsonArrayBuilder choices, int promptTokens,
-                      int completionTokens) {
-        JsonObject response = Json.BUILDERS.createObjectBuilder()
+    /** The non-streaming answer: OpenAI's envelope ({@code object} kind, usage totals) around {@code choices}. */
+    JsonObject response(String object, String model, JsonArrayBuilder choices, int promptTokens, int completionTokens) {
+        return Json.BUILDERS.createObjectBuilder()
                 .add("id", id)
                 .add("object", object)
                 .add("created", System.currentTimeMillis() / 1000)
@@ -179,8 +181,6 @@ final class Generation implements AutoCloseable {
                 .add("choices", choices)
                 .add("usage", Json.usage(promptTokens, completionTokens, cachedTokens))
                 .build();
-        res.header(HeaderNames.CONTENT_TYPE, "application/json");
-        res.send(Json.write(response).getBytes(StandardCharsets.UTF_8));
     }
 
     int size() {
@@ -222,7 +222,7 @@ final class Generation implements AutoCloseable {
                 cachedTokens += f.cachedTokens();
             }
             if (System.nanoTime() - nextProbe >= 0) {
-                if (client.gone()) {
+                if (clientGone.getAsBoolean()) {
                     throw new ClientGoneException(null);
                 }
                 nextProbe = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(PROBE_MILLIS);

@@ -34,6 +34,6 @@ public record GenerationBackend(Engine engine, AdapterRegistry adapters, Tokeniz
 
     /** A new set of engine requests for the API request {@code req}; {@code kind} starts its id. */
     Generation newGeneration(ServerRequest req, String kind) {
-        return new Generation(engine, adapters, tokenizer, ClientConnection.of(req), kind);
+        return new Generation(engine, adapters, tokenizer, ClientConnection.of(req)::gone, kind);
     }
 }

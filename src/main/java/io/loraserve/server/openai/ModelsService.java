@@ -1,6 +1,5 @@
 package io.loraserve.server.openai;
 
-import io.helidon.http.HeaderNames;
 import io.helidon.webserver.http.HttpRules;
 import io.helidon.webserver.http.HttpService;
 import io.helidon.webserver.http.ServerRequest;
@@ -8,9 +7,9 @@ import io.helidon.webserver.http.ServerResponse;
 import io.loraserve.server.http.ApiException;
 import io.loraserve.server.http.ErrorHandling;
 import io.loraserve.server.http.Json;
+import io.loraserve.server.http.JsonResponse;
 import jakarta.json.JsonArrayBuilder;
 import jakarta.json.JsonObjectBuilder;
-import java.nio.charset.StandardCharsets;
 
 /**
  * {@code GET /v1/models}: the base model, then every ready adapter with the base as parent, each
@@ -44,8 +43,7 @@ public final class ModelsService implements HttpService {
             throw ApiException.notFound("model_not_found", "The model '" + id + "' does not exist; this server"
                     + " serves '" + base.name() + "' and its adapters (GET /v1/models)");
         }
-        res.header(HeaderNames.CONTENT_TYPE, "application/json");
-        res.send(Json.write(entry.build()).getBytes(StandardCharsets.UTF_8));
+        JsonResponse.send(res, entry.build());
     }
 
     private void list(ServerRequest req, ServerResponse res) {
@@ -54,9 +52,7 @@ public final class ModelsService implements HttpService {
         for (String adapter : models.adapters()) {
             data.add(entry(adapter, base.name(), base));
         }
-        res.header(HeaderNames.CONTENT_TYPE, "application/json");
-        res.send(Json.write(Json.BUILDERS.createObjectBuilder().add("object", "list").add("data", data).build())
-                .getBytes(StandardCharsets.UTF_8));
+        JsonResponse.send(res, Json.BUILDERS.createObjectBuilder().add("object", "list").add("data", data).build());
     }
 
     private static JsonObjectBuilder entry(String id, String parent, ServedModel base) {

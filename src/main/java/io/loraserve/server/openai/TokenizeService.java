@@ -1,6 +1,5 @@
 package io.loraserve.server.openai;
 
-import io.helidon.http.HeaderNames;
 import io.helidon.webserver.http.HttpRules;
 import io.helidon.webserver.http.HttpService;
 import io.helidon.webserver.http.ServerRequest;
@@ -10,13 +9,12 @@ import io.loraserve.server.http.ApiException;
 import io.loraserve.server.http.Bodies;
 import io.loraserve.server.http.ErrorHandling;
 import io.loraserve.server.http.Json;
+import io.loraserve.server.http.JsonResponse;
 import io.loraserve.server.http.Params;
 import io.loraserve.tokenizer.Tokenizer;
 import jakarta.json.JsonArray;
 import jakarta.json.JsonArrayBuilder;
-import jakarta.json.JsonObject;
 import jakarta.json.JsonObjectBuilder;
-import java.nio.charset.StandardCharsets;
 
 /**
  * vLLM's {@code POST /tokenize} and {@code POST /detokenize}: the model's own tokenizer, so a
@@ -81,7 +79,7 @@ public final class TokenizeService implements HttpService {
         } else {
             out.addNull("token_strs");
         }
-        send(res, out.build());
+        JsonResponse.send(res, out.build());
     }
 
     private void detokenize(ServerRequest req, ServerResponse res) {
@@ -90,7 +88,7 @@ public final class TokenizeService implements HttpService {
             throw ApiException.badRequest("tokens", "'tokens' must be a list of token ids");
         }
         int[] ids = Params.tokenIds("tokens", a, models.base().vocab());
-        send(res, Json.BUILDERS.createObjectBuilder().add("prompt", tokenizer.decode(ids)).build());
+        JsonResponse.send(res, Json.BUILDERS.createObjectBuilder().add("prompt", tokenizer.decode(ids)).build());
     }
 
     /** The body's fields, after checking that its {@code model} is served. */
@@ -98,10 +96,5 @@ public final class TokenizeService implements HttpService {
         Params p = new Params(Json.parseObject(Bodies.read(req)));
         models.resolve(p.string("model", null), null);
         return p;
-    }
-
-    private static void send(ServerResponse res, JsonObject body) {
-        res.header(HeaderNames.CONTENT_TYPE, "application/json");
-        res.send(Json.write(body).getBytes(StandardCharsets.UTF_8));
     }
 }
