@@ -1,6 +1,5 @@
 package io.loraserve.config;
 
-import io.helidon.config.Config;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -9,11 +8,11 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Every user setting, from (lowest to highest precedence) the defaults below, Helidon config
- * ({@code application.yaml} on the class path or in the working directory, then environment
- * variables such as {@code LORASERVE_PORT}, then system properties {@code -Dloraserve.port=…}),
- * and the command line ({@code --port 8000} or {@code --port=8000}). Each flag's config key is
- * {@code loraserve.<flag name>}.
+ * Every user setting, from (lowest to highest precedence) the defaults below, an {@link OptionSource}
+ * (the server's: Helidon config, that is {@code application.yaml} on the class path or in the
+ * working directory, then environment variables such as {@code LORASERVE_PORT}, then system
+ * properties {@code -Dloraserve.port=…}, each flag's key being {@code loraserve.<flag name>}), and
+ * the command line ({@code --port 8000} or {@code --port=8000}).
  */
 public record Options(
         Path model,
@@ -120,11 +119,11 @@ public record Options(
                     + " public API cross-origin (default: none)"),
             new Flag("shutdown-grace", "SECONDS", "30", "on SIGTERM, how long running requests may finish before they are cancelled"));
 
-    /** Parses {@code args} over {@code config}; {@code --help} is handled by the caller. */
-    public static Options parse(String[] args, Config config) {
+    /** Parses {@code args} over {@code configured}; {@code --help} is handled by the caller. */
+    public static Options parse(String[] args, OptionSource configured) {
         Map<String, List<String>> values = new LinkedHashMap<>();
         for (Flag f : FLAGS) {
-            config.get("loraserve").get(f.name()).asString().ifPresent(v -> values.put(f.name(),
+            configured.value(f.name()).ifPresent(v -> values.put(f.name(),
                     f.repeatable() ? new ArrayList<>(List.of(v.split(","))) : new ArrayList<>(List.of(v))));
         }
         java.util.Set<String> fromCommandLine = new java.util.HashSet<>();

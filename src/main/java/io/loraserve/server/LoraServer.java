@@ -1,11 +1,14 @@
 package io.loraserve.server;
 
+import io.helidon.config.Config;
+import io.helidon.logging.common.LogConfig;
 import io.helidon.webserver.WebServer;
 import io.helidon.webserver.WebServerConfig;
 import io.helidon.webserver.http.Filter;
 import io.helidon.webserver.http.HttpRouting;
 import io.helidon.webserver.http.HttpService;
 import io.loraserve.chat.ChatTemplate;
+import io.loraserve.config.OptionSource;
 import io.loraserve.config.Options;
 import io.loraserve.constraint.ConstraintCache;
 import io.loraserve.engine.ModelRuntime;
@@ -215,6 +218,25 @@ public final class LoraServer implements AutoCloseable {
                     + " lower --max-connections");
         }
         return configured;
+    }
+
+    /**
+     * Option values from Helidon's config: {@code application.yaml} (class path or working
+     * directory), the environment, system properties; each flag under {@code loraserve.<flag>}.
+     */
+    public static OptionSource optionSource() {
+        return optionSource(Config.create());
+    }
+
+    /** Option values from {@code config}, each flag under {@code loraserve.<flag>}. */
+    public static OptionSource optionSource(Config config) {
+        Config options = config.get("loraserve");
+        return flag -> options.get(flag).asString().asOptional();
+    }
+
+    /** Helidon's logging set up for a running server (its {@code logging.properties}). */
+    public static void configureLogging() {
+        LogConfig.configureRuntime();
     }
 
     /**

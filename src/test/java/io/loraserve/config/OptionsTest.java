@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.helidon.config.Config;
 import io.helidon.config.ConfigSources;
+import io.loraserve.server.LoraServer;
 import java.time.Duration;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -24,7 +25,7 @@ class OptionsTest {
 
     @Test
     void apiLimitsHaveLaptopDefaults() {
-        Options o = Options.parse(new String[0], Config.empty());
+        Options o = Options.parse(new String[0], OptionSource.NONE);
         assertNull(o.apiKey());
         assertEquals(Duration.ofSeconds(30), o.shutdownGrace());
         assertEquals(256, o.maxQueuedRequests());
@@ -34,22 +35,22 @@ class OptionsTest {
 
     @Test
     void apiKeyAndGraceComeFromFlagsOrConfig() {
-        Options flags = Options.parse(new String[] {"--api-key", "k1", "--shutdown-grace=5"}, Config.empty());
+        Options flags = Options.parse(new String[] {"--api-key", "k1", "--shutdown-grace=5"}, OptionSource.NONE);
         assertEquals("k1", flags.apiKey());
         assertEquals(Duration.ofSeconds(5), flags.shutdownGrace());
         Config config = Config.just(ConfigSources.create(Map.of("loraserve.api-key", "k2", "loraserve.shutdown-grace", "0")));
-        Options fromConfig = Options.parse(new String[0], config);
+        Options fromConfig = Options.parse(new String[0], LoraServer.optionSource(config));
         assertEquals("k2", fromConfig.apiKey());
         assertEquals(Duration.ZERO, fromConfig.shutdownGrace());
     }
 
     @Test
     void gpuPolicyAndMemoryUtilizationDefaultToAutoAndVllmsNinetyPercent() {
-        Options o = Options.parse(new String[0], Config.empty());
+        Options o = Options.parse(new String[0], OptionSource.NONE);
         assertEquals("auto", o.gpuPolicy());
         assertEquals(0.9, o.gpuMemoryUtilization());
         Options set = Options.parse(new String[] {"--gpu-policy", "on", "--gpu-memory-utilization", "0.75"},
-                Config.empty());
+                OptionSource.NONE);
         assertEquals("on", set.gpuPolicy());
         assertEquals(0.75, set.gpuMemoryUtilization());
     }
@@ -57,55 +58,55 @@ class OptionsTest {
     @Test
     void aGpuPolicyOtherThanAutoOnOffOrAUtilizationOutsideZeroToOneIsRefused() {
         OptionsException policy = assertThrows(OptionsException.class,
-                () -> Options.parse(new String[] {"--gpu-policy", "yes"}, Config.empty()));
+                () -> Options.parse(new String[] {"--gpu-policy", "yes"}, OptionSource.NONE));
         assertEquals("--gpu-policy must be one of auto, on, off, not 'yes'", policy.getMessage());
         for (String bad : new String[] {"0", "1.5", "-0.2", "NaN"}) {
             OptionsException e = assertThrows(OptionsException.class,
-                    () -> Options.parse(new String[] {"--gpu-memory-utilization", bad}, Config.empty()));
+                    () -> Options.parse(new String[] {"--gpu-memory-utilization", bad}, OptionSource.NONE));
             assertEquals("--gpu-memory-utilization must be a fraction in (0, 1], not " + bad, e.getMessage());
         }
         OptionsException word = assertThrows(OptionsException.class,
-                () -> Options.parse(new String[] {"--gpu-memory-utilization", "most"}, Config.empty()));
+                () -> Options.parse(new String[] {"--gpu-memory-utilization", "most"}, OptionSource.NONE));
         assertEquals("--gpu-memory-utilization must be a number in (0, 1], not 'most'", word.getMessage());
     }
 
     @Test
     void emptyApiKeyOrNegativeGraceIsRefused() {
-        assertThrows(OptionsException.class, () -> Options.parse(new String[] {"--api-key", " "}, Config.empty()));
-        assertThrows(OptionsException.class, () -> Options.parse(new String[] {"--shutdown-grace", "-1"}, Config.empty()));
+        assertThrows(OptionsException.class, () -> Options.parse(new String[] {"--api-key", " "}, OptionSource.NONE));
+        assertThrows(OptionsException.class, () -> Options.parse(new String[] {"--shutdown-grace", "-1"}, OptionSource.NONE));
     }
 
     @Test
     void quantizationIsNoneByDefaultAndOnlyNoneOrInt8() {
-        assertEquals("none", Options.parse(new String[0], Config.empty()).quantization());
-        assertEquals("int8", Options.parse(new String[] {"--quantization", "int8"}, Config.empty()).quantization());
+        assertEquals("none", Options.parse(new String[0], OptionSource.NONE).quantization());
+        assertEquals("int8", Options.parse(new String[] {"--quantization", "int8"}, OptionSource.NONE).quantization());
         OptionsException e = assertThrows(OptionsException.class,
-                () -> Options.parse(new String[] {"--quantization", "int4"}, Config.empty()));
+                () -> Options.parse(new String[] {"--quantization", "int4"}, OptionSource.NONE));
         assertTrue(e.getMessage().contains("none, int8"), e.getMessage());
     }
 
     @Test
     void prefixCachingIsOnByDefaultAndTakesVllmsFlagNames() {
-        assertTrue(Options.parse(new String[0], Config.empty()).enablePrefixCaching());
-        Options off = Options.parse(new String[] {"--no-enable-prefix-caching", "--max-n", "3"}, Config.empty());
+        assertTrue(Options.parse(new String[0], OptionSource.NONE).enablePrefixCaching());
+        Options off = Options.parse(new String[] {"--no-enable-prefix-caching", "--max-n", "3"}, OptionSource.NONE);
         assertEquals(false, off.enablePrefixCaching());
         assertEquals(3, off.maxN());
-        Options on = Options.parse(new String[] {"--enable-prefix-caching", "--max-n", "4"}, Config.empty());
+        Options on = Options.parse(new String[] {"--enable-prefix-caching", "--max-n", "4"}, OptionSource.NONE);
         assertTrue(on.enablePrefixCaching(), "a switch takes no value: the next flag is not swallowed");
         assertEquals(4, on.maxN());
-        assertEquals(false, Options.parse(new String[] {"--enable-prefix-caching=false"}, Config.empty()).enablePrefixCaching());
+        assertEquals(false, Options.parse(new String[] {"--enable-prefix-caching=false"}, OptionSource.NONE).enablePrefixCaching());
         Config config = Config.just(ConfigSources.create(Map.of("loraserve.enable-prefix-caching", "false")));
-        assertEquals(false, Options.parse(new String[0], config).enablePrefixCaching());
-        assertTrue(Options.parse(new String[] {"--enable-prefix-caching"}, config).enablePrefixCaching());
+        assertEquals(false, Options.parse(new String[0], LoraServer.optionSource(config)).enablePrefixCaching());
+        assertTrue(Options.parse(new String[] {"--enable-prefix-caching"}, LoraServer.optionSource(config)).enablePrefixCaching());
     }
 
     @Test
     void aBadPrefixCachingValueOrANegatedValueFlagIsRefused() {
         OptionsException bad = assertThrows(OptionsException.class,
-                () -> Options.parse(new String[] {"--enable-prefix-caching=maybe"}, Config.empty()));
+                () -> Options.parse(new String[] {"--enable-prefix-caching=maybe"}, OptionSource.NONE));
         assertEquals("--enable-prefix-caching must be true or false, not 'maybe'", bad.getMessage());
         OptionsException negated = assertThrows(OptionsException.class,
-                () -> Options.parse(new String[] {"--no-max-n"}, Config.empty()));
+                () -> Options.parse(new String[] {"--no-max-n"}, OptionSource.NONE));
         assertEquals("unknown flag --no-max-n (see --help)", negated.getMessage());
     }
 }

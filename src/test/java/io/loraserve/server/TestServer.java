@@ -1,8 +1,8 @@
 package io.loraserve.server;
 
-import io.helidon.config.Config;
 import io.loraserve.Fixtures;
 import io.loraserve.TestDevice;
+import io.loraserve.config.OptionSource;
 import io.loraserve.config.Options;
 import io.loraserve.engine.EngineStats;
 import jakarta.json.JsonObject;
@@ -36,7 +36,7 @@ public final class TestServer implements AutoCloseable {
         List<String> all = new ArrayList<>(List.of("--port", "0", "--admin-port", "0"));
         all.addAll(TestDevice.serverArgs());  // a test's own flags, later, win
         all.addAll(args);
-        server = LoraServer.start(Options.parse(all.toArray(String[]::new), Config.empty()), home);
+        server = LoraServer.start(Options.parse(all.toArray(String[]::new), OptionSource.NONE), home);
     }
 
     /** The server as {@code java -jar} starts it with no arguments (demo model and adapters under {@code home}). */
