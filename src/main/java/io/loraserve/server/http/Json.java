@@ -90,16 +90,6 @@ public final class Json {
         return w.toString();
     }
 
-    /** OpenAI's {@code usage} object; {@code cachedTokens} of the prompt tokens came from the prefix cache. */
-    public static JsonObject usage(int promptTokens, int completionTokens, int cachedTokens) {
-        return BUILDERS.createObjectBuilder()
-                .add("prompt_tokens", promptTokens)
-                .add("completion_tokens", completionTokens)
-                .add("total_tokens", promptTokens + completionTokens)
-                .add("prompt_tokens_details", BUILDERS.createObjectBuilder().add("cached_tokens", cachedTokens))
-                .build();
-    }
-
     /** The OpenAI error body. */
     public static JsonObject error(String message, String type, String param, String code) {
         var e = BUILDERS.createObjectBuilder().add("message", message).add("type", type);

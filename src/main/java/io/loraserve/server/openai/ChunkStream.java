@@ -104,7 +104,7 @@ final class ChunkStream {
             }
             if (includeUsage && !generation.running()) {
                 sse.send(head().add("choices", Json.BUILDERS.createArrayBuilder())
-                        .add("usage", Json.usage(promptTokens, completionTokens, generation.cachedTokens())).build());
+                        .add("usage", Generation.usage(promptTokens, completionTokens, generation.cachedTokens())).build());
             }
             sse.done();
         }

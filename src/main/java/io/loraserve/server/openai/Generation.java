@@ -171,6 +171,16 @@ final class Generation implements AutoCloseable {
         return id;
     }
 
+    /** OpenAI's {@code usage} object; {@code cachedTokens} of the prompt tokens came from the prefix cache. */
+    static JsonObject usage(int promptTokens, int completionTokens, int cachedTokens) {
+        return Json.BUILDERS.createObjectBuilder()
+                .add("prompt_tokens", promptTokens)
+                .add("completion_tokens", completionTokens)
+                .add("total_tokens", promptTokens + completionTokens)
+                .add("prompt_tokens_details", Json.BUILDERS.createObjectBuilder().add("cached_tokens", cachedTokens))
+                .build();
+    }
+
     /** The non-streaming answer: OpenAI's envelope ({@code object} kind, usage totals) around {@code choices}. */
     JsonObject response(String object, String model, JsonArrayBuilder choices, int promptTokens, int completionTokens) {
         return Json.BUILDERS.createObjectBuilder()
@@ -179,7 +189,7 @@ final class Generation implements AutoCloseable {
                 .add("created", System.currentTimeMillis() / 1000)
                 .add("model", model)
                 .add("choices", choices)
-                .add("usage", Json.usage(promptTokens, completionTokens, cachedTokens))
+                .add("usage", usage(promptTokens, completionTokens, cachedTokens))
                 .build();
     }
 
