@@ -1,11 +1,9 @@
 package io.loraserve;
 
-import io.helidon.config.Config;
-import io.helidon.logging.common.LogConfig;
+import io.loraserve.config.Options;
+import io.loraserve.config.OptionsException;
 import io.loraserve.model.Kernels;
 import io.loraserve.server.LoraServer;
-import io.loraserve.server.Options;
-import io.loraserve.server.OptionsException;
 import io.loraserve.tensor.NativeMemory;
 import java.net.URISyntaxException;
 import java.nio.file.Files;
@@ -23,10 +21,10 @@ public final class Main {
             System.out.println(Options.help());
             return;
         }
-        LogConfig.configureRuntime();
+        LoraServer.configureLogging();
         Options options;
         try {
-            options = Options.parse(args, Config.create());
+            options = Options.parse(args, LoraServer.optionSource());
         } catch (OptionsException e) {
             System.err.println("loraserve: " + e.getMessage());
             System.exit(2);

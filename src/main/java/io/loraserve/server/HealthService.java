@@ -1,11 +1,12 @@
 package io.loraserve.server;
 
-import io.helidon.http.HeaderNames;
 import io.helidon.webserver.http.HttpRules;
 import io.helidon.webserver.http.HttpService;
 import io.helidon.webserver.http.ServerRequest;
 import io.helidon.webserver.http.ServerResponse;
-import java.nio.charset.StandardCharsets;
+import io.loraserve.server.http.ErrorHandling;
+import io.loraserve.server.http.Json;
+import io.loraserve.server.http.JsonResponse;
 import java.util.function.Supplier;
 
 /**
@@ -50,7 +51,6 @@ final class HealthService implements HttpService {
             b.add("reason", reason);
         }
         res.status(status);
-        res.header(HeaderNames.CONTENT_TYPE, "application/json");
-        res.send(Json.write(b.build()).getBytes(StandardCharsets.UTF_8));
+        JsonResponse.send(res, b.build());
     }
 }

@@ -1,16 +1,38 @@
 package io.loraserve.server;
 
+import io.helidon.config.Config;
+import io.helidon.logging.common.LogConfig;
 import io.helidon.webserver.WebServer;
 import io.helidon.webserver.WebServerConfig;
 import io.helidon.webserver.http.Filter;
 import io.helidon.webserver.http.HttpRouting;
 import io.helidon.webserver.http.HttpService;
+import io.loraserve.chat.ChatTemplate;
+import io.loraserve.config.OptionSource;
+import io.loraserve.config.Options;
 import io.loraserve.constraint.ConstraintCache;
 import io.loraserve.engine.ModelRuntime;
 import io.loraserve.lora.AdapterException;
 import io.loraserve.lora.AdapterRegistry;
 import io.loraserve.lora.SavedCatalogue;
 import io.loraserve.metrics.Metrics;
+import io.loraserve.server.admin.AdminService;
+import io.loraserve.server.http.AccessLog;
+import io.loraserve.server.http.BearerAuth;
+import io.loraserve.server.http.ConnectionLimits;
+import io.loraserve.server.http.Cors;
+import io.loraserve.server.http.ErrorHandling;
+import io.loraserve.server.http.ListenerProbe;
+import io.loraserve.server.http.MidHeadDisconnects;
+import io.loraserve.server.http.ShutdownGate;
+import io.loraserve.server.openai.ChatService;
+import io.loraserve.server.openai.CompletionsService;
+import io.loraserve.server.openai.GenerationBackend;
+import io.loraserve.server.openai.ModelResolver;
+import io.loraserve.server.openai.ModelsService;
+import io.loraserve.server.openai.ServedModel;
+import io.loraserve.server.openai.StructuredOutput;
+import io.loraserve.server.openai.TokenizeService;
 import io.loraserve.tokenizer.Tokenizer;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -196,6 +218,25 @@ public final class LoraServer implements AutoCloseable {
                     + " lower --max-connections");
         }
         return configured;
+    }
+
+    /**
+     * Option values from Helidon's config: {@code application.yaml} (class path or working
+     * directory), the environment, system properties; each flag under {@code loraserve.<flag>}.
+     */
+    public static OptionSource optionSource() {
+        return optionSource(Config.create());
+    }
+
+    /** Option values from {@code config}, each flag under {@code loraserve.<flag>}. */
+    public static OptionSource optionSource(Config config) {
+        Config options = config.get("loraserve");
+        return flag -> options.get(flag).asString().asOptional();
+    }
+
+    /** Helidon's logging set up for a running server (its {@code logging.properties}). */
+    public static void configureLogging() {
+        LogConfig.configureRuntime();
     }
 
     /**

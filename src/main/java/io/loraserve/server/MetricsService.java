@@ -6,6 +6,7 @@ import io.helidon.webserver.http.HttpService;
 import io.helidon.webserver.http.ServerRequest;
 import io.helidon.webserver.http.ServerResponse;
 import io.loraserve.metrics.Metrics;
+import io.loraserve.server.http.ErrorHandling;
 
 /**
  * {@code GET /metrics}: every metric in Prometheus text format, or OpenMetrics when the

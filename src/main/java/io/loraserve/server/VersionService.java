@@ -1,14 +1,15 @@
 package io.loraserve.server;
 
-import io.helidon.http.HeaderNames;
 import io.helidon.webserver.http.HttpRules;
 import io.helidon.webserver.http.HttpService;
 import io.helidon.webserver.http.ServerRequest;
 import io.helidon.webserver.http.ServerResponse;
+import io.loraserve.server.http.ErrorHandling;
+import io.loraserve.server.http.Json;
+import io.loraserve.server.http.JsonResponse;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 import java.util.Properties;
 
 /**
@@ -31,10 +32,8 @@ final class VersionService implements HttpService {
     }
 
     private void version(ServerRequest req, ServerResponse res) {
-        res.header(HeaderNames.CONTENT_TYPE, "application/json");
-        res.send(Json.write(Json.BUILDERS.createObjectBuilder().add("version", VERSION)
-                .add("architecture", architecture).build())
-                .getBytes(StandardCharsets.UTF_8));
+        JsonResponse.send(res, Json.BUILDERS.createObjectBuilder().add("version", VERSION)
+                .add("architecture", architecture).build());
     }
 
     private static String read() {

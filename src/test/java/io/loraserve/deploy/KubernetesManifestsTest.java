@@ -4,7 +4,7 @@ import static io.loraserve.deploy.Deploy.at;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.loraserve.server.Options;
+import io.loraserve.config.Options;
 import java.nio.file.Files;
 import java.util.HashSet;
 import java.util.List;

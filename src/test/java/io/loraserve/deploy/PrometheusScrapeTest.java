@@ -4,10 +4,10 @@ import static io.loraserve.deploy.Deploy.at;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.helidon.config.Config;
 import io.loraserve.Fixtures;
+import io.loraserve.config.OptionSource;
+import io.loraserve.config.Options;
 import io.loraserve.server.LoraServer;
-import io.loraserve.server.Options;
 import jakarta.json.Json;
 import jakarta.json.JsonArray;
 import jakarta.json.JsonObject;
@@ -83,7 +83,7 @@ class PrometheusScrapeTest {
                 "--adapter-root", Fixtures.tinyAdapter("").toString()));
         TRAFFIC.stream().filter(t -> !t.model().equals("tiny"))
                 .forEach(t -> args.addAll(List.of("--adapter", t.model() + "=" + Fixtures.tinyAdapter(t.model()))));
-        loraserve = LoraServer.start(Options.parse(args.toArray(String[]::new), Config.empty()), work);
+        loraserve = LoraServer.start(Options.parse(args.toArray(String[]::new), OptionSource.NONE), work);
         int port;
         try (ServerSocket s = new ServerSocket(0)) {
             port = s.getLocalPort();

@@ -4,8 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.helidon.config.Config;
 import io.loraserve.Fixtures;
+import io.loraserve.config.OptionSource;
+import io.loraserve.config.Options;
+import io.loraserve.config.OptionsException;
 import java.net.http.HttpRequest;
 import java.util.Optional;
 import org.junit.jupiter.api.AfterAll;
@@ -94,7 +96,7 @@ class CorsTest {
     @Test
     void aMalformedOriginListIsAStartUpError() {
         OptionsException e = assertThrows(OptionsException.class, () -> Options.parse(
-                new String[] {"--allowed-origins", "ui.example/app"}, Config.empty()));
+                new String[] {"--allowed-origins", "ui.example/app"}, OptionSource.NONE));
         assertTrue(e.getMessage().contains("ui.example/app"), e.getMessage());
     }
 }

@@ -6,9 +6,10 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.helidon.config.Config;
 import io.loraserve.Fixtures;
 import io.loraserve.SafeTensorsIo;
+import io.loraserve.config.OptionSource;
+import io.loraserve.config.Options;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -57,7 +58,7 @@ class StartupRefusalsTest {
     /** Starts a server on {@code dir}; it must fail with a message holding every one of {@code parts}. */
     private static RuntimeException assertRefused(Path dir, String... parts) {
         Options o = Options.parse(new String[] {"--model", dir.toString(), "--port", "0", "--admin-port", "0"},
-                Config.empty());
+                OptionSource.NONE);
         RuntimeException e = assertThrows(RuntimeException.class, () -> LoraServer.start(o, dir).close());
         for (String part : parts) {
             assertTrue(e.getMessage().contains(part), "'" + e.getMessage() + "' should mention '" + part + "'");
@@ -69,7 +70,7 @@ class StartupRefusalsTest {
     @Test
     void int8OnLibtorchIsRefused() {
         Options o = Options.parse(new String[] {"--model", Fixtures.tinyModel().toString(), "--port", "0",
-            "--admin-port", "0", "--quantization", "int8", "--kernels", "torch"}, Config.empty());
+            "--admin-port", "0", "--quantization", "int8", "--kernels", "torch"}, OptionSource.NONE);
         RuntimeException e = assertThrows(RuntimeException.class, () -> LoraServer.start(o, Fixtures.tinyModel()).close());
         assertEquals("--quantization int8 runs on the java kernels only (a CPU with the Vector API)", e.getMessage());
     }
@@ -93,7 +94,7 @@ class StartupRefusalsTest {
         List<String> args = new ArrayList<>(List.of("--model", Fixtures.tinyModel().toString(), "--port", "0",
                 "--admin-port", "0"));
         args.addAll(List.of(flags));
-        Options o = Options.parse(args.toArray(String[]::new), Config.empty());
+        Options o = Options.parse(args.toArray(String[]::new), OptionSource.NONE);
         RuntimeException e = assertThrows(RuntimeException.class, () -> LoraServer.start(o, Fixtures.tinyModel()).close());
         assertEquals(message, e.getMessage());
     }
@@ -103,7 +104,7 @@ class StartupRefusalsTest {
     void aPortInUseIsRefusedByName() throws IOException {
         try (java.net.ServerSocket taken = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
             Options o = Options.parse(new String[] {"--model", Fixtures.tinyModel().toString(), "--host", "127.0.0.1",
-                "--port", String.valueOf(taken.getLocalPort()), "--admin-port", "0"}, Config.empty());
+                "--port", String.valueOf(taken.getLocalPort()), "--admin-port", "0"}, OptionSource.NONE);
             RuntimeException e = assertThrows(RuntimeException.class,
                     () -> LoraServer.start(o, Fixtures.tinyModel()).close());
             assertEquals("could not listen on 127.0.0.1:" + taken.getLocalPort()

@@ -1,8 +1,9 @@
 package io.loraserve.server;
 
-import io.helidon.config.Config;
 import io.loraserve.Fixtures;
 import io.loraserve.TestDevice;
+import io.loraserve.config.OptionSource;
+import io.loraserve.config.Options;
 import io.loraserve.engine.EngineStats;
 import jakarta.json.JsonObject;
 import jakarta.json.JsonReader;
@@ -22,12 +23,12 @@ import java.util.concurrent.Executor;
 import java.util.concurrent.Executors;
 
 /** A real loraserve on free ports, and a plain HTTP client for it. */
-final class TestServer implements AutoCloseable {
+public final class TestServer implements AutoCloseable {
     private static final HttpClient CLIENT = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
     private static final Executor ASYNC = Executors.newVirtualThreadPerTaskExecutor();
-    final LoraServer server;
+    public final LoraServer server;
 
-    TestServer(Path model, String... extraArgs) {
+    public TestServer(Path model, String... extraArgs) {
         this(Path.of("").toAbsolutePath(), withModel(model, extraArgs));
     }
 
@@ -35,7 +36,7 @@ final class TestServer implements AutoCloseable {
         List<String> all = new ArrayList<>(List.of("--port", "0", "--admin-port", "0"));
         all.addAll(TestDevice.serverArgs());  // a test's own flags, later, win
         all.addAll(args);
-        server = LoraServer.start(Options.parse(all.toArray(String[]::new), Config.empty()), home);
+        server = LoraServer.start(Options.parse(all.toArray(String[]::new), OptionSource.NONE), home);
     }
 
     /** The server as {@code java -jar} starts it with no arguments (demo model and adapters under {@code home}). */
@@ -65,8 +66,8 @@ final class TestServer implements AutoCloseable {
     }
 
     /** A response: status, body text, and the body parsed when it is JSON. */
-    record Reply(int status, String body, HttpResponse<String> raw) {
-        JsonObject json() {
+    public record Reply(int status, String body, HttpResponse<String> raw) {
+        public JsonObject json() {
             return parse(body);
         }
 
@@ -103,23 +104,23 @@ final class TestServer implements AutoCloseable {
         }
     }
 
-    static JsonObject parse(String json) {
+    public static JsonObject parse(String json) {
         try (JsonReader r = jakarta.json.Json.createReader(new StringReader(json))) {
             return r.readObject();
         }
     }
 
-    Reply post(String path, String body) {
+    public Reply post(String path, String body) {
         return send(HttpRequest.newBuilder(uri(server.port(), path)).header("Content-Type", "application/json")
                 .POST(HttpRequest.BodyPublishers.ofString(body)).build());
     }
 
     /** {@link #post} on a virtual thread of its own, so any number can wait on the engine at once. */
-    CompletableFuture<Reply> postAsync(String path, String body) {
+    public CompletableFuture<Reply> postAsync(String path, String body) {
         return CompletableFuture.supplyAsync(() -> post(path, body), ASYNC);
     }
 
-    Reply get(String path) {
+    public Reply get(String path) {
         return send(HttpRequest.newBuilder(uri(server.port(), path)).GET().build());
     }
 
@@ -163,7 +164,7 @@ final class TestServer implements AutoCloseable {
         }
     }
 
-    static Reply send(HttpRequest request) {
+    public static Reply send(HttpRequest request) {
         try {
             HttpResponse<String> r = CLIENT.send(request, HttpResponse.BodyHandlers.ofString());
             return new Reply(r.statusCode(), r.body(), r);
@@ -179,7 +180,7 @@ final class TestServer implements AutoCloseable {
      * Waits up to {@code limit} for the engine to hold no sequence and no KV block (its stats are a
      * snapshot taken after each step, so they trail the last response by a step); returns them.
      */
-    EngineStats awaitEngineIdle(Duration limit) throws InterruptedException {
+    public EngineStats awaitEngineIdle(Duration limit) throws InterruptedException {
         long deadline = System.nanoTime() + limit.toNanos();
         EngineStats s = server.runtime().engine().stats();
         while ((s.running() + s.waiting() > 0 || s.kvBlocksUsed() > 0) && System.nanoTime() < deadline) {
@@ -189,11 +190,11 @@ final class TestServer implements AutoCloseable {
         return s;
     }
 
-    URI uri(String path) {
+    public URI uri(String path) {
         return uri(server.port(), path);
     }
 
-    static URI uri(int port, String path) {
+    public static URI uri(int port, String path) {
         return URI.create("http://127.0.0.1:" + port + path);
     }
 

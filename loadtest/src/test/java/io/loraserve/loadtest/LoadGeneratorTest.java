@@ -3,10 +3,10 @@ package io.loraserve.loadtest;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.helidon.config.Config;
 import io.loraserve.Fixtures;
+import io.loraserve.config.OptionSource;
+import io.loraserve.config.Options;
 import io.loraserve.server.LoraServer;
-import io.loraserve.server.Options;
 import jakarta.json.JsonObject;
 import jakarta.json.JsonValue;
 import java.io.StringReader;
@@ -27,7 +27,7 @@ class LoadGeneratorTest {
             "--model", Fixtures.tinyModel().toString(),
                 "--port", "0", "--admin-port", "0", "--adapter-root", adapters.toString(),
                 "--adapter", "attn-r4=" + adapters.resolve("attn-r4"),
-                "--adapter", "all-r8-rslora=" + adapters.resolve("all-r8-rslora")}, Config.empty()),
+                "--adapter", "all-r8-rslora=" + adapters.resolve("all-r8-rslora")}, OptionSource.NONE),
                 Path.of("").toAbsolutePath());
     }
 
@@ -86,7 +86,7 @@ class LoadGeneratorTest {
     void errorChunksInsideAStreamCountAsErrors() throws InterruptedException {
         try (LoraServer timingOut = LoraServer.start(Options.parse(new String[] {
             "--model", Fixtures.tinyModel().toString(), "--port", "0", "--admin-port", "0", "--request-timeout", "1"},
-                Config.empty()), Path.of("").toAbsolutePath())) {
+                OptionSource.NONE), Path.of("").toAbsolutePath())) {
             // The engine sleeps between two steps; requests that arrive meanwhile are over the timeout when it wakes.
             timingOut.runtime().engine().execute(() -> {
                 try {

@@ -1,8 +1,0 @@
-package io.loraserve.server;
-
-/** A bad command line or configuration value: the launcher prints the message and exits with 2. */
-public final class OptionsException extends RuntimeException {
-    public OptionsException(String message) {
-        super(message);
-    }
-}

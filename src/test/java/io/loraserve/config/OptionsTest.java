@@ -1,0 +1,112 @@
+package io.loraserve.config;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.helidon.config.Config;
+import io.helidon.config.ConfigSources;
+import io.loraserve.server.LoraServer;
+import java.time.Duration;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** The API's flags: --api-key, --shutdown-grace and the limits, from the command line or config; --help lists them. */
+class OptionsTest {
+
+    @Test
+    void helpListsEveryFlag() {
+        String help = Options.help();
+        for (Options.Flag f : Options.FLAGS) {
+            assertTrue(help.contains("--" + f.name() + (f.value() == null ? "" : " " + f.value())), f.name());
+        }
+    }
+
+    @Test
+    void apiLimitsHaveLaptopDefaults() {
+        Options o = Options.parse(new String[0], OptionSource.NONE);
+        assertNull(o.apiKey());
+        assertEquals(Duration.ofSeconds(30), o.shutdownGrace());
+        assertEquals(256, o.maxQueuedRequests());
+        assertEquals(8, o.maxN());
+        assertEquals(2L << 20, o.maxBodyBytes());
+    }
+
+    @Test
+    void apiKeyAndGraceComeFromFlagsOrConfig() {
+        Options flags = Options.parse(new String[] {"--api-key", "k1", "--shutdown-grace=5"}, OptionSource.NONE);
+        assertEquals("k1", flags.apiKey());
+        assertEquals(Duration.ofSeconds(5), flags.shutdownGrace());
+        Config config = Config.just(ConfigSources.create(Map.of("loraserve.api-key", "k2", "loraserve.shutdown-grace", "0")));
+        Options fromConfig = Options.parse(new String[0], LoraServer.optionSource(config));
+        assertEquals("k2", fromConfig.apiKey());
+        assertEquals(Duration.ZERO, fromConfig.shutdownGrace());
+    }
+
+    @Test
+    void gpuPolicyAndMemoryUtilizationDefaultToAutoAndVllmsNinetyPercent() {
+        Options o = Options.parse(new String[0], OptionSource.NONE);
+        assertEquals("auto", o.gpuPolicy());
+        assertEquals(0.9, o.gpuMemoryUtilization());
+        Options set = Options.parse(new String[] {"--gpu-policy", "on", "--gpu-memory-utilization", "0.75"},
+                OptionSource.NONE);
+        assertEquals("on", set.gpuPolicy());
+        assertEquals(0.75, set.gpuMemoryUtilization());
+    }
+
+    @Test
+    void aGpuPolicyOtherThanAutoOnOffOrAUtilizationOutsideZeroToOneIsRefused() {
+        OptionsException policy = assertThrows(OptionsException.class,
+                () -> Options.parse(new String[] {"--gpu-policy", "yes"}, OptionSource.NONE));
+        assertEquals("--gpu-policy must be one of auto, on, off, not 'yes'", policy.getMessage());
+        for (String bad : new String[] {"0", "1.5", "-0.2", "NaN"}) {
+            OptionsException e = assertThrows(OptionsException.class,
+                    () -> Options.parse(new String[] {"--gpu-memory-utilization", bad}, OptionSource.NONE));
+            assertEquals("--gpu-memory-utilization must be a fraction in (0, 1], not " + bad, e.getMessage());
+        }
+        OptionsException word = assertThrows(OptionsException.class,
+                () -> Options.parse(new String[] {"--gpu-memory-utilization", "most"}, OptionSource.NONE));
+        assertEquals("--gpu-memory-utilization must be a number in (0, 1], not 'most'", word.getMessage());
+    }
+
+    @Test
+    void emptyApiKeyOrNegativeGraceIsRefused() {
+        assertThrows(OptionsException.class, () -> Options.parse(new String[] {"--api-key", " "}, OptionSource.NONE));
+        assertThrows(OptionsException.class, () -> Options.parse(new String[] {"--shutdown-grace", "-1"}, OptionSource.NONE));
+    }
+
+    @Test
+    void quantizationIsNoneByDefaultAndOnlyNoneOrInt8() {
+        assertEquals("none", Options.parse(new String[0], OptionSource.NONE).quantization());
+        assertEquals("int8", Options.parse(new String[] {"--quantization", "int8"}, OptionSource.NONE).quantization());
+        OptionsException e = assertThrows(OptionsException.class,
+                () -> Options.parse(new String[] {"--quantization", "int4"}, OptionSource.NONE));
+        assertTrue(e.getMessage().contains("none, int8"), e.getMessage());
+    }
+
+    @Test
+    void prefixCachingIsOnByDefaultAndTakesVllmsFlagNames() {
+        assertTrue(Options.parse(new String[0], OptionSource.NONE).enablePrefixCaching());
+        Options off = Options.parse(new String[] {"--no-enable-prefix-caching", "--max-n", "3"}, OptionSource.NONE);
+        assertEquals(false, off.enablePrefixCaching());
+        assertEquals(3, off.maxN());
+        Options on = Options.parse(new String[] {"--enable-prefix-caching", "--max-n", "4"}, OptionSource.NONE);
+        assertTrue(on.enablePrefixCaching(), "a switch takes no value: the next flag is not swallowed");
+        assertEquals(4, on.maxN());
+        assertEquals(false, Options.parse(new String[] {"--enable-prefix-caching=false"}, OptionSource.NONE).enablePrefixCaching());
+        Config config = Config.just(ConfigSources.create(Map.of("loraserve.enable-prefix-caching", "false")));
+        assertEquals(false, Options.parse(new String[0], LoraServer.optionSource(config)).enablePrefixCaching());
+        assertTrue(Options.parse(new String[] {"--enable-prefix-caching"}, LoraServer.optionSource(config)).enablePrefixCaching());
+    }
+
+    @Test
+    void aBadPrefixCachingValueOrANegatedValueFlagIsRefused() {
+        OptionsException bad = assertThrows(OptionsException.class,
+                () -> Options.parse(new String[] {"--enable-prefix-caching=maybe"}, OptionSource.NONE));
+        assertEquals("--enable-prefix-caching must be true or false, not 'maybe'", bad.getMessage());
+        OptionsException negated = assertThrows(OptionsException.class,
+                () -> Options.parse(new String[] {"--no-max-n"}, OptionSource.NONE));
+        assertEquals("unknown flag --no-max-n (see --help)", negated.getMessage());
+    }
+}
