@@ -35,10 +35,11 @@ final class EngineHarness implements AutoCloseable {
 
     private EngineHarness(int maxNumSeqs, long kvCacheBytes, int maxAdapters, Duration watchdog, String kernels,
                           String gpuPolicy, int blockSize, boolean prefixCaching) {
-        runtime = ModelRuntime.load(Fixtures.tinyModel(), "tiny-llama", new ModelRuntime.Settings(TestDevice.NAME,
-                TestDevice.DTYPE, kernels, 0, maxNumSeqs, 64, blockSize, kvCacheBytes, 1000, Duration.ZERO, watchdog, 1,
-                maxAdapters, 16, 1L << 30, List.of(Fixtures.tinyAdapters())).withGpuPolicy(gpuPolicy)
-                .withPrefixCaching(prefixCaching));
+        runtime = ModelRuntime.load(Fixtures.tinyModel(), "tiny-llama", ModelRuntime.Settings.builder()
+                .device(TestDevice.NAME).dtype(TestDevice.DTYPE).kernels(kernels).gpuPolicy(gpuPolicy).threads(1)
+                .maxNumSeqs(maxNumSeqs).maxBatchedTokens(64).maxQueued(1000).requestTimeout(Duration.ZERO)
+                .stepWatchdog(watchdog).kvBlockSize(blockSize).kvCacheBytes(kvCacheBytes).prefixCaching(prefixCaching)
+                .maxAdapters(maxAdapters).adapterRoots(List.of(Fixtures.tinyAdapters())).build());
         for (String a : ADAPTERS) {
             runtime.registry().load(a, Fixtures.tinyAdapter(a), false);
         }

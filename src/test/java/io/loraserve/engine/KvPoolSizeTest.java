@@ -9,7 +9,6 @@ import io.loraserve.model.ModelConfig;
 import io.loraserve.model.ModelLoadException;
 import io.loraserve.model.PagedKvCache;
 import java.time.Duration;
-import java.util.List;
 import java.util.Optional;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.junit.jupiter.api.Test;
@@ -62,7 +61,8 @@ class KvPoolSizeTest {
     }
 
     private static ModelRuntime.Settings settings(int maxNumSeqs, long kvCacheBytes) {
-        return new ModelRuntime.Settings("cpu", "float32", "auto", 0, maxNumSeqs, 64, 16, kvCacheBytes, 10,
-                Duration.ZERO, Duration.ofSeconds(30), 1, 2, 16, 1L << 30, List.of());
+        return ModelRuntime.Settings.builder().dtype("float32").threads(1).maxNumSeqs(maxNumSeqs)
+                .maxBatchedTokens(64).maxQueued(10).requestTimeout(Duration.ZERO).kvCacheBytes(kvCacheBytes)
+                .maxAdapters(2).build();
     }
 }

@@ -73,9 +73,9 @@ class NativeMemoryTest {
 
     @Test
     void nativeMemoryStaysFlatOverThousandsOfDecodeSteps() throws InterruptedException {
-        ModelRuntime.Settings settings = new ModelRuntime.Settings("cpu", "float32", "auto", 0, CONCURRENT, 512, 16, 0,
-                64, Duration.ZERO, Duration.ofSeconds(60), 2, 4, 16, 1L << 30,
-                List.of(Fixtures.demoAdapters()));
+        ModelRuntime.Settings settings = ModelRuntime.Settings.builder().dtype("float32").threads(2)
+                .maxNumSeqs(CONCURRENT).maxQueued(64).requestTimeout(Duration.ZERO).stepWatchdog(Duration.ofSeconds(60))
+                .maxAdapters(4).adapterRoots(List.of(Fixtures.demoAdapters())).build();
         List<Fixtures.Case> prompts = Fixtures.demoCases();
         try (ModelRuntime runtime = ModelRuntime.load(Fixtures.demoModel(), "demo", settings)) {
             for (String a : ADAPTERS.subList(1, ADAPTERS.size())) {
