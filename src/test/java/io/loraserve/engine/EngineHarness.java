@@ -63,7 +63,7 @@ final class EngineHarness implements AutoCloseable {
     }
 
     private String submit(String adapter, int[] prompt, int maxTokens, int promptLogprobs, Collector sink) {
-        return submit(adapter, prompt, maxTokens, promptLogprobs, new SamplingParams(0, 1, -1, 0, 0, 0, 1, null, 0), sink);
+        return submit(adapter, prompt, maxTokens, promptLogprobs, SamplingParams.GREEDY.withLogprobs(0), sink);
     }
 
     /** Submits a request sampling with {@code sampling}. */

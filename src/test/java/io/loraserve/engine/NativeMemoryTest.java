@@ -62,7 +62,8 @@ class NativeMemoryTest {
                 String adapter = ADAPTERS.get(i % ADAPTERS.size());
                 engine.submit(new Request("w" + wave + "-" + i, prompt,
                         adapter == null ? null : runtime.registry().acquire(adapter),
-                        new SamplingParams(0.8, 0.95, 50, 0, 0, 0, 1, (long) i, 2),
+                        SamplingParams.GREEDY.withTemperature(0.8).withTopP(0.95).withTopK(50).withSeed((long) i)
+                                .withLogprobs(2),
                         MAX_TOKENS - 7 * i, Set.of(), true, i % 3 == 0 ? 2 : -1, new Ended(latch::countDown, error)));
             }
             assertTrue(latch.await(5, TimeUnit.MINUTES), "wave " + wave + " did not finish");

@@ -370,7 +370,7 @@ public final class Benchmark {
      * same 16 decoding greedily, on a model of {@code shape}'s vocabulary.
      */
     private void sampledVsGreedy(EngineDriver d, Shape shape) throws InterruptedException {
-        SamplingParams sampled = new SamplingParams(0.8, 0.95, 50, 0, 0, 0, 1, 7L, -1);
+        SamplingParams sampled = SamplingParams.GREEDY.withTemperature(0.8).withTopP(0.95).withTopK(50).withSeed(7L);
         double greedy = 0;
         double drawn = 0;
         for (int r = 0; r < s.repeats(); r++) {
