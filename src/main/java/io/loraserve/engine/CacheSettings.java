@@ -2,7 +2,7 @@ package io.loraserve.engine;
 
 /**
  * The KV block pool ({@code --kv-block-size}, {@code --kv-cache-bytes}, {@code --enable-prefix-caching},
- * {@code --gpu-memory-utilization}). Defaults: {@link ModelRuntime.Settings#builder()}.
+ * {@code --gpu-memory-utilization}). Defaults: {@link RuntimeSettings#builder()}.
  *
  * @param blockSize            tokens per KV block
  * @param poolBytes            the pool's size; 0 = chosen by {@link KvPoolSize}

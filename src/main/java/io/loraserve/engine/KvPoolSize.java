@@ -26,7 +26,7 @@ final class KvPoolSize {
     }
 
     /** The pool's blocks for {@code s}; call it after the weights and slots are loaded. */
-    static int blocks(ModelRuntime.Settings settings, ModelConfig c, int maxModelLen, long perBlock, ScalarType dtype,
+    static int blocks(RuntimeSettings settings, ModelConfig c, int maxModelLen, long perBlock, ScalarType dtype,
                       Optional<DeviceMemory> cuda) {
         CacheSettings s = settings.cache();
         SchedulerSettings q = settings.scheduler();

@@ -5,7 +5,7 @@ import java.util.List;
 
 /**
  * Adapter capacity ({@code --max-adapters}, {@code --max-lora-rank}, {@code --max-cpu-adapter-bytes},
- * {@code --adapter-root}). Defaults: {@link ModelRuntime.Settings#builder()}.
+ * {@code --adapter-root}). Defaults: {@link RuntimeSettings#builder()}.
  *
  * @param maxAdapters  adapters resident on the device at once (device slots)
  * @param maxRank      largest adapter rank accepted; sizes the device slots

@@ -3,7 +3,7 @@ package io.loraserve.engine;
 /**
  * How the base model is loaded and computed ({@code --device}, {@code --dtype}, {@code --kernels},
  * {@code --quantization}, {@code --gpu-policy}, {@code --max-model-len}, {@code --threads}). Defaults:
- * {@link ModelRuntime.Settings#builder()}.
+ * {@link RuntimeSettings#builder()}.
  *
  * @param device       cpu, cuda or cuda:N
  * @param dtype        auto, float32, bfloat16 or float16; auto = float32 on a CPU, bfloat16 on CUDA

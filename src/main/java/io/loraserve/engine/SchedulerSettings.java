@@ -5,7 +5,7 @@ import java.time.Duration;
 /**
  * What the engine admits and how long it lets work run ({@code --max-num-seqs},
  * {@code --max-num-batched-tokens}, {@code --max-queued-requests}, {@code --request-timeout},
- * {@code --step-watchdog}). Defaults: {@link ModelRuntime.Settings#builder()}.
+ * {@code --step-watchdog}). Defaults: {@link RuntimeSettings#builder()}.
  *
  * @param maxNumSeqs       sequences in one step's batch at most
  * @param maxBatchedTokens tokens in one step at most; longer prompts are prefilled in chunks

@@ -1,7 +1,7 @@
 package io.loraserve.server;
 
 import io.helidon.config.Config;
-import io.loraserve.engine.ModelRuntime;
+import io.loraserve.engine.RuntimeSettings;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -69,7 +69,7 @@ public record Options(
     }
 
     /** The engine's defaults, which the engine's flags show and fall back to. */
-    private static final ModelRuntime.Settings D = ModelRuntime.Settings.defaults();
+    private static final RuntimeSettings D = RuntimeSettings.defaults();
 
     static final List<Flag> FLAGS = List.of(
             new Flag("model", "DIR", null, "HuggingFace model directory (default: the embedded demo model)"),
@@ -210,8 +210,8 @@ public record Options(
     }
 
     /** The engine's settings these options give, with {@code adapterRoots} as the adapter roots. */
-    public ModelRuntime.Settings runtimeSettings(List<Path> adapterRoots) {
-        return ModelRuntime.Settings.builder()
+    public RuntimeSettings runtimeSettings(List<Path> adapterRoots) {
+        return RuntimeSettings.builder()
                 .device(device).dtype(dtype).kernels(kernels).quantization(quantization).gpuPolicy(gpuPolicy)
                 .maxModelLen(maxModelLen).threads(threads)
                 .kvBlockSize(kvBlockSize).kvCacheBytes(kvCacheBytes).prefixCaching(enablePrefixCaching)

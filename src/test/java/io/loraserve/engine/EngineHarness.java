@@ -35,7 +35,7 @@ final class EngineHarness implements AutoCloseable {
 
     private EngineHarness(int maxNumSeqs, long kvCacheBytes, int maxAdapters, Duration watchdog, String kernels,
                           String gpuPolicy, int blockSize, boolean prefixCaching) {
-        runtime = ModelRuntime.load(Fixtures.tinyModel(), "tiny-llama", ModelRuntime.Settings.builder()
+        runtime = ModelRuntime.load(Fixtures.tinyModel(), "tiny-llama", RuntimeSettings.builder()
                 .device(TestDevice.NAME).dtype(TestDevice.DTYPE).kernels(kernels).gpuPolicy(gpuPolicy).threads(1)
                 .maxNumSeqs(maxNumSeqs).maxBatchedTokens(64).maxQueued(1000).requestTimeout(Duration.ZERO)
                 .stepWatchdog(watchdog).kvBlockSize(blockSize).kvCacheBytes(kvCacheBytes).prefixCaching(prefixCaching)

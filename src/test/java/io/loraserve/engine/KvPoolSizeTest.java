@@ -40,12 +40,12 @@ class KvPoolSizeTest {
     void onACpuThePoolHoldsMaxNumSeqsFullSequencesAtMostTwoGibOrWhatKvCacheBytesSays() {
         ModelConfig c = ModelConfig.load(Fixtures.tinyModel());
         long perBlock = PagedKvCache.bytesPerBlock(c, 16, ScalarType.Float);
-        ModelRuntime.Settings roomy = settings(32, 0);
+        RuntimeSettings roomy = settings(32, 0);
         assertEquals(32 * 16, KvPoolSize.blocks(roomy, c, 256, perBlock, ScalarType.Float, Optional.empty()));
-        ModelRuntime.Settings huge = settings(1_000_000, 0);
+        RuntimeSettings huge = settings(1_000_000, 0);
         assertEquals(KvPoolSize.CPU_CAP / perBlock,
                 KvPoolSize.blocks(huge, c, 256, perBlock, ScalarType.Float, Optional.empty()));
-        ModelRuntime.Settings given = settings(32, 40 * perBlock + 5);
+        RuntimeSettings given = settings(32, 40 * perBlock + 5);
         assertEquals(40, KvPoolSize.blocks(given, c, 256, perBlock, ScalarType.Float, Optional.empty()));
     }
 
@@ -60,8 +60,8 @@ class KvPoolSizeTest {
                 startup.getMessage());
     }
 
-    private static ModelRuntime.Settings settings(int maxNumSeqs, long kvCacheBytes) {
-        return ModelRuntime.Settings.builder().dtype("float32").threads(1).maxNumSeqs(maxNumSeqs)
+    private static RuntimeSettings settings(int maxNumSeqs, long kvCacheBytes) {
+        return RuntimeSettings.builder().dtype("float32").threads(1).maxNumSeqs(maxNumSeqs)
                 .maxBatchedTokens(64).maxQueued(10).requestTimeout(Duration.ZERO).kvCacheBytes(kvCacheBytes)
                 .maxAdapters(2).build();
     }

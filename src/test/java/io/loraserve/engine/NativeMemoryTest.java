@@ -74,7 +74,7 @@ class NativeMemoryTest {
 
     @Test
     void nativeMemoryStaysFlatOverThousandsOfDecodeSteps() throws InterruptedException {
-        ModelRuntime.Settings settings = ModelRuntime.Settings.builder().dtype("float32").threads(2)
+        RuntimeSettings settings = RuntimeSettings.builder().dtype("float32").threads(2)
                 .maxNumSeqs(CONCURRENT).maxQueued(64).requestTimeout(Duration.ZERO).stepWatchdog(Duration.ofSeconds(60))
                 .maxAdapters(4).adapterRoots(List.of(Fixtures.demoAdapters())).build();
         List<Fixtures.Case> prompts = Fixtures.demoCases();

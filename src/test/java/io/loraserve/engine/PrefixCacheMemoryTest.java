@@ -48,7 +48,7 @@ class PrefixCacheMemoryTest {
     void tenThousandRequestsWithSharedPrefixesLeakNoBlockAndNoMemory() throws InterruptedException {
         ModelConfig config = ModelConfig.load(Fixtures.tinyModel());
         long bytes = BLOCKS * PagedKvCache.bytesPerBlock(config, BLOCK, ScalarType.Float);
-        ModelRuntime.Settings settings = ModelRuntime.Settings.builder()
+        RuntimeSettings settings = RuntimeSettings.builder()
                 .device(TestDevice.NAME).dtype(TestDevice.DTYPE).maxModelLen(64).threads(1)
                 .maxNumSeqs(16).maxBatchedTokens(64).maxQueued(1000).requestTimeout(Duration.ZERO)
                 .stepWatchdog(Duration.ofSeconds(60)).kvBlockSize(BLOCK).kvCacheBytes(bytes)

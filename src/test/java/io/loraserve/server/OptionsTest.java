@@ -9,8 +9,8 @@ import io.helidon.config.Config;
 import io.helidon.config.ConfigSources;
 import io.loraserve.engine.CacheSettings;
 import io.loraserve.engine.LoraSettings;
-import io.loraserve.engine.ModelRuntime;
 import io.loraserve.engine.ModelSettings;
+import io.loraserve.engine.RuntimeSettings;
 import io.loraserve.engine.SchedulerSettings;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -42,13 +42,13 @@ class OptionsTest {
     @Test
     void noEngineFlagGivesTheEnginesDefaults() {
         Path root = Path.of("adapters");
-        assertEquals(ModelRuntime.Settings.builder().adapterRoots(List.of(root)).build(),
+        assertEquals(RuntimeSettings.builder().adapterRoots(List.of(root)).build(),
                 Options.parse(new String[0], Config.empty()).runtimeSettings(List.of(root)));
     }
 
     @Test
     void everyEngineFlagReachesItsGroup() {
-        ModelRuntime.Settings s = Options.parse(("--device cuda:1 --dtype bfloat16 --kernels torch --quantization int8"
+        RuntimeSettings s = Options.parse(("--device cuda:1 --dtype bfloat16 --kernels torch --quantization int8"
                 + " --gpu-policy on --max-model-len 48 --threads 3 --kv-block-size 8 --kv-cache-bytes 4096"
                 + " --no-enable-prefix-caching --gpu-memory-utilization 0.5 --max-num-seqs 5"
                 + " --max-num-batched-tokens 70 --max-queued-requests 9 --request-timeout 11 --step-watchdog 13 --max-adapters 2 --max-lora-rank 4"

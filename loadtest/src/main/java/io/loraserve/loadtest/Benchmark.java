@@ -4,6 +4,7 @@ import io.loraserve.constraint.Constraint;
 import io.loraserve.constraint.ConstraintCache;
 import io.loraserve.constraint.ConstraintSpec;
 import io.loraserve.engine.ModelRuntime;
+import io.loraserve.engine.RuntimeSettings;
 import io.loraserve.engine.StepCounts;
 import io.loraserve.loadtest.SyntheticModel.Shape;
 import io.loraserve.lora.Adapter;
@@ -158,14 +159,14 @@ public final class Benchmark {
      * The benchmarks' runtime on {@code s}'s device, dtype and threads: 32 sequences of up to 256 tokens, 2048 tokens
      * a step, a queue and a watchdog no run reaches, no request timeout.
      */
-    static ModelRuntime.Builder settings(Settings s) {
-        return ModelRuntime.Settings.builder().device(s.device()).dtype(s.dtype()).threads(s.threads())
+    static RuntimeSettings.Builder settings(Settings s) {
+        return RuntimeSettings.builder().device(s.device()).dtype(s.dtype()).threads(s.threads())
                 .maxModelLen(256).maxNumSeqs(32).maxBatchedTokens(2048).maxQueued(10_000)
                 .requestTimeout(Duration.ZERO).stepWatchdog(Duration.ofMinutes(5));
     }
 
     /** {@link #settings(Settings)} with {@code s}'s adapter count and rank as the device slots, 8 GiB of host tier. */
-    private static ModelRuntime.Builder settings(Settings s, List<Path> adapterRoots) {
+    private static RuntimeSettings.Builder settings(Settings s, List<Path> adapterRoots) {
         return settings(s).maxAdapters(s.adapters()).maxLoraRank(s.rank()).maxCpuAdapterBytes(8L << 30)
                 .adapterRoots(adapterRoots);
     }
