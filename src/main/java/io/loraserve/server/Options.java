@@ -14,7 +14,8 @@ import java.util.Map;
  * ({@code application.yaml} on the class path or in the working directory, then environment
  * variables such as {@code LORASERVE_PORT}, then system properties {@code -Dloraserve.port=…}),
  * and the command line ({@code --port 8000} or {@code --port=8000}). Each flag's config key is
- * {@code loraserve.<flag name>}.
+ * {@code loraserve.<flag name>}. The engine's flags take their defaults from {@link RuntimeSettings.Builder},
+ * and {@link #runtimeSettings} hands them to the engine by name.
  */
 public record Options(
         Path model,
