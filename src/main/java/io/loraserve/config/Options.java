@@ -1,5 +1,6 @@
 package io.loraserve.config;
 
+import io.loraserve.engine.RuntimeSettings;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -13,6 +14,8 @@ import java.util.Map;
  * working directory, then environment variables such as {@code LORASERVE_PORT}, then system
  * properties {@code -Dloraserve.port=…}, each flag's key being {@code loraserve.<flag name>}), and
  * the command line ({@code --port 8000} or {@code --port=8000}).
+ * The engine's flags take their defaults from {@link RuntimeSettings.Builder}, and
+ * {@link #runtimeSettings} hands them to the engine by name.
  */
 public record Options(
         Path model,
@@ -66,28 +69,31 @@ public record Options(
 
     }
 
+    /** The engine's defaults, which the engine's flags show and fall back to. */
+    private static final RuntimeSettings D = RuntimeSettings.defaults();
+
     static final List<Flag> FLAGS = List.of(
             new Flag("model", "DIR", null, "HuggingFace model directory (default: the embedded demo model)"),
             new Flag("served-model-name", "NAME", null, "model name in the API (default: the directory's name)"),
             new Flag("host", "HOST", "127.0.0.1", "address both listeners bind to"),
             new Flag("port", "PORT", "8000", "public API port (0 = any free port)"),
             new Flag("admin-port", "PORT", "8001", "admin API port (0 = any free port)"),
-            new Flag("device", "cpu|cuda|cuda:N", "cpu", "where the model runs"),
-            new Flag("dtype", "auto|float32|bfloat16|float16", "auto", "dtype of the weights; auto = float32 on a CPU, bfloat16 on CUDA (libtorch also computes and keeps the KV cache in it; the java kernels compute in float32)"),
-            new Flag("kernels", "auto|java|torch", "auto", "who computes the forward: java = Vector API kernels (CPU, float32 or bfloat16 weights), torch = libtorch; auto picks java where it can run"),
-            new Flag("quantization", "none|int8", "none", "int8 = weight-only int8 base matrices with a scale per 32 weights (java kernels; a quarter of float32's bytes, not exact: see the README)"),
-            new Flag("gpu-policy", "auto|on|off", "auto", "run steps as on a GPU: LoRA bypass batched whatever the adapters, sampling on the device, logits never copied out; auto = on for CUDA; on forces it on a CPU (libtorch kernels) to count its ops"),
-            new Flag("gpu-memory-utilization", "FRACTION", "0.9", "on CUDA, the share of the device's memory the process may fill: the KV cache gets what the weights, adapter slots and a step's activations leave (ignored on a CPU and with --kv-cache-bytes)"),
+            new Flag("device", "cpu|cuda|cuda:N", D.model().device(), "where the model runs"),
+            new Flag("dtype", "auto|float32|bfloat16|float16", D.model().dtype(), "dtype of the weights; auto = float32 on a CPU, bfloat16 on CUDA (libtorch also computes and keeps the KV cache in it; the java kernels compute in float32)"),
+            new Flag("kernels", "auto|java|torch", D.model().kernels(), "who computes the forward: java = Vector API kernels (CPU, float32 or bfloat16 weights), torch = libtorch; auto picks java where it can run"),
+            new Flag("quantization", "none|int8", D.model().quantization(), "int8 = weight-only int8 base matrices with a scale per 32 weights (java kernels; a quarter of float32's bytes, not exact: see the README)"),
+            new Flag("gpu-policy", "auto|on|off", D.model().gpuPolicy(), "run steps as on a GPU: LoRA bypass batched whatever the adapters, sampling on the device, logits never copied out; auto = on for CUDA; on forces it on a CPU (libtorch kernels) to count its ops"),
+            new Flag("gpu-memory-utilization", "FRACTION", String.valueOf(D.cache().gpuMemoryUtilization()), "on CUDA, the share of the device's memory the process may fill: the KV cache gets what the weights, adapter slots and a step's activations leave (ignored on a CPU and with --kv-cache-bytes)"),
             new Flag("max-model-len", "N", null, "prompt + completion tokens per request (default: config's max_position_embeddings)"),
-            new Flag("max-num-seqs", "N", "32", "sequences in one batch at most"),
-            new Flag("max-num-batched-tokens", "N", "512", "tokens in one step at most (longer prompts prefill in chunks)"),
-            new Flag("kv-block-size", "N", "16", "tokens per KV cache block"),
+            new Flag("max-num-seqs", "N", String.valueOf(D.scheduler().maxNumSeqs()), "sequences in one batch at most"),
+            new Flag("max-num-batched-tokens", "N", String.valueOf(D.scheduler().maxBatchedTokens()), "tokens in one step at most (longer prompts prefill in chunks)"),
+            new Flag("kv-block-size", "N", String.valueOf(D.cache().blockSize()), "tokens per KV cache block"),
             new Flag("kv-cache-bytes", "BYTES", null, "KV cache pool size (default: on a CPU room for max-num-seqs full-length sequences, at most 2 GiB; on CUDA what --gpu-memory-utilization leaves)"),
-            new Flag("enable-prefix-caching", null, "true", "keep the KV of full prompt blocks and reuse it for later"
+            new Flag("enable-prefix-caching", null, String.valueOf(D.cache().prefixCaching()), "keep the KV of full prompt blocks and reuse it for later"
                     + " requests on the same adapter that start with the same tokens (--no-enable-prefix-caching: off)"),
-            new Flag("max-queued-requests", "N", "256", "requests waiting for the engine before new ones get 429"),
-            new Flag("request-timeout", "SECONDS", "600", "a request running longer is ended (0 = no limit)"),
-            new Flag("step-watchdog", "SECONDS", "30", "/health/ready fails when no engine step completes for this long while work waits"),
+            new Flag("max-queued-requests", "N", String.valueOf(D.scheduler().maxQueued()), "requests waiting for the engine before new ones get 429"),
+            new Flag("request-timeout", "SECONDS", String.valueOf(D.scheduler().requestTimeout().toSeconds()), "a request running longer is ended (0 = no limit)"),
+            new Flag("step-watchdog", "SECONDS", String.valueOf(D.scheduler().stepWatchdog().toSeconds()), "/health/ready fails when no engine step completes for this long while work waits"),
             new Flag("max-n", "N", "8", "largest 'n' (choices per prompt) a request may ask for"),
             new Flag("max-body-bytes", "BYTES", "2097152", "largest request body (413 above)"),
             new Flag("max-connections", "N", null, "open connections on the public port at most; a new one over it"
@@ -96,9 +102,9 @@ public record Options(
                     + " headers this long after it opened (or after its request line) is closed"),
             new Flag("idle-timeout", "SECONDS", "75", "a keep-alive connection idle this long between requests is closed"),
             new Flag("threads", "N", null, "compute threads: libtorch intra-op and java kernel threads (default: available cores)"),
-            new Flag("max-adapters", "N", "8", "adapters resident on the device at once (device slots)"),
-            new Flag("max-lora-rank", "N", "16", "largest adapter rank accepted (sizes the device slots)"),
-            new Flag("max-cpu-adapter-bytes", "BYTES", "1073741824", "host memory for registered adapters' weights"),
+            new Flag("max-adapters", "N", String.valueOf(D.lora().maxAdapters()), "adapters resident on the device at once (device slots)"),
+            new Flag("max-lora-rank", "N", String.valueOf(D.lora().maxRank()), "largest adapter rank accepted (sizes the device slots)"),
+            new Flag("max-cpu-adapter-bytes", "BYTES", String.valueOf(D.lora().maxHostBytes()), "host memory for registered adapters' weights"),
             new Flag("adapter-root", "DIR", null, "directory adapters may be loaded from; repeatable (default: the"
                     + " project's adapters/). Given, a request naming an adapter that is not loaded but is a"
                     + " directory DIR/<name> loads it on first use", true),
@@ -184,7 +190,7 @@ public record Options(
                 Duration.ofSeconds(r.positive("step-watchdog")),
                 r.positive("max-n"),
                 r.positiveLong("max-body-bytes"),
-                r.has("threads") ? r.positive("threads") : Runtime.getRuntime().availableProcessors(),
+                r.has("threads") ? r.positive("threads") : D.model().threads(),
                 r.positive("max-adapters"),
                 r.positive("max-lora-rank"),
                 r.positiveLong("max-cpu-adapter-bytes"),
@@ -202,6 +208,20 @@ public record Options(
                 Duration.ofSeconds(r.positive("idle-timeout")),
                 r.choice("gpu-policy", "auto", "on", "off"),
                 r.fraction("gpu-memory-utilization"));
+    }
+
+    /** The engine's settings these options give, with {@code adapterRoots} as the adapter roots. */
+    public RuntimeSettings runtimeSettings(List<Path> adapterRoots) {
+        return RuntimeSettings.builder()
+                .device(device).dtype(dtype).kernels(kernels).quantization(quantization).gpuPolicy(gpuPolicy)
+                .maxModelLen(maxModelLen).threads(threads)
+                .kvBlockSize(kvBlockSize).kvCacheBytes(kvCacheBytes).prefixCaching(enablePrefixCaching)
+                .gpuMemoryUtilization(gpuMemoryUtilization)
+                .maxNumSeqs(maxNumSeqs).maxBatchedTokens(maxNumBatchedTokens).maxQueued(maxQueuedRequests)
+                .requestTimeout(requestTimeout).stepWatchdog(stepWatchdog)
+                .maxAdapters(maxAdapters).maxLoraRank(maxLoraRank).maxCpuAdapterBytes(maxCpuAdapterBytes)
+                .adapterRoots(adapterRoots)
+                .build();
     }
 
     private static boolean isSwitch(String name) {

@@ -26,33 +26,35 @@ final class KvPoolSize {
     }
 
     /** The pool's blocks for {@code s}; call it after the weights and slots are loaded. */
-    static int blocks(ModelRuntime.Settings s, ModelConfig c, int maxModelLen, long perBlock, ScalarType dtype,
+    static int blocks(RuntimeSettings settings, ModelConfig c, int maxModelLen, long perBlock, ScalarType dtype,
                       Optional<DeviceMemory> cuda) {
-        int blocksPerSeq = (maxModelLen + s.kvBlockSize() - 1) / s.kvBlockSize();
+        CacheSettings s = settings.cache();
+        SchedulerSettings q = settings.scheduler();
+        int blocksPerSeq = (maxModelLen + s.blockSize() - 1) / s.blockSize();
         long bytes;
         String from;
-        if (s.kvCacheBytes() > 0) {
-            bytes = s.kvCacheBytes();
+        if (s.poolBytes() > 0) {
+            bytes = s.poolBytes();
             from = "--kv-cache-bytes";
         } else if (cuda.isEmpty()) {
-            bytes = Math.min(CPU_CAP, perBlock * blocksPerSeq * s.maxNumSeqs());
-            from = "room for --max-num-seqs " + s.maxNumSeqs() + " sequences of " + maxModelLen
+            bytes = Math.min(CPU_CAP, perBlock * blocksPerSeq * q.maxNumSeqs());
+            from = "room for --max-num-seqs " + q.maxNumSeqs() + " sequences of " + maxModelLen
                     + " tokens, at most 2 GiB";
         } else {
             long[] freeTotal = cuda.get().freeAndTotal();
-            long reserve = stepReserve(c, s.maxNumSeqs(), s.maxBatchedTokens(), maxModelLen, elementBytes(dtype));
+            long reserve = stepReserve(c, q.maxNumSeqs(), q.maxBatchedTokens(), maxModelLen, elementBytes(dtype));
             bytes = cudaBytes(freeTotal[1], freeTotal[0], s.gpuMemoryUtilization(), reserve);
             from = String.format(Locale.ROOT, "--gpu-memory-utilization %.2f of %d MiB, %d MiB in use after the"
                             + " weights and adapter slots, %d MiB reserved for a step's activations",
                     s.gpuMemoryUtilization(), freeTotal[1] >> 20, (freeTotal[1] - freeTotal[0]) >> 20, reserve >> 20);
             if (bytes / perBlock < blocksPerSeq) {
-                throw tooSmall(from, bytes, perBlock, blocksPerSeq, s.kvBlockSize(), maxModelLen);
+                throw tooSmall(from, bytes, perBlock, blocksPerSeq, s.blockSize(), maxModelLen);
             }
         }
         int blocks = (int) Math.min(Integer.MAX_VALUE, bytes / perBlock);
         String how = from;
         LOG.info(() -> String.format(Locale.ROOT, "KV cache pool: %d blocks of %d tokens, %d MiB (%s)", blocks,
-                s.kvBlockSize(), blocks * perBlock >> 20, how));
+                s.blockSize(), blocks * perBlock >> 20, how));
         return blocks;
     }
 

@@ -15,7 +15,6 @@ import io.loraserve.tensor.DeviceMemory;
 import io.loraserve.tensor.Devices;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.function.Function;
@@ -37,50 +36,6 @@ public final class ModelRuntime implements AutoCloseable {
     private final AdapterRegistry registry;
     private final Engine engine;
 
-    /**
-     * Engine sizing from the user's settings; {@code kvCacheBytes == 0} picks a default ({@link KvPoolSize}).
-     *
-     * @param quantization         none or int8: see {@link Quantization}
-     * @param gpuPolicy            auto (on for CUDA), on or off: see {@link LlamaModel#gpuPolicy()}
-     * @param gpuMemoryUtilization on CUDA, the fraction of the device's memory the process may fill
-     */
-    public record Settings(String device, String dtype, String kernels, String quantization, int maxModelLen, int maxNumSeqs, int maxBatchedTokens,
-                           int kvBlockSize, long kvCacheBytes, int maxQueued, java.time.Duration requestTimeout,
-                           java.time.Duration stepWatchdog, int threads, int maxAdapters, int maxLoraRank,
-                           long maxCpuAdapterBytes, List<Path> adapterRoots, String gpuPolicy,
-                           double gpuMemoryUtilization, boolean prefixCaching) {
-        /** No quantization, prefix caching on, GPU policy auto, memory utilization 0.9 (vLLM's default). */
-        public Settings(String device, String dtype, String kernels, int maxModelLen, int maxNumSeqs,
-                        int maxBatchedTokens, int kvBlockSize, long kvCacheBytes, int maxQueued,
-                        java.time.Duration requestTimeout, java.time.Duration stepWatchdog, int threads, int maxAdapters,
-                        int maxLoraRank, long maxCpuAdapterBytes, List<Path> adapterRoots) {
-            this(device, dtype, kernels, "none", maxModelLen, maxNumSeqs, maxBatchedTokens, kvBlockSize, kvCacheBytes,
-                    maxQueued, requestTimeout, stepWatchdog, threads, maxAdapters, maxLoraRank, maxCpuAdapterBytes,
-                    adapterRoots, "auto", 0.9, true);
-        }
-
-        /** These settings with another GPU policy. */
-        public Settings withGpuPolicy(String policy) {
-            return new Settings(device, dtype, kernels, quantization, maxModelLen, maxNumSeqs, maxBatchedTokens,
-                    kvBlockSize, kvCacheBytes, maxQueued, requestTimeout, stepWatchdog, threads, maxAdapters, maxLoraRank,
-                    maxCpuAdapterBytes, adapterRoots, policy, gpuMemoryUtilization, prefixCaching);
-        }
-
-        /** These settings with another quantization. */
-        public Settings withQuantization(String q) {
-            return new Settings(device, dtype, kernels, q, maxModelLen, maxNumSeqs, maxBatchedTokens,
-                    kvBlockSize, kvCacheBytes, maxQueued, requestTimeout, stepWatchdog, threads, maxAdapters, maxLoraRank,
-                    maxCpuAdapterBytes, adapterRoots, gpuPolicy, gpuMemoryUtilization, prefixCaching);
-        }
-
-        /** These settings with prefix caching on or off. */
-        public Settings withPrefixCaching(boolean on) {
-            return new Settings(device, dtype, kernels, quantization, maxModelLen, maxNumSeqs, maxBatchedTokens,
-                    kvBlockSize, kvCacheBytes, maxQueued, requestTimeout, stepWatchdog, threads, maxAdapters, maxLoraRank,
-                    maxCpuAdapterBytes, adapterRoots, gpuPolicy, gpuMemoryUtilization, on);
-        }
-    }
-
     private ModelRuntime(ModelConfig config, LlamaWeights weights, LlamaModel model, PagedKvCache cache,
                          AdapterSlots slots, AdapterRegistry registry, Engine engine) {
         this.config = config;
@@ -96,45 +51,48 @@ public final class ModelRuntime implements AutoCloseable {
      * Loads {@code dir} and starts the engine; refuses unsupported or broken models with a clear
      * message. {@code servedName} is the base's API name, which no adapter may take.
      */
-    public static ModelRuntime load(Path dir, String servedName, Settings s) {
+    public static ModelRuntime load(Path dir, String servedName, RuntimeSettings settings) {
         requireDirectory(dir);
+        ModelSettings m = settings.model();
+        CacheSettings c = settings.cache();
+        LoraSettings l = settings.lora();
         ModelConfig config = ModelConfig.load(dir);
-        Device device = Devices.parse(s.device());
-        ScalarType dtype = Devices.parseDtype(s.dtype(), device);
-        torch.set_num_threads(s.threads());
-        int maxModelLen = s.maxModelLen() == 0 ? config.maxPositions() : s.maxModelLen();
+        Device device = Devices.parse(m.device());
+        ScalarType dtype = Devices.parseDtype(m.dtype(), device);
+        torch.set_num_threads(m.threads());
+        int maxModelLen = m.maxModelLen() == 0 ? config.maxPositions() : m.maxModelLen();
         if (maxModelLen > config.maxPositions()) {
             throw new ModelLoadException("--max-model-len " + maxModelLen
                     + " exceeds the model's max_position_embeddings "
                     + config.maxPositions());
         }
-        boolean gpuPolicy = switch (s.gpuPolicy()) {
+        boolean gpuPolicy = switch (m.gpuPolicy()) {
             case "on" -> true;
             case "off" -> false;
             default -> device.is_cuda();
         };
-        Kernels kernels = s.kernels().equals("auto") ? (gpuPolicy ? Kernels.TORCH : Kernels.auto(dtype, device))
-                : Kernels.valueOf(s.kernels().toUpperCase(java.util.Locale.ROOT));
-        Quantization quantization = Quantization.parse(s.quantization());
+        Kernels kernels = m.kernels().equals("auto") ? (gpuPolicy ? Kernels.TORCH : Kernels.auto(dtype, device))
+                : Kernels.valueOf(m.kernels().toUpperCase(java.util.Locale.ROOT));
+        Quantization quantization = Quantization.parse(m.quantization());
         String refusal = quantization.refusal(kernels);
         if (refusal != null) {
             throw new ModelLoadException(refusal);
         }
-        LlamaModel model = new LlamaModel(config, dtype, device, kernels, s.threads(), gpuPolicy);  // refuses before the weights load
+        LlamaModel model = new LlamaModel(config, dtype, device, kernels, m.threads(), gpuPolicy);  // refuses before the weights load
         ScalarType cacheDtype = model.cacheDtype();
-        long perBlock = PagedKvCache.bytesPerBlock(config, s.kvBlockSize(), cacheDtype);
-        int blocksPerSeq = (maxModelLen + s.kvBlockSize() - 1) / s.kvBlockSize();
+        long perBlock = PagedKvCache.bytesPerBlock(config, c.blockSize(), cacheDtype);
+        int blocksPerSeq = (maxModelLen + c.blockSize() - 1) / c.blockSize();
         LlamaWeights weights = null;
         AdapterSlots slots = null;
         int blocks;
         try {
-            if (s.kvCacheBytes() > 0 && s.kvCacheBytes() / perBlock < blocksPerSeq) {
-                throw KvPoolSize.tooSmall("--kv-cache-bytes " + s.kvCacheBytes(), s.kvCacheBytes(), perBlock,
-                        blocksPerSeq, s.kvBlockSize(), maxModelLen);
+            if (c.poolBytes() > 0 && c.poolBytes() / perBlock < blocksPerSeq) {
+                throw KvPoolSize.tooSmall("--kv-cache-bytes " + c.poolBytes(), c.poolBytes(), perBlock,
+                        blocksPerSeq, c.blockSize(), maxModelLen);
             }
             weights = LlamaWeights.load(dir, config, dtype, device, quantization);
-            slots = new AdapterSlots(config, s.maxAdapters(), s.maxLoraRank(), cacheDtype, device);
-            blocks = KvPoolSize.blocks(s, config, maxModelLen, perBlock, cacheDtype, DeviceMemory.of(device));
+            slots = new AdapterSlots(config, l.maxAdapters(), l.maxRank(), cacheDtype, device);
+            blocks = KvPoolSize.blocks(settings, config, maxModelLen, perBlock, cacheDtype, DeviceMemory.of(device));
         } catch (RuntimeException e) {
             if (slots != null) {
                 slots.close();
@@ -145,11 +103,11 @@ public final class ModelRuntime implements AutoCloseable {
             model.close();
             throw e;
         }
-        PagedKvCache cache = new PagedKvCache(config, s.kvBlockSize(), blocks, cacheDtype, device);
-        AdapterRegistry registry = new AdapterRegistry(config, servedName, s.adapterRoots(), s.maxLoraRank(),
-                s.maxCpuAdapterBytes());
-        EngineConfig ec = new EngineConfig(s.maxNumSeqs(), s.maxBatchedTokens(), maxModelLen, s.maxQueued(),
-                s.requestTimeout(), s.stepWatchdog(), s.prefixCaching());
+        PagedKvCache cache = new PagedKvCache(config, c.blockSize(), blocks, cacheDtype, device);
+        AdapterRegistry registry = new AdapterRegistry(config, servedName, l.roots(), l.maxRank(), l.maxHostBytes());
+        SchedulerSettings q = settings.scheduler();
+        EngineConfig ec = new EngineConfig(q.maxNumSeqs(), q.maxBatchedTokens(), maxModelLen, q.maxQueued(),
+                q.requestTimeout(), q.stepWatchdog(), c.prefixCaching());
         Engine engine = new Engine(model, weights, cache, slots, ec);
         engine.start();
         return new ModelRuntime(config, weights, model, cache, slots, registry, engine);

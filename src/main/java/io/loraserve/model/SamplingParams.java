@@ -20,17 +20,14 @@ public record SamplingParams(double temperature, double topP, int topK, double m
                              double presencePenalty, double frequencyPenalty, double repetitionPenalty,
                              Long seed, int logprobs, Map<Integer, Double> logitBias) {
 
-    public static final SamplingParams GREEDY = new SamplingParams(0, 1, -1, 0, 0, 0, 1, null, -1);
+    /**
+     * The defaults every other value is made from by its withers: greedy, no top-p, top-k or min-p cut, no
+     * penalties or bias, a fresh seed, no logprobs.
+     */
+    public static final SamplingParams GREEDY = new SamplingParams(0, 1, -1, 0, 0, 0, 1, null, -1, Map.of());
 
     public SamplingParams {
         logitBias = Map.copyOf(logitBias);
-    }
-
-    /** Without logit bias. */
-    public SamplingParams(double temperature, double topP, int topK, double minP, double presencePenalty,
-                          double frequencyPenalty, double repetitionPenalty, Long seed, int logprobs) {
-        this(temperature, topP, topK, minP, presencePenalty, frequencyPenalty, repetitionPenalty, seed, logprobs,
-                Map.of());
     }
 
     public boolean greedy() {
@@ -41,14 +38,58 @@ public record SamplingParams(double temperature, double topP, int topK, double m
         return presencePenalty != 0 || frequencyPenalty != 0 || repetitionPenalty != 1;
     }
 
-    /** These parameters with another seed. */
-    public SamplingParams withSeed(long newSeed) {
-        return new SamplingParams(temperature, topP, topK, minP, presencePenalty, frequencyPenalty, repetitionPenalty,
-                newSeed, logprobs, logitBias);
-    }
-
     /** Whether the logits are changed before sampling (bias or penalties), so greedy is not the raw argmax. */
     public boolean adjusted() {
         return penalized() || !logitBias.isEmpty();
+    }
+
+    public SamplingParams withTemperature(double v) {
+        return new SamplingParams(v, topP, topK, minP, presencePenalty, frequencyPenalty,
+                repetitionPenalty, seed, logprobs, logitBias);
+    }
+
+    public SamplingParams withTopP(double v) {
+        return new SamplingParams(temperature, v, topK, minP, presencePenalty, frequencyPenalty,
+                repetitionPenalty, seed, logprobs, logitBias);
+    }
+
+    public SamplingParams withTopK(int v) {
+        return new SamplingParams(temperature, topP, v, minP, presencePenalty, frequencyPenalty,
+                repetitionPenalty, seed, logprobs, logitBias);
+    }
+
+    public SamplingParams withMinP(double v) {
+        return new SamplingParams(temperature, topP, topK, v, presencePenalty, frequencyPenalty,
+                repetitionPenalty, seed, logprobs, logitBias);
+    }
+
+    public SamplingParams withPresencePenalty(double v) {
+        return new SamplingParams(temperature, topP, topK, minP, v, frequencyPenalty,
+                repetitionPenalty, seed, logprobs, logitBias);
+    }
+
+    public SamplingParams withFrequencyPenalty(double v) {
+        return new SamplingParams(temperature, topP, topK, minP, presencePenalty, v,
+                repetitionPenalty, seed, logprobs, logitBias);
+    }
+
+    public SamplingParams withRepetitionPenalty(double v) {
+        return new SamplingParams(temperature, topP, topK, minP, presencePenalty, frequencyPenalty,
+                v, seed, logprobs, logitBias);
+    }
+
+    public SamplingParams withSeed(Long v) {
+        return new SamplingParams(temperature, topP, topK, minP, presencePenalty, frequencyPenalty,
+                repetitionPenalty, v, logprobs, logitBias);
+    }
+
+    public SamplingParams withLogprobs(int v) {
+        return new SamplingParams(temperature, topP, topK, minP, presencePenalty, frequencyPenalty,
+                repetitionPenalty, seed, v, logitBias);
+    }
+
+    public SamplingParams withLogitBias(Map<Integer, Double> v) {
+        return new SamplingParams(temperature, topP, topK, minP, presencePenalty, frequencyPenalty,
+                repetitionPenalty, seed, logprobs, v);
     }
 }

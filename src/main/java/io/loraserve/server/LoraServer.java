@@ -96,10 +96,7 @@ public final class LoraServer implements AutoCloseable {
         Metrics m = null;
         SavedCatalogue s = null;
         try {
-            rt = ModelRuntime.load(modelDir, name, new ModelRuntime.Settings(o.device(), o.dtype(), o.kernels(), o.quantization(), o.maxModelLen(),
-                    o.maxNumSeqs(), o.maxNumBatchedTokens(), o.kvBlockSize(), o.kvCacheBytes(), o.maxQueuedRequests(),
-                    o.requestTimeout(), o.stepWatchdog(), o.threads(), o.maxAdapters(), o.maxLoraRank(),
-                    o.maxCpuAdapterBytes(), roots, o.gpuPolicy(), o.gpuMemoryUtilization(), o.enablePrefixCaching()));
+            rt = ModelRuntime.load(modelDir, name, o.runtimeSettings(roots));
             ModelRuntime loaded = rt;
             LOG.info(() -> "model " + name + " on " + loaded.deviceName() + ", " + loaded.weightsDescription() + ", "
                     + loaded.kernels().name().toLowerCase(java.util.Locale.ROOT) + " kernels, " + o.threads() + " threads"

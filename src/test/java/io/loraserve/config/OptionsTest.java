@@ -7,8 +7,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.helidon.config.Config;
 import io.helidon.config.ConfigSources;
+import io.loraserve.engine.CacheSettings;
+import io.loraserve.engine.LoraSettings;
+import io.loraserve.engine.ModelSettings;
+import io.loraserve.engine.RuntimeSettings;
+import io.loraserve.engine.SchedulerSettings;
 import io.loraserve.server.LoraServer;
+import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
@@ -31,6 +38,26 @@ class OptionsTest {
         assertEquals(256, o.maxQueuedRequests());
         assertEquals(8, o.maxN());
         assertEquals(2L << 20, o.maxBodyBytes());
+    }
+
+    @Test
+    void noEngineFlagGivesTheEnginesDefaults() {
+        Path root = Path.of("adapters");
+        assertEquals(RuntimeSettings.builder().adapterRoots(List.of(root)).build(),
+                Options.parse(new String[0], OptionSource.NONE).runtimeSettings(List.of(root)));
+    }
+
+    @Test
+    void everyEngineFlagReachesItsGroup() {
+        RuntimeSettings s = Options.parse(("--device cuda:1 --dtype bfloat16 --kernels torch --quantization int8"
+                + " --gpu-policy on --max-model-len 48 --threads 3 --kv-block-size 8 --kv-cache-bytes 4096"
+                + " --no-enable-prefix-caching --gpu-memory-utilization 0.5 --max-num-seqs 5"
+                + " --max-num-batched-tokens 70 --max-queued-requests 9 --request-timeout 11 --step-watchdog 13 --max-adapters 2 --max-lora-rank 4"
+                + " --max-cpu-adapter-bytes 999").split(" "), OptionSource.NONE).runtimeSettings(List.of(Path.of("r")));
+        assertEquals(new ModelSettings("cuda:1", "bfloat16", "torch", "int8", "on", 48, 3), s.model());
+        assertEquals(new CacheSettings(8, 4096, false, 0.5), s.cache());
+        assertEquals(new SchedulerSettings(5, 70, 9, Duration.ofSeconds(11), Duration.ofSeconds(13)), s.scheduler());
+        assertEquals(new LoraSettings(2, 4, 999, List.of(Path.of("r"))), s.lora());
     }
 
     @Test

@@ -35,10 +35,11 @@ final class EngineHarness implements AutoCloseable {
 
     private EngineHarness(int maxNumSeqs, long kvCacheBytes, int maxAdapters, Duration watchdog, String kernels,
                           String gpuPolicy, int blockSize, boolean prefixCaching) {
-        runtime = ModelRuntime.load(Fixtures.tinyModel(), "tiny-llama", new ModelRuntime.Settings(TestDevice.NAME,
-                TestDevice.DTYPE, kernels, 0, maxNumSeqs, 64, blockSize, kvCacheBytes, 1000, Duration.ZERO, watchdog, 1,
-                maxAdapters, 16, 1L << 30, List.of(Fixtures.tinyAdapters())).withGpuPolicy(gpuPolicy)
-                .withPrefixCaching(prefixCaching));
+        runtime = ModelRuntime.load(Fixtures.tinyModel(), "tiny-llama", RuntimeSettings.builder()
+                .device(TestDevice.NAME).dtype(TestDevice.DTYPE).kernels(kernels).gpuPolicy(gpuPolicy).threads(1)
+                .maxNumSeqs(maxNumSeqs).maxBatchedTokens(64).maxQueued(1000).requestTimeout(Duration.ZERO)
+                .stepWatchdog(watchdog).kvBlockSize(blockSize).kvCacheBytes(kvCacheBytes).prefixCaching(prefixCaching)
+                .maxAdapters(maxAdapters).adapterRoots(List.of(Fixtures.tinyAdapters())).build());
         for (String a : ADAPTERS) {
             runtime.registry().load(a, Fixtures.tinyAdapter(a), false);
         }
@@ -62,7 +63,7 @@ final class EngineHarness implements AutoCloseable {
     }
 
     private String submit(String adapter, int[] prompt, int maxTokens, int promptLogprobs, Collector sink) {
-        return submit(adapter, prompt, maxTokens, promptLogprobs, new SamplingParams(0, 1, -1, 0, 0, 0, 1, null, 0), sink);
+        return submit(adapter, prompt, maxTokens, promptLogprobs, SamplingParams.GREEDY.withLogprobs(0), sink);
     }
 
     /** Submits a request sampling with {@code sampling}. */

@@ -33,21 +33,24 @@ class GpuPolicyTest {
 
     @Test
     void aSeededSampledRequestDrawsTheSameAloneAndInAMixedBatch() {
-        SamplingParams seeded = new SamplingParams(0.9, 0.95, 40, 0.02, 0.2, 0.1, 1.1, 1234L, 2);
+        SamplingParams seeded = SamplingParams.GREEDY.withTemperature(0.9).withTopP(0.95).withTopK(40).withMinP(0.02)
+                .withPresencePenalty(0.2).withFrequencyPenalty(0.1).withRepetitionPenalty(1.1).withSeed(1234L)
+                .withLogprobs(2);
         Fixtures.Case c = Fixtures.tinyCases().get(5);
         try (EngineHarness h = new EngineHarness(16, "auto", "on")) {
             Collector alone = new Collector();
             h.submit(c.adapter(), c.promptIds(), 24, -1, seeded, alone);
             alone.finished.join();
             Collector other = new Collector();
-            h.submit(c.adapter(), c.promptIds(), 24, -1, seeded.withSeed(99), other);
+            h.submit(c.adapter(), c.promptIds(), 24, -1, seeded.withSeed(99L), other);
             other.finished.join();
             assertFalse(java.util.Arrays.equals(alone.tokenArray(), other.tokenArray()), "another seed, other draws");
             List<Collector> crowd = new ArrayList<>();
             Collector mixed = new Collector();
             for (Fixtures.Case o : Fixtures.tinyCases()) {
                 Collector s = new Collector();
-                h.submit(o.adapter(), o.promptIds(), 24, -1, new SamplingParams(1.2, 1, -1, 0, 0, 0, 1, null, 1), s);
+                h.submit(o.adapter(), o.promptIds(), 24, -1, SamplingParams.GREEDY.withTemperature(1.2)
+                        .withLogprobs(1), s);
                 crowd.add(s);
                 if (crowd.size() == 7) {
                     h.submit(c.adapter(), c.promptIds(), 24, -1, seeded, mixed);

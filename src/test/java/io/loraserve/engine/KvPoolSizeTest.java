@@ -9,7 +9,6 @@ import io.loraserve.model.ModelConfig;
 import io.loraserve.model.ModelLoadException;
 import io.loraserve.model.PagedKvCache;
 import java.time.Duration;
-import java.util.List;
 import java.util.Optional;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.junit.jupiter.api.Test;
@@ -41,12 +40,12 @@ class KvPoolSizeTest {
     void onACpuThePoolHoldsMaxNumSeqsFullSequencesAtMostTwoGibOrWhatKvCacheBytesSays() {
         ModelConfig c = ModelConfig.load(Fixtures.tinyModel());
         long perBlock = PagedKvCache.bytesPerBlock(c, 16, ScalarType.Float);
-        ModelRuntime.Settings roomy = settings(32, 0);
+        RuntimeSettings roomy = settings(32, 0);
         assertEquals(32 * 16, KvPoolSize.blocks(roomy, c, 256, perBlock, ScalarType.Float, Optional.empty()));
-        ModelRuntime.Settings huge = settings(1_000_000, 0);
+        RuntimeSettings huge = settings(1_000_000, 0);
         assertEquals(KvPoolSize.CPU_CAP / perBlock,
                 KvPoolSize.blocks(huge, c, 256, perBlock, ScalarType.Float, Optional.empty()));
-        ModelRuntime.Settings given = settings(32, 40 * perBlock + 5);
+        RuntimeSettings given = settings(32, 40 * perBlock + 5);
         assertEquals(40, KvPoolSize.blocks(given, c, 256, perBlock, ScalarType.Float, Optional.empty()));
     }
 
@@ -61,8 +60,9 @@ class KvPoolSizeTest {
                 startup.getMessage());
     }
 
-    private static ModelRuntime.Settings settings(int maxNumSeqs, long kvCacheBytes) {
-        return new ModelRuntime.Settings("cpu", "float32", "auto", 0, maxNumSeqs, 64, 16, kvCacheBytes, 10,
-                Duration.ZERO, Duration.ofSeconds(30), 1, 2, 16, 1L << 30, List.of());
+    private static RuntimeSettings settings(int maxNumSeqs, long kvCacheBytes) {
+        return RuntimeSettings.builder().dtype("float32").threads(1).maxNumSeqs(maxNumSeqs)
+                .maxBatchedTokens(64).maxQueued(10).requestTimeout(Duration.ZERO).kvCacheBytes(kvCacheBytes)
+                .maxAdapters(2).build();
     }
 }

@@ -62,7 +62,8 @@ class NativeMemoryTest {
                 String adapter = ADAPTERS.get(i % ADAPTERS.size());
                 engine.submit(new Request("w" + wave + "-" + i, prompt,
                         adapter == null ? null : runtime.registry().acquire(adapter),
-                        new SamplingParams(0.8, 0.95, 50, 0, 0, 0, 1, (long) i, 2),
+                        SamplingParams.GREEDY.withTemperature(0.8).withTopP(0.95).withTopK(50).withSeed((long) i)
+                                .withLogprobs(2),
                         MAX_TOKENS - 7 * i, Set.of(), true, i % 3 == 0 ? 2 : -1, new Ended(latch::countDown, error)));
             }
             assertTrue(latch.await(5, TimeUnit.MINUTES), "wave " + wave + " did not finish");
@@ -73,9 +74,9 @@ class NativeMemoryTest {
 
     @Test
     void nativeMemoryStaysFlatOverThousandsOfDecodeSteps() throws InterruptedException {
-        ModelRuntime.Settings settings = new ModelRuntime.Settings("cpu", "float32", "auto", 0, CONCURRENT, 512, 16, 0,
-                64, Duration.ZERO, Duration.ofSeconds(60), 2, 4, 16, 1L << 30,
-                List.of(Fixtures.demoAdapters()));
+        RuntimeSettings settings = RuntimeSettings.builder().dtype("float32").threads(2)
+                .maxNumSeqs(CONCURRENT).maxQueued(64).requestTimeout(Duration.ZERO).stepWatchdog(Duration.ofSeconds(60))
+                .maxAdapters(4).adapterRoots(List.of(Fixtures.demoAdapters())).build();
         List<Fixtures.Case> prompts = Fixtures.demoCases();
         try (ModelRuntime runtime = ModelRuntime.load(Fixtures.demoModel(), "demo", settings)) {
             for (String a : ADAPTERS.subList(1, ADAPTERS.size())) {

@@ -48,9 +48,11 @@ class PrefixCacheMemoryTest {
     void tenThousandRequestsWithSharedPrefixesLeakNoBlockAndNoMemory() throws InterruptedException {
         ModelConfig config = ModelConfig.load(Fixtures.tinyModel());
         long bytes = BLOCKS * PagedKvCache.bytesPerBlock(config, BLOCK, ScalarType.Float);
-        ModelRuntime.Settings settings = new ModelRuntime.Settings(TestDevice.NAME, TestDevice.DTYPE, "auto", 64, 16, 64,
-                BLOCK, bytes, 1000, Duration.ZERO, Duration.ofSeconds(60), 1, 4, 16, 1L << 30,
-                List.of(Fixtures.tinyAdapters()));
+        RuntimeSettings settings = RuntimeSettings.builder()
+                .device(TestDevice.NAME).dtype(TestDevice.DTYPE).maxModelLen(64).threads(1)
+                .maxNumSeqs(16).maxBatchedTokens(64).maxQueued(1000).requestTimeout(Duration.ZERO)
+                .stepWatchdog(Duration.ofSeconds(60)).kvBlockSize(BLOCK).kvCacheBytes(bytes)
+                .maxAdapters(4).adapterRoots(List.of(Fixtures.tinyAdapters())).build();
         SplittableRandom rng = new SplittableRandom(18);
         int[][] prefixes = new int[8][];
         for (int k = 0; k < prefixes.length; k++) {

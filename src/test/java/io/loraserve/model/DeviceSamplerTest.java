@@ -59,12 +59,13 @@ class DeviceSamplerTest {
         SplittableRandom r = new SplittableRandom(11);
         int vocab = 300;
         List<SamplingParams> params = List.of(
-                new SamplingParams(0, 1, -1, 0, 0, 0, 1, null, 3),
-                new SamplingParams(0, 1, -1, 0, 0, 0, 1, null, -1),
-                new SamplingParams(0, 1, -1, 0, 0, 0, 1, null, 0, Map.of(17, 3.0, 250, -100.0)),
-                new SamplingParams(0, 1, -1, 0, 0.4, 0.3, 1, null, 5),
-                new SamplingParams(0, 1, -1, 0, 0, 0, 1.3, null, 2),
-                new SamplingParams(0, 1, -1, 0, -0.5, 0.2, 0.8, null, 1, Map.of(3, 1.5)));
+                SamplingParams.GREEDY.withLogprobs(3),
+                SamplingParams.GREEDY,
+                SamplingParams.GREEDY.withLogprobs(0).withLogitBias(Map.of(17, 3.0, 250, -100.0)),
+                SamplingParams.GREEDY.withPresencePenalty(0.4).withFrequencyPenalty(0.3).withLogprobs(5),
+                SamplingParams.GREEDY.withRepetitionPenalty(1.3).withLogprobs(2),
+                SamplingParams.GREEDY.withPresencePenalty(-0.5).withFrequencyPenalty(0.2).withRepetitionPenalty(0.8)
+                        .withLogprobs(1).withLogitBias(Map.of(3, 1.5)));
         for (int trial = 0; trial < 20; trial++) {
             float[] logits = new float[params.size() * vocab];
             for (int i = 0; i < logits.length; i++) {
@@ -101,7 +102,8 @@ class DeviceSamplerTest {
     @CsvSource({"1.0, 1.0, -1, 0", "0.5, 1.0, -1, 0", "1.7, 1.0, -1, 0", "1.0, 1.0, 4, 0", "1.0, 0.6, -1, 0",
             "0.8, 0.9, 5, 0", "1.0, 1.0, -1, 0.3", "1.3, 0.95, 8, 0.1", "1.0, 1.0, 1, 0"})
     void drawsFollowTheTruncatedTemperedDistribution(double temperature, double topP, int topK, double minP) {
-        SamplingParams p = new SamplingParams(temperature, topP, topK, minP, 0, 0, 1, null, -1);
+        SamplingParams p = SamplingParams.GREEDY.withTemperature(temperature).withTopP(topP).withTopK(topK)
+                .withMinP(minP);
         assertFrequencies(LOGITS, SamplerTest.reference(LOGITS, temperature, topP, topK, minP),
                 seed -> row(p, seed), 42);
     }
@@ -109,8 +111,9 @@ class DeviceSamplerTest {
     /** Bias, then repetition, frequency and presence penalties, then the truncations: the host's order. */
     @Test
     void biasAndPenaltiesShapeTheDrawsInTheHostSamplersOrder() {
-        SamplingParams p = new SamplingParams(0.9, 0.9, 8, 0.05, 0.3, 0.25, 1.4, null, -1,
-                Map.of(2, 2.5, 9, 1.0, 5, -0.7));
+        SamplingParams p = SamplingParams.GREEDY.withTemperature(0.9).withTopP(0.9).withTopK(8).withMinP(0.05)
+                .withPresencePenalty(0.3).withFrequencyPenalty(0.25).withRepetitionPenalty(1.4)
+                .withLogitBias(Map.of(2, 2.5, 9, 1.0, 5, -0.7));
         int[] prompt = {1, 7, 9};
         int[] generated = {5, 5, 3, 10};
         float[] x = LOGITS.clone();
@@ -162,7 +165,7 @@ class DeviceSamplerTest {
     /** A seeded row's token depends on its seed and logits only, not on its place or neighbours in the batch. */
     @Test
     void aSeededRowDrawsTheSameWhateverTheBatch() {
-        SamplingParams p = new SamplingParams(1.0, 0.95, -1, 0, 0, 0, 1, null, 2);
+        SamplingParams p = SamplingParams.GREEDY.withTemperature(1.0).withTopP(0.95).withLogprobs(2);
         SplittableRandom r = new SplittableRandom(3);
         Set<Integer> tokens = new HashSet<>();
         for (int trial = 0; trial < 100; trial++) {
@@ -174,8 +177,9 @@ class DeviceSamplerTest {
             }
             System.arraycopy(LOGITS, 0, others, 2 * LOGITS.length, LOGITS.length);
             List<DeviceSampler.Row> rows = List.of(row(SamplingParams.GREEDY, r.nextLong()),
-                    row(new SamplingParams(0.7, 1, 3, 0, 0, 0, 1, null, -1), r.nextLong()), row(p, seed),
-                    row(new SamplingParams(1.5, 0.5, -1, 0.2, 0, 0, 1, null, 4), r.nextLong()),
+                    row(SamplingParams.GREEDY.withTemperature(0.7).withTopK(3), r.nextLong()), row(p, seed),
+                    row(SamplingParams.GREEDY.withTemperature(1.5).withTopP(0.5).withMinP(0.2)
+                            .withLogprobs(4), r.nextLong()),
                     row(p, r.nextLong()));
             assertEquals(alone, sample(others, rows)[2].token(), "trial " + trial);
             tokens.add(alone);
@@ -210,7 +214,7 @@ class DeviceSamplerTest {
         Sampler.Sample[] greedy = sample(repeat(logits, 2), rows);
         assertEquals(best, greedy[0].token());
         assertEquals(128, greedy[1].token(), "a row without a mask is not constrained");
-        SamplingParams drawn = new SamplingParams(1.0, 1.0, -1, 0, 0, 0, 1, null, -1);
+        SamplingParams drawn = SamplingParams.GREEDY.withTemperature(1.0);
         assertFrequencies(logits, SamplerTest.reference(masked, 1.0, 1.0, -1, 0),
                 seed -> new DeviceSampler.Row(drawn, seed, new int[0], new int[0], allowed), 4);
     }
@@ -226,8 +230,9 @@ class DeviceSamplerTest {
             logits[i] = (float) r.nextGaussian();
         }
         List<DeviceSampler.Row> rows = List.of(row(SamplingParams.GREEDY, 1),
-                row(new SamplingParams(0.8, 0.9, 40, 0, 0.1, 0, 1.1, null, 4, Map.of(3, 1.0)), 2),
-                row(new SamplingParams(1, 1, -1, 0, 0, 0, 1, null, 1), 3));
+                row(SamplingParams.GREEDY.withTemperature(0.8).withTopP(0.9).withTopK(40).withPresencePenalty(0.1)
+                        .withRepetitionPenalty(1.1).withLogprobs(4).withLogitBias(Map.of(3, 1.0)), 2),
+                row(SamplingParams.GREEDY.withTemperature(1).withLogprobs(1), 3));
         try (PointerScope scope = new PointerScope()) {
             Tensor t = Tensors.newFloats(logits, TestDevice.device(), 3, vocab);
             try (OpCounter c = OpCounter.open()) {

@@ -68,7 +68,7 @@ class FamiliesForwardTest {
                 }
                 assertTrue(worst < TOLERANCE, label + ": max |logit - float64 recompute| = " + worst);
                 Sampler.Sample s = Sampler.sample(logits, 0, c.vocab(),
-                        new SamplingParams(0, 1, -1, 0, 0, 0, 1, null, 0), null, new int[0], new int[0]);
+                        SamplingParams.GREEDY.withLogprobs(0), null, new int[0], new int[0]);
                 assertEquals(k.tokens()[step], s.token(), label);
                 assertEquals(k.logprobs()[step], s.logprob(), 1e-3, label + " logprob");
                 computed = length;

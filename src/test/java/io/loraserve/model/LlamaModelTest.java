@@ -63,7 +63,7 @@ class LlamaModelTest {
                     }
                     computed = seq.size();
                     Sampler.Sample s = Sampler.sample(logits, 0, config.vocab(),
-                            new SamplingParams(0, 1, -1, 0, 0, 0, 1, null, 0), null, new int[0], new int[0]);
+                            SamplingParams.GREEDY.withLogprobs(0), null, new int[0], new int[0]);
                     assertEquals(c.tokens()[step], s.token(), c.label() + " step " + step);
                     assertEquals(c.logprobs()[step], s.logprob(), 1e-3, c.label() + " logprob " + step);
                     seq.add(s.token());

@@ -26,7 +26,7 @@ class SamplerTest {
     private static final int DRAWS = 200_000;
 
     private static SamplingParams params(double temperature, double topP, int topK, double minP) {
-        return new SamplingParams(temperature, topP, topK, minP, 0, 0, 1, null, -1);
+        return SamplingParams.GREEDY.withTemperature(temperature).withTopP(topP).withTopK(topK).withMinP(minP);
     }
 
     @Test
@@ -47,12 +47,12 @@ class SamplerTest {
     @Test
     void allowedMaskRestrictsTheDrawAndLeavesLogprobsRaw() {
         long[] allowed = {(1L << 0) | (1L << 4) | (1L << 9)};  // logits 0.3, 0.9, -2.2
-        SamplingParams greedy = new SamplingParams(0, 1, -1, 0, 0, 0, 1, null, 0);
+        SamplingParams greedy = SamplingParams.GREEDY.withLogprobs(0);
         Sampler.Sample best = Sampler.sample(LOGITS, 0, LOGITS.length, greedy, new SplittableRandom(1), new int[0],
                 new int[0], allowed);
         assertEquals(4, best.token());
         assertEquals(0.9 - Sampler.logSumExp(LOGITS, 0, LOGITS.length), best.logprob(), 1e-6);
-        SamplingParams sampled = new SamplingParams(1, 1, 5, 0, 0, 0, 1, null, -1);
+        SamplingParams sampled = SamplingParams.GREEDY.withTemperature(1).withTopK(5);
         int[] counts = new int[LOGITS.length];
         SplittableRandom rng = new SplittableRandom(5);
         int draws = DRAWS / 10;
@@ -108,11 +108,11 @@ class SamplerTest {
     @Test
     void logitBiasIsAddedBeforePenaltiesAndCanForceOrBanATokenForever() {
         float[] logits = {2.0f, 2.5f, 0.0f};
-        SamplingParams biasAndRepetition = new SamplingParams(0, 1, -1, 0, 0, 0, 2, null, -1, Map.of(0, 2.0));
+        SamplingParams biasAndRepetition = SamplingParams.GREEDY.withRepetitionPenalty(2).withLogitBias(Map.of(0, 2.0));
         assertEquals(1, greedy(logits, biasAndRepetition, new int[] {0}, new int[0]),
                 "(2.0 + 2) / 2 < 2.5, where bias after the penalty would give 2.0 / 2 + 2 > 2.5");
-        SamplingParams force = new SamplingParams(1.5, 1, -1, 0, 0, 0, 1, null, -1, Map.of(2, 100.0));
-        SamplingParams ban = new SamplingParams(0, 1, -1, 0, 0, 0, 1, null, -1, Map.of(1, -100.0));
+        SamplingParams force = SamplingParams.GREEDY.withTemperature(1.5).withLogitBias(Map.of(2, 100.0));
+        SamplingParams ban = SamplingParams.GREEDY.withLogitBias(Map.of(1, -100.0));
         SplittableRandom rng = new SplittableRandom(5);
         for (int i = 0; i < 1000; i++) {
             assertEquals(2, Sampler.sample(logits, 0, 3, force, rng, new int[0], new int[0]).token());
@@ -123,7 +123,9 @@ class SamplerTest {
     /** Reported logprobs are the raw log-softmax, whatever bias, penalty, temperature or truncation chose the token. */
     @Test
     void logprobsAreTheRawLogSoftmax() {
-        SamplingParams p = new SamplingParams(0.7, 0.8, 5, 0.05, 0.5, 0.2, 1.3, null, 3, Map.of(9, 50.0));
+        SamplingParams p = SamplingParams.GREEDY.withTemperature(0.7).withTopP(0.8).withTopK(5).withMinP(0.05)
+                .withPresencePenalty(0.5).withFrequencyPenalty(0.2).withRepetitionPenalty(1.3).withLogprobs(3)
+                .withLogitBias(Map.of(9, 50.0));
         Sampler.Sample s = Sampler.sample(LOGITS, 0, LOGITS.length, p, new SplittableRandom(3), new int[] {5},
                 new int[] {1, 1});
         double[] raw = logSoftmax(LOGITS);
@@ -153,7 +155,8 @@ class SamplerTest {
     }
 
     private static SamplingParams penalties(double presence, double frequency, double repetition) {
-        return new SamplingParams(0, 1, -1, 0, presence, frequency, repetition, null, -1);
+        return SamplingParams.GREEDY.withPresencePenalty(presence).withFrequencyPenalty(frequency)
+                .withRepetitionPenalty(repetition);
     }
 
     private static int greedy(float[] logits, SamplingParams p, int[] prompt, int[] generated) {

@@ -1,6 +1,7 @@
 package io.loraserve.loadtest;
 
 import io.loraserve.engine.ModelRuntime;
+import io.loraserve.engine.RuntimeSettings;
 import io.loraserve.loadtest.SyntheticModel.Shape;
 import io.loraserve.lora.AdapterEvents;
 import io.loraserve.model.Proj;
@@ -44,7 +45,7 @@ final class AdapterScale {
     private final int requests;
     private final int promptTokens;
     private final int decodeTokens;
-    private final Function<Long, ModelRuntime.Settings> settings;
+    private final Function<Long, RuntimeSettings> settings;
     private final Report report;
 
     /** The adapters' directory, the runtime's only adapter root. */
@@ -54,7 +55,7 @@ final class AdapterScale {
 
     /** {@code settings} gives the runtime's settings for a host cap in bytes (16 device slots, rank 16). */
     AdapterScale(Shape shape, Path work, boolean quick, int promptTokens, int decodeTokens,
-                 Function<Long, ModelRuntime.Settings> settings, Report report) {
+                 Function<Long, RuntimeSettings> settings, Report report) {
         this.shape = shape;
         this.work = work;
         this.count = quick ? 200 : 1000;  // quick: the cap still holds more than 32 streams can pin at once

@@ -4,6 +4,7 @@ import io.loraserve.constraint.Constraint;
 import io.loraserve.constraint.ConstraintCache;
 import io.loraserve.constraint.ConstraintSpec;
 import io.loraserve.engine.ModelRuntime;
+import io.loraserve.engine.RuntimeSettings;
 import io.loraserve.engine.StepCounts;
 import io.loraserve.loadtest.SyntheticModel.Shape;
 import io.loraserve.lora.Adapter;
@@ -94,7 +95,7 @@ public final class Benchmark {
         prepare(modelDir, adapterDir);
         results.put("machine", machine());
         results.put("shape", s.shape().name());
-        try (ModelRuntime rt = ModelRuntime.load(modelDir, "bench", settings(List.of(adapterDir)))) {
+        try (ModelRuntime rt = ModelRuntime.load(modelDir, "bench", settings(s, List.of(adapterDir)).build())) {
             EngineDriver driver = new EngineDriver(rt);
             for (int i = 0; i < s.adapters(); i++) {
                 rt.registry().load("a" + i, adapterDir.resolve("a" + i), false);
@@ -128,9 +129,8 @@ public final class Benchmark {
         if (s.only().contains("B6")) {
             Path work = s.work().toAbsolutePath();
             new AdapterScale(s.shape(), work, s.shape() == SyntheticModel.Shape.TINY, s.promptTokens(), s.decodeTokens(),
-                    cap -> new ModelRuntime.Settings(s.device(), s.dtype(), "auto", 256, 32, 2048, 16, 0, 10_000,
-                            Duration.ZERO, Duration.ofMinutes(5), s.threads(), 16, 16, cap,
-                            List.of(AdapterScale.root(work))), this::ratio).run(modelDir);
+                    cap -> settings(s).maxAdapters(16).maxLoraRank(16).maxCpuAdapterBytes(cap)
+                            .adapterRoots(List.of(AdapterScale.root(work))).build(), this::ratio).run(modelDir);
         }
         if (s.only().contains("B10") && s.dtype().equals("float32")) {
             versusFloat32(modelDir, "B10", "bfloat16", "none", "bf16");
@@ -149,7 +149,7 @@ public final class Benchmark {
             Shape large = s.shape().withVocab(LLAMA3_VOCAB);
             Path largeDir = s.work().toAbsolutePath().resolveSibling(large.name()).resolve("model");
             prepareModel(largeDir, large);
-            try (ModelRuntime rt = ModelRuntime.load(largeDir, "bench", settings(List.of()))) {
+            try (ModelRuntime rt = ModelRuntime.load(largeDir, "bench", settings(s, List.of()).build())) {
                 EngineDriver driver = new EngineDriver(rt);
                 driver.runTogether(jobs(16, i -> null, 4));  // warm-up
                 sampledVsGreedy(driver, large);
@@ -161,17 +161,20 @@ public final class Benchmark {
     /** Llama 3's vocabulary, the largest common one, where sampling costs most. */
     private static final int LLAMA3_VOCAB = 128_256;
 
-    private ModelRuntime.Settings settings(List<Path> adapterRoots) {
-        return settings(adapterRoots, s.dtype());
+    /**
+     * The benchmarks' runtime on {@code s}'s device, dtype and threads: 32 sequences of up to 256 tokens, 2048 tokens
+     * a step, a queue and a watchdog no run reaches, no request timeout.
+     */
+    static RuntimeSettings.Builder settings(Settings s) {
+        return RuntimeSettings.builder().device(s.device()).dtype(s.dtype()).threads(s.threads())
+                .maxModelLen(256).maxNumSeqs(32).maxBatchedTokens(2048).maxQueued(10_000)
+                .requestTimeout(Duration.ZERO).stepWatchdog(Duration.ofMinutes(5));
     }
 
-    private ModelRuntime.Settings settings(List<Path> adapterRoots, String dtype) {
-        return settings(adapterRoots, dtype, "auto", "none");
-    }
-
-    private ModelRuntime.Settings settings(List<Path> adapterRoots, String dtype, String kernels, String quantization) {
-        return new ModelRuntime.Settings(s.device(), dtype, kernels, 256, 32, 2048, 16, 0, 10_000, Duration.ZERO,
-                Duration.ofMinutes(5), s.threads(), s.adapters(), s.rank(), 8L << 30, adapterRoots).withQuantization(quantization);
+    /** {@link #settings(Settings)} with {@code s}'s adapter count and rank as the device slots, 8 GiB of host tier. */
+    private static RuntimeSettings.Builder settings(Settings s, List<Path> adapterRoots) {
+        return settings(s).maxAdapters(s.adapters()).maxLoraRank(s.rank()).maxCpuAdapterBytes(8L << 30)
+                .adapterRoots(adapterRoots);
     }
 
     private void prepare(Path modelDir, Path adapterDir) throws IOException {
@@ -350,8 +353,9 @@ public final class Benchmark {
      */
     private void versusFloat32(Path modelDir, String id, String dtype, String quantization, String what)
             throws InterruptedException {
-        try (ModelRuntime f32 = ModelRuntime.load(modelDir, "bench", settings(List.of(), "float32"));
-             ModelRuntime other = ModelRuntime.load(modelDir, "bench", settings(List.of(), dtype, "auto", quantization))) {
+        try (ModelRuntime f32 = ModelRuntime.load(modelDir, "bench", settings(s, List.of()).dtype("float32").build());
+             ModelRuntime other = ModelRuntime.load(modelDir, "bench",
+                     settings(s, List.of()).dtype(dtype).quantization(quantization).build())) {
             EngineDriver full = new EngineDriver(f32);
             EngineDriver small = new EngineDriver(other);
             for (int rows : new int[] {1, 4, 16}) {
@@ -376,7 +380,7 @@ public final class Benchmark {
      * same 16 decoding greedily, on a model of {@code shape}'s vocabulary.
      */
     private void sampledVsGreedy(EngineDriver d, Shape shape) throws InterruptedException {
-        SamplingParams sampled = new SamplingParams(0.8, 0.95, 50, 0, 0, 0, 1, 7L, -1);
+        SamplingParams sampled = SamplingParams.GREEDY.withTemperature(0.8).withTopP(0.95).withTopK(50).withSeed(7L);
         double greedy = 0;
         double drawn = 0;
         for (int r = 0; r < s.repeats(); r++) {
@@ -402,7 +406,7 @@ public final class Benchmark {
         for (String policy : List.of("off", "on")) {
             String name = policy.equals("on") ? "gpu" : "cpu";
             try (ModelRuntime rt = ModelRuntime.load(modelDir, "bench",
-                    settings(List.of(adapterDir), s.dtype(), "torch", "none").withGpuPolicy(policy))) {
+                    settings(s, List.of(adapterDir)).kernels("torch").gpuPolicy(policy).build())) {
                 EngineDriver d = new EngineDriver(rt);
                 for (int i = 0; i < s.adapters(); i++) {
                     rt.registry().load("a" + i, adapterDir.resolve("a" + i), false);

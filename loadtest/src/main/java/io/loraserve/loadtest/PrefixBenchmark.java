@@ -2,7 +2,6 @@ package io.loraserve.loadtest;
 
 import io.loraserve.engine.ModelRuntime;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -69,9 +68,9 @@ final class PrefixBenchmark {
     }
 
     private ModelRuntime load(Path modelDir, Path adapterDir, boolean caching) {
-        return ModelRuntime.load(modelDir, "bench", new ModelRuntime.Settings(s.device(), s.dtype(), "auto",
-                sizes.maxModelLen(), 32, 2048, 16, 0, 10_000, Duration.ZERO, Duration.ofMinutes(5), s.threads(), 8,
-                s.rank(), 8L << 30, List.of(adapterDir)).withPrefixCaching(caching));
+        return ModelRuntime.load(modelDir, "bench", Benchmark.settings(s).maxModelLen(sizes.maxModelLen())
+                .maxAdapters(8).maxLoraRank(s.rank()).maxCpuAdapterBytes(8L << 30).adapterRoots(List.of(adapterDir))
+                .prefixCaching(caching).build());
     }
 
     /** One shared-prefix round's figures. */

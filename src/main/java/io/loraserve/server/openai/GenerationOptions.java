@@ -40,17 +40,17 @@ record GenerationOptions(String model, String adapter, Integer maxTokens, String
             throw ApiException.badRequest("best_of", "'best_of' must equal 'n' (no server-side best-of selection)");
         }
         p.string("user", null);
-        SamplingParams sampling = new SamplingParams(
-                p.number("temperature", 1.0, 0, false, 2),
-                p.number("top_p", 1.0, 0, true, 1),
-                p.integer("top_k", -1, -1, Integer.MAX_VALUE),
-                p.number("min_p", 0, 0, false, 1),
-                p.number("presence_penalty", 0, -2, false, 2),
-                p.number("frequency_penalty", 0, -2, false, 2),
-                p.number("repetition_penalty", 1, 0, true, Double.MAX_VALUE),
-                p.longValue("seed"),
-                logprobs,
-                logitBias(p, vocab));
+        SamplingParams sampling = SamplingParams.GREEDY
+                .withTemperature(p.number("temperature", 1.0, 0, false, 2))
+                .withTopP(p.number("top_p", 1.0, 0, true, 1))
+                .withTopK(p.integer("top_k", -1, -1, Integer.MAX_VALUE))
+                .withMinP(p.number("min_p", 0, 0, false, 1))
+                .withPresencePenalty(p.number("presence_penalty", 0, -2, false, 2))
+                .withFrequencyPenalty(p.number("frequency_penalty", 0, -2, false, 2))
+                .withRepetitionPenalty(p.number("repetition_penalty", 1, 0, true, Double.MAX_VALUE))
+                .withSeed(p.longValue("seed"))
+                .withLogprobs(logprobs)
+                .withLogitBias(logitBias(p, vocab));
         if (sampling.topK() == 0) {
             throw ApiException.badRequest("top_k", "'top_k' must be -1 (off) or >= 1, got 0");
         }
