@@ -3,6 +3,7 @@ package io.loraserve.engine;
 import io.loraserve.lora.Adapter;
 import io.loraserve.lora.AdapterEvents;
 import io.loraserve.lora.AdapterRegistry;
+import io.loraserve.lora.AdapterPlacement;
 import io.loraserve.lora.AdapterSlots;
 import io.loraserve.model.Kernels;
 import io.loraserve.model.LlamaModel;
@@ -33,7 +34,7 @@ public final class ModelRuntime implements AutoCloseable {
     private final LlamaWeights weights;
     private final LlamaModel model;
     private final PagedKvCache cache;
-    private final AdapterSlots slots;
+    private final AdapterPlacement placement;
     private final AdapterRegistry registry;
     private final Engine engine;
 
@@ -82,12 +83,12 @@ public final class ModelRuntime implements AutoCloseable {
     }
 
     private ModelRuntime(ModelConfig config, LlamaWeights weights, LlamaModel model, PagedKvCache cache,
-                         AdapterSlots slots, AdapterRegistry registry, Engine engine) {
+                         AdapterPlacement placement, AdapterRegistry registry, Engine engine) {
         this.config = config;
         this.weights = weights;
         this.model = model;
         this.cache = cache;
-        this.slots = slots;
+        this.placement = placement;
         this.registry = registry;
         this.engine = engine;
     }
@@ -150,9 +151,10 @@ public final class ModelRuntime implements AutoCloseable {
                 s.maxCpuAdapterBytes());
         EngineConfig ec = new EngineConfig(s.maxNumSeqs(), s.maxBatchedTokens(), maxModelLen, s.maxQueued(),
                 s.requestTimeout(), s.stepWatchdog(), s.prefixCaching());
-        Engine engine = new Engine(model, weights, cache, slots, ec);
+        AdapterPlacement placement = new AdapterPlacement(registry, slots, config, weights, cacheDtype);  // owns the slots now
+        Engine engine = new Engine(model, weights, cache, placement, ec);
         engine.start();
-        return new ModelRuntime(config, weights, model, cache, slots, registry, engine);
+        return new ModelRuntime(config, weights, model, cache, placement, registry, engine);
     }
 
     public AdapterRegistry registry() {
@@ -162,7 +164,7 @@ public final class ModelRuntime implements AutoCloseable {
     /** Who hears about the catalogue and every adapter tier (host copies, device slots); set before adapters load. */
     public void setAdapterEvents(AdapterEvents events) {
         registry.setEvents(events);
-        slots.setEvents(events);
+        placement.setEvents(events);
     }
 
     /** Tokens per KV cache block ({@code --kv-block-size}). */
@@ -192,7 +194,7 @@ public final class ModelRuntime implements AutoCloseable {
     }
 
     public int maxAdapters() {
-        return slots.slots();
+        return placement.slotCount();
     }
 
     /** Refuses a {@code --model} path that is not a directory, before any of its files is looked for. */
@@ -252,7 +254,7 @@ public final class ModelRuntime implements AutoCloseable {
     public void close() {
         engine.close();
         registry.close();
-        slots.close();
+        placement.close();
         cache.close();
         model.close();
         weights.close();

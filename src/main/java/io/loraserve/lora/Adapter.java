@@ -124,19 +124,19 @@ public final class Adapter {
         return removed;
     }
 
-    /** Served from a merged copy of the base weights (set by the engine once the copy exists). */
+    /** Served from a merged copy of the base weights (set by {@link AdapterPlacement}). */
     public boolean pinned() {
         return pinned;
     }
 
-    public void pinned(boolean value) {
+    void pinned(boolean value) {
         pinned = value;
         if (!removed) {
             events.adapterPinned(name, value);
         }
     }
 
-    /** Whether a device slot holds it now (set by {@link AdapterSlots}). */
+    /** Whether a device slot holds it now (set by {@link AdapterPlacement}). */
     public boolean resident() {
         return resident;
     }

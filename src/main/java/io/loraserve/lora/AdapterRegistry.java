@@ -71,6 +71,7 @@ public final class AdapterRegistry implements AutoCloseable {
     private final AtomicLong versions = new AtomicLong();
     private volatile AdapterEvents events = AdapterEvents.NONE;
     private volatile boolean onFirstUse;
+    private volatile AdapterPlacement placement;
 
     /**
      * @param roots the only directories adapters may be loaded from
@@ -81,6 +82,11 @@ public final class AdapterRegistry implements AutoCloseable {
         this.roots = new AdapterRoots(roots);
         this.maxRank = maxRank;
         this.host = new HostCopies(maxHostBytes);
+    }
+
+    /** {@code placement} owns where this registry's adapters live and hears of every replace; set before traffic. */
+    void placedBy(AdapterPlacement placement) {
+        this.placement = placement;
     }
 
     /** From now on, {@link #acquire} loads a name that is not registered from {@code ROOT/<name>} when there is one. */
@@ -131,6 +137,9 @@ public final class AdapterRegistry implements AutoCloseable {
             } catch (RegistryException e) {
                 weights.close();
                 throw e;
+            }
+            if (old != null && placement != null) {
+                placement.replaced(old, a);  // before any request can take the new version
             }
             byName.put(name, a);
             if (old != null) {
