@@ -147,11 +147,11 @@ public final class ModelRuntime implements AutoCloseable {
             throw e;
         }
         PagedKvCache cache = new PagedKvCache(config, s.kvBlockSize(), blocks, cacheDtype, device);
-        AdapterRegistry registry = new AdapterRegistry(config, servedName, s.adapterRoots(), s.maxLoraRank(),
-                s.maxCpuAdapterBytes());
+        AdapterPlacement placement = new AdapterPlacement(s.maxCpuAdapterBytes(), slots, config, weights,
+                cacheDtype);  // owns the slots from here on
+        AdapterRegistry registry = new AdapterRegistry(config, servedName, s.adapterRoots(), s.maxLoraRank(), placement);
         EngineConfig ec = new EngineConfig(s.maxNumSeqs(), s.maxBatchedTokens(), maxModelLen, s.maxQueued(),
                 s.requestTimeout(), s.stepWatchdog(), s.prefixCaching());
-        AdapterPlacement placement = new AdapterPlacement(registry, slots, config, weights, cacheDtype);  // owns the slots now
         Engine engine = new Engine(model, weights, cache, placement, ec);
         engine.start();
         return new ModelRuntime(config, weights, model, cache, placement, registry, engine);
@@ -164,7 +164,6 @@ public final class ModelRuntime implements AutoCloseable {
     /** Who hears about the catalogue and every adapter tier (host copies, device slots); set before adapters load. */
     public void setAdapterEvents(AdapterEvents events) {
         registry.setEvents(events);
-        placement.setEvents(events);
     }
 
     /** Tokens per KV cache block ({@code --kv-block-size}). */

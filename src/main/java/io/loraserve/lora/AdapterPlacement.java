@@ -13,30 +13,37 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * <p>States of one version (what {@link Adapter#tier()} and {@link Adapter#pinned()} report):
  * <ul>
  * <li><b>disk</b>: registered, no host copy (dropped to make room, or never read since a restart);</li>
- * <li><b>host</b>: a host copy ({@link AdapterWeights}, lifetime adapter), counted by {@link HostCopies};</li>
+ * <li><b>host</b>: a host copy ({@link AdapterWeights}, lifetime adapter, held by the {@link Adapter}), counted
+ * against {@code --max-cpu-adapter-bytes};</li>
  * <li><b>slot</b>: also copied into one of the {@link AdapterSlots} (its requests run through the bypass);</li>
  * <li><b>merged</b>: pinned; its requests run on a merged copy of the base ({@link MergedWeights}), no slot needed.</li>
  * </ul>
  * Transitions:
  * <ul>
- * <li>load (→ host), host evict (host → disk, idle versions only, least recently used first) and re-read (disk →
- * host, on the next acquire) run on the registry's threads, through {@link HostCopies} and {@link Adapter};</li>
+ * <li>{@link #admitHost} (→ host, on load or re-read): room is made by host evictions (host → disk: idle versions
+ * only, least recently used first, see {@link HostCopies}); refused with {@code CAPACITY} when even that leaves too
+ * little; the registry reads the files (disk → host) on its loader thread, and a later acquire of a dropped copy
+ * reads it again;</li>
  * <li>{@link #acquireSlot} (host → slot): into a free slot, else the least recently used one whose adapter the step
  * does not keep (an eviction, counted); refused when every slot is kept, which the scheduler's count prevents;</li>
  * <li>{@link #pin} (→ merged) and {@link #unpin} (merged → host or slot): the merged copy is built or closed;</li>
  * <li>{@link #replaced}: a new version of a pinned name is pinned too; its merged copy is built by {@link #activate}
  * before its first forward, so no caller pins it again;</li>
- * <li>unload (→ removed): the registry marks the version removed; running requests finish on it, and
- * {@link #releaseUnused} then frees its slot and its merged copy.</li>
+ * <li>unload (→ removed): the registry marks the version removed; running requests finish on it; its last one
+ * frees the host copy ({@link #hostFreed}), and {@link #releaseUnused} frees its slot and its merged copy.</li>
  * </ul>
- * Counts: device-tier hits and misses (one per sequence placed, a miss with its upload time) and evictions go to the
- * {@link AdapterEvents}; the catalogue gauges hear of every change of tier or pin.
+ * Counts: each tier's hits and misses (host: one per request acquired, a miss with its re-read time; device: one
+ * per sequence placed, a miss with its upload time) and evictions go to the {@link AdapterEvents}; the catalogue
+ * gauges hear of every change of tier or pin.
  *
- * <p>Threads: everything but {@link #replaced} and the getters runs on the engine thread. Native memory: the slots
+ * <p>Threads: the host tier's methods run on any thread (the {@link HostCopies} lock: registry, then it, then an
+ * adapter); {@link #replaced} on any thread; the device slots and merged copies on the engine thread only, which
+ * alone calls libtorch. Native memory: the slots
  * (lifetime process) and every merged copy (lifetime: from pin to unpin or the end of an unloaded version's last
  * request) are owned here and closed by {@link #close}.
  */
 public final class AdapterPlacement implements AutoCloseable {
+    private final HostCopies host;
     private final AdapterSlots slots;
     private final ModelConfig config;
     private final LlamaWeights base;
@@ -48,18 +55,18 @@ public final class AdapterPlacement implements AutoCloseable {
     private volatile AdapterEvents events = AdapterEvents.NONE;
 
     /**
-     * Takes ownership of {@code slots}; merged copies are made from {@code base} in {@code mergeDtype} (the dtype the
-     * model computes in). {@code registry} tells it of every replace.
+     * Host copies up to {@code maxHostBytes}; takes ownership of {@code slots}; merged copies are made from
+     * {@code base} in {@code mergeDtype} (the dtype the model computes in).
      */
-    public AdapterPlacement(AdapterRegistry registry, AdapterSlots slots, ModelConfig config, LlamaWeights base,
+    public AdapterPlacement(long maxHostBytes, AdapterSlots slots, ModelConfig config, LlamaWeights base,
                             ScalarType mergeDtype) {
+        this.host = new HostCopies(maxHostBytes);
         this.slots = slots;
         this.config = config;
         this.base = base;
         this.mergeDtype = mergeDtype;
         this.occupant = new Adapter[slots.slots()];
         this.lastUsed = new long[slots.slots()];
-        registry.placedBy(this);
     }
 
     /** {@code --max-adapters}: how many adapters can run through the bypass in one step. */
@@ -72,9 +79,45 @@ public final class AdapterPlacement implements AutoCloseable {
         return slots;
     }
 
-    /** Who hears about the device tier's hits, misses (with upload times) and evictions; set before traffic. */
-    public void setEvents(AdapterEvents events) {
+    /** Who hears about each tier's hits, misses (with fill times) and evictions; set before traffic. */
+    void setEvents(AdapterEvents events) {
         this.events = events;
+        host.setEvents(events);
+    }
+
+    /**
+     * Counts {@code adapter}'s new host copy of {@code need} bytes, evicting idle host copies if needed; see
+     * {@link HostCopies#admit}.
+     */
+    void admitHost(Adapter adapter, long need, long freedByReplace, String replacedNote) {
+        host.admit(adapter, need, freedByReplace, replacedNote);
+    }
+
+    /** A request acquired {@code adapter} and found its host copy: a host hit, and it is used most recently. */
+    void hostHit(Adapter adapter) {
+        host.touch(adapter);
+        events.tierHit(AdapterEvents.HOST);
+    }
+
+    /** A request acquired {@code adapter} after reading its host copy again in {@code seconds}: a host miss. */
+    void hostMiss(Adapter adapter, double seconds) {
+        host.touch(adapter);
+        events.tierMiss(AdapterEvents.HOST, seconds);
+    }
+
+    /** {@code adapter}'s host copy of {@code bytes} was closed (unloaded or replaced, last request ended). */
+    void hostFreed(Adapter adapter, long bytes) {
+        host.freed(adapter, bytes);
+    }
+
+    /** Bytes of the host copies held now. */
+    long hostBytes() {
+        return host.bytes();
+    }
+
+    /** {@code --max-cpu-adapter-bytes}: the most the host copies may hold. */
+    long hostCapacity() {
+        return host.capacity();
     }
 
     /**

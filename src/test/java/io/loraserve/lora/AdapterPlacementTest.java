@@ -59,10 +59,10 @@ class AdapterPlacementTest {
     @BeforeEach
     void setUp() {
         weights = LlamaWeights.load(Fixtures.tinyModel(), BASE, ScalarType.Float, CPU);
-        registry = new AdapterRegistry(BASE, "tiny-llama", List.of(Fixtures.tinyAdapters()), 16, Long.MAX_VALUE);
-        placement = new AdapterPlacement(registry, new AdapterSlots(BASE, 2, 16, ScalarType.Float, CPU), BASE, weights,
-                ScalarType.Float);
-        placement.setEvents(events);
+        placement = new AdapterPlacement(Long.MAX_VALUE, new AdapterSlots(BASE, 2, 16, ScalarType.Float, CPU), BASE,
+                weights, ScalarType.Float);
+        registry = new AdapterRegistry(BASE, "tiny-llama", List.of(Fixtures.tinyAdapters()), 16, placement);
+        registry.setEvents(events);
         for (String name : List.of("attn-r4", "all-r8-rslora", "mlp-r16-layer1-bf16")) {
             registry.load(name, Fixtures.tinyAdapter(name), false);
         }
@@ -70,8 +70,8 @@ class AdapterPlacementTest {
 
     @AfterEach
     void tearDown() {
-        placement.close();
         registry.close();
+        placement.close();
         weights.close();
     }
 

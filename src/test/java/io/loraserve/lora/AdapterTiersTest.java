@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.loraserve.Fixtures;
 import io.loraserve.lora.AdapterRegistry.RegistryException;
+import io.loraserve.model.LlamaWeights;
 import io.loraserve.model.ModelConfig;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -20,6 +21,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -40,6 +43,8 @@ class AdapterTiersTest {
     Path tmp;
     private Path root;
     private AdapterRegistry registry;
+    private LlamaWeights weights;
+    private AdapterPlacement placement;
     private final Counting events = new Counting();
 
     /** Counts loads and each tier's hits, misses and evictions. */
@@ -82,7 +87,10 @@ class AdapterTiersTest {
     }
 
     private void start(long hostCap) {
-        registry = new AdapterRegistry(BASE, "tiny-llama", List.of(root), 16, hostCap);
+        weights = LlamaWeights.load(Fixtures.tinyModel(), BASE, ScalarType.Float, new Device("cpu"));
+        placement = new AdapterPlacement(hostCap, new AdapterSlots(BASE, 1, 16, ScalarType.Float, new Device("cpu")),
+                BASE, weights, ScalarType.Float);
+        registry = new AdapterRegistry(BASE, "tiny-llama", List.of(root), 16, placement);
         registry.setEvents(events);
         registry.loadOnFirstUse(true);
     }
@@ -91,6 +99,8 @@ class AdapterTiersTest {
     void tearDown() {
         if (registry != null) {
             registry.close();
+            placement.close();
+            weights.close();
         }
     }
 
