@@ -31,9 +31,11 @@ import org.bytedeco.javacpp.PointerScope;
  * talk to it only through {@link #submit}, {@link #cancel} and {@link #execute}, which queue
  * commands; results flow back through each request's {@link TokenSink}.
  *
- * <p>Each step: run queued commands, end timed-out requests, ask the {@link Scheduler} for work,
- * run one forward for the whole batch (temporaries in a {@link PointerScope} closed at the end
- * of the step), sample, and hand tokens to sinks. A step that throws fails only the requests in
+ * <p>Each step: run queued commands, end timed-out requests, ask the {@link Scheduler} for work
+ * (it counts adapters, it places none), activate the step's adapters through the
+ * {@link AdapterPlacement} (slots uploaded, merged copies built), run one forward for the whole batch
+ * (temporaries in a {@link PointerScope} closed at the end of the step), sample, and hand tokens to
+ * sinks. A step that throws fails only the requests in
  * it; the loop goes on.
  */
 public final class Engine implements AutoCloseable {

@@ -104,7 +104,7 @@ final class Scheduler {
         running.sort((a, b) -> Long.compare(a.admittedOrder, b.admittedOrder));
         for (int i = 0; i < running.size() && budget > 0; i++) {
             Sequence s = running.get(i);
-            if (!holdSlot(s)) {
+            if (!countAdapter(s)) {
                 slotWanted = true;
                 continue;  // its adapter (unpinned meanwhile) waits for room in the count; it keeps its KV blocks
             }
@@ -139,7 +139,7 @@ final class Scheduler {
      * True when {@code s} can run this step: base model, a pinned adapter (merged pass, no slot
      * needed), or an adapter already counted or that fits in the count of {@code --max-adapters}.
      */
-    private boolean holdSlot(Sequence s) {
+    private boolean countAdapter(Sequence s) {
         Adapter a = s.request.adapter();
         if (a == null || a.pinned() || s.countsSlot) {
             return true;
@@ -189,7 +189,7 @@ final class Scheduler {
             if (slotWanted && needsSlot(s)) {
                 continue;  // an earlier request waits for a device slot: let the resident adapters drain
             }
-            if (!holdSlot(s)) {
+            if (!countAdapter(s)) {
                 slotWanted = true;  // --max-adapters adapters are running; the base may go first
                 continue;
             }
