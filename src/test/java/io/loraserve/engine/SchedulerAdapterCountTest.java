@@ -7,9 +7,7 @@ import io.loraserve.Fixtures;
 import io.loraserve.lora.Adapter;
 import io.loraserve.lora.AdapterPlacement;
 import io.loraserve.lora.AdapterRegistry;
-import io.loraserve.lora.AdapterSlots;
-import io.loraserve.model.LlamaWeights;
-import io.loraserve.model.ModelConfig;
+import io.loraserve.lora.TinyPlacement;
 import io.loraserve.model.PagedKvCache;
 import io.loraserve.model.SamplingParams;
 import java.time.Duration;
@@ -28,10 +26,7 @@ import org.junit.jupiter.api.Test;
  * count, and admits the next adapter once one leaves the count.
  */
 class SchedulerAdapterCountTest {
-    private static final ModelConfig BASE = ModelConfig.load(Fixtures.tinyModel());
-    private static final Device CPU = new Device("cpu");
-
-    private LlamaWeights weights;
+    private TinyPlacement tiny;
     private AdapterPlacement placement;
     private AdapterRegistry registry;
     private PagedKvCache cache;
@@ -40,14 +35,13 @@ class SchedulerAdapterCountTest {
 
     @BeforeEach
     void setUp() {
-        weights = LlamaWeights.load(Fixtures.tinyModel(), BASE, ScalarType.Float, CPU);
-        placement = new AdapterPlacement(Long.MAX_VALUE, new AdapterSlots(BASE, 2, 16, ScalarType.Float, CPU), BASE,
-                weights, ScalarType.Float);
-        registry = new AdapterRegistry(BASE, "tiny-llama", List.of(Fixtures.tinyAdapters()), 16, placement);
+        tiny = new TinyPlacement(2, Long.MAX_VALUE, List.of(Fixtures.tinyAdapters()));
+        placement = tiny.placement;
+        registry = tiny.registry;
         for (String name : EngineHarness.ADAPTERS) {
             registry.load(name, Fixtures.tinyAdapter(name), false);
         }
-        cache = new PagedKvCache(BASE, 16, 64, ScalarType.Float, CPU);
+        cache = new PagedKvCache(TinyPlacement.BASE, 16, 64, ScalarType.Float, new Device("cpu"));
         scheduler = new Scheduler(new EngineConfig(16, 512, 256, 64, Duration.ZERO, Duration.ofSeconds(30), false),
                 new BlockPool(cache, false), placement.slotCount());
     }
@@ -55,9 +49,7 @@ class SchedulerAdapterCountTest {
     @AfterEach
     void tearDown() {
         cache.close();
-        registry.close();
-        placement.close();
-        weights.close();
+        tiny.close();
     }
 
     private Sequence submit(String adapter) {

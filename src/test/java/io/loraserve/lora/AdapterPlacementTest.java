@@ -9,12 +9,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.loraserve.Fixtures;
-import io.loraserve.model.LlamaWeights;
-import io.loraserve.model.ModelConfig;
 import java.util.List;
 import java.util.Set;
-import org.bytedeco.pytorch.Device;
-import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -26,10 +22,7 @@ import org.junit.jupiter.api.Test;
  * version pinned, merged on activation, the old copy freed after its last request), unload while running.
  */
 class AdapterPlacementTest {
-    private static final ModelConfig BASE = ModelConfig.load(Fixtures.tinyModel());
-    private static final Device CPU = new Device("cpu");
-
-    private LlamaWeights weights;
+    private TinyPlacement tiny;
     private AdapterRegistry registry;
     private AdapterPlacement placement;
     private final Counting events = new Counting();
@@ -58,10 +51,9 @@ class AdapterPlacementTest {
 
     @BeforeEach
     void setUp() {
-        weights = LlamaWeights.load(Fixtures.tinyModel(), BASE, ScalarType.Float, CPU);
-        placement = new AdapterPlacement(Long.MAX_VALUE, new AdapterSlots(BASE, 2, 16, ScalarType.Float, CPU), BASE,
-                weights, ScalarType.Float);
-        registry = new AdapterRegistry(BASE, "tiny-llama", List.of(Fixtures.tinyAdapters()), 16, placement);
+        tiny = new TinyPlacement(2, Long.MAX_VALUE, List.of(Fixtures.tinyAdapters()));
+        placement = tiny.placement;
+        registry = tiny.registry;
         registry.setEvents(events);
         for (String name : List.of("attn-r4", "all-r8-rslora", "mlp-r16-layer1-bf16")) {
             registry.load(name, Fixtures.tinyAdapter(name), false);
@@ -70,9 +62,7 @@ class AdapterPlacementTest {
 
     @AfterEach
     void tearDown() {
-        registry.close();
-        placement.close();
-        weights.close();
+        tiny.close();
     }
 
     private Adapter get(String name) {

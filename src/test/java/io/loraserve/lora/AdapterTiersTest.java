@@ -8,8 +8,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.loraserve.Fixtures;
 import io.loraserve.lora.AdapterRegistry.RegistryException;
-import io.loraserve.model.LlamaWeights;
-import io.loraserve.model.ModelConfig;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -21,8 +19,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.bytedeco.pytorch.Device;
-import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -37,14 +33,12 @@ class AdapterTiersTest {
     /** Host bytes of the fixtures: attn-r4 7,168, all-r8-rslora 74,752. */
     private static final long ATTN = 7_168;
     private static final long ALL = 74_752;
-    private static final ModelConfig BASE = ModelConfig.load(Fixtures.tinyModel());
 
     @TempDir
     Path tmp;
     private Path root;
+    private TinyPlacement tiny;
     private AdapterRegistry registry;
-    private LlamaWeights weights;
-    private AdapterPlacement placement;
     private final Counting events = new Counting();
 
     /** Counts loads and each tier's hits, misses and evictions. */
@@ -87,20 +81,16 @@ class AdapterTiersTest {
     }
 
     private void start(long hostCap) {
-        weights = LlamaWeights.load(Fixtures.tinyModel(), BASE, ScalarType.Float, new Device("cpu"));
-        placement = new AdapterPlacement(hostCap, new AdapterSlots(BASE, 1, 16, ScalarType.Float, new Device("cpu")),
-                BASE, weights, ScalarType.Float);
-        registry = new AdapterRegistry(BASE, "tiny-llama", List.of(root), 16, placement);
+        tiny = new TinyPlacement(1, hostCap, List.of(root));
+        registry = tiny.registry;
         registry.setEvents(events);
         registry.loadOnFirstUse(true);
     }
 
     @AfterEach
     void tearDown() {
-        if (registry != null) {
-            registry.close();
-            placement.close();
-            weights.close();
+        if (tiny != null) {
+            tiny.close();
         }
     }
 
