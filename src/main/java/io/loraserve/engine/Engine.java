@@ -309,12 +309,12 @@ public final class Engine implements AutoCloseable {
      * requests (a device fault fails them all); returns the plan without them.
      */
     private List<Scheduler.Work> activate(List<Scheduler.Work> plan) {
-        Map<Adapter, RuntimeException> failed = new IdentityHashMap<>();
+        Map<Adapter, Throwable> failed = new IdentityHashMap<>();
         for (Sequence s : scheduler.takePlaced()) {
             Adapter a = s.request.adapter();
             try {
                 placement.acquireSlot(a, scheduler.slotted());
-            } catch (RuntimeException e) {
+            } catch (RuntimeException | OutOfMemoryError e) {
                 failed.put(a, e);
             }
         }
@@ -323,7 +323,7 @@ public final class Engine implements AutoCloseable {
             if (a != null && !failed.containsKey(a)) {
                 try {
                     placement.activate(a);
-                } catch (RuntimeException e) {
+                } catch (RuntimeException | OutOfMemoryError e) {
                     failed.put(a, e);
                 }
             }
@@ -331,7 +331,7 @@ public final class Engine implements AutoCloseable {
         if (failed.isEmpty()) {
             return plan;
         }
-        for (RuntimeException e : failed.values()) {
+        for (Throwable e : failed.values()) {
             if (DeviceFault.fatal(e)) {
                 deviceFailed(e);
                 return List.of();

@@ -100,6 +100,10 @@ final class Passes {
         int start = 0;
         for (Scheduler.Work w : pass) {
             int slot = slotOf(w, placement);
+            if (slot < 0 && w.seq().request.adapter() != null) {
+                // Never run an adapter's tokens on the bare base: the pass fails instead.
+                throw new IllegalStateException("adapter '" + w.seq().request.adapter().name() + "' was not activated");
+            }
             int last = segments.size() - 1;
             if (slot >= 0 && last >= 0 && segments.get(last).slot() == slot
                     && segments.get(last).start() + segments.get(last).rows() == start) {
