@@ -1,7 +1,7 @@
 package io.loraserve.engine;
 
 import io.loraserve.lora.Adapter;
-import io.loraserve.lora.AdapterSlots;
+import io.loraserve.lora.AdapterPlacement;
 import io.loraserve.lora.MergedWeights;
 import io.loraserve.model.Bypass;
 import io.loraserve.model.DeviceSampler;
@@ -31,9 +31,11 @@ import org.bytedeco.javacpp.PointerScope;
  * talk to it only through {@link #submit}, {@link #cancel} and {@link #execute}, which queue
  * commands; results flow back through each request's {@link TokenSink}.
  *
- * <p>Each step: run queued commands, end timed-out requests, ask the {@link Scheduler} for work,
- * run one forward for the whole batch (temporaries in a {@link PointerScope} closed at the end
- * of the step), sample, and hand tokens to sinks. A step that throws fails only the requests in
+ * <p>Each step: run queued commands, end timed-out requests, ask the {@link Scheduler} for work
+ * (it counts adapters, it places none), activate the step's adapters through the
+ * {@link AdapterPlacement} (slots uploaded, merged copies built), run one forward for the whole batch
+ * (temporaries in a {@link PointerScope} closed at the end of the step), sample, and hand tokens to
+ * sinks. A step that throws fails only the requests in
  * it; the loop goes on.
  */
 public final class Engine implements AutoCloseable {
@@ -43,8 +45,7 @@ public final class Engine implements AutoCloseable {
     private final LlamaWeights weights;
     private final PagedKvCache cache;
     private final BlockPool pool;
-    private final AdapterSlots slots;
-    private final Map<Adapter, MergedWeights> merged = new IdentityHashMap<>();
+    private final AdapterPlacement placement;
     private final EngineConfig config;
     private final Scheduler scheduler;
     private final LinkedBlockingQueue<Runnable> inbox = new LinkedBlockingQueue<>();
@@ -61,15 +62,15 @@ public final class Engine implements AutoCloseable {
     private long steps;
     private long generatedTokens;
 
-    public Engine(LlamaModel model, LlamaWeights weights, PagedKvCache cache, AdapterSlots slots,
+    public Engine(LlamaModel model, LlamaWeights weights, PagedKvCache cache, AdapterPlacement placement,
                   EngineConfig config) {
         this.model = model;
         this.weights = weights;
         this.cache = cache;
-        this.slots = slots;
+        this.placement = placement;
         this.config = config;
         this.pool = new BlockPool(cache, config.prefixCaching());
-        this.scheduler = new Scheduler(config, pool, slots);
+        this.scheduler = new Scheduler(config, pool, placement.slotCount());
         this.stats = snapshot();
         this.thread = Thread.ofPlatform().name("engine").daemon(true).unstarted(this::loop);
     }
@@ -132,10 +133,7 @@ public final class Engine implements AutoCloseable {
         CompletableFuture<Void> done = new CompletableFuture<>();
         inbox.add(() -> {
             try {
-                if (!merged.containsKey(adapter) && !adapter.removed()) {
-                    merged.put(adapter, MergedWeights.build(model.config(), weights, adapter.weights(), model.cacheDtype()));
-                    adapter.pinned(true);
-                }
+                placement.pin(adapter);
                 done.complete(null);
             } catch (RuntimeException | OutOfMemoryError e) {
                 if (DeviceFault.fatal(e)) {
@@ -151,11 +149,7 @@ public final class Engine implements AutoCloseable {
     public CompletableFuture<Void> unpin(Adapter adapter) {
         CompletableFuture<Void> done = new CompletableFuture<>();
         inbox.add(() -> {
-            adapter.pinned(false);
-            MergedWeights m = merged.remove(adapter);
-            if (m != null) {
-                m.close();
-            }
+            placement.unpin(adapter);
             done.complete(null);
         });
         return done;
@@ -240,7 +234,7 @@ public final class Engine implements AutoCloseable {
                 Thread.currentThread().interrupt();
                 return;
             } catch (RuntimeException | Error e) {
-                if (DeviceFault.fatal(e)) {  // e.g. raised by an adapter upload at scheduling
+                if (DeviceFault.fatal(e)) {
                     deviceFailed(e);
                 } else {
                     LOG.log(Level.SEVERE, "engine loop error", e);
@@ -294,7 +288,8 @@ public final class Engine implements AutoCloseable {
         if (!plan.isEmpty()) {
             long start = System.nanoTime();
             int sampled = 0;
-            for (List<Scheduler.Work> pass : Passes.of(plan, merged::containsKey)) {
+            plan = activate(plan);
+            for (List<Scheduler.Work> pass : Passes.of(plan, placement)) {
                 if (deviceFault != null) {
                     break;  // deviceFailed has failed and removed every sequence of the step
                 }
@@ -305,7 +300,46 @@ public final class Engine implements AutoCloseable {
             listener.stepDone(plan.size(), plan.stream().mapToInt(Scheduler.Work::tokens).sum(), sampled,
                     System.nanoTime() - start);
         }
-        freeUnusedMerges();
+        placement.releaseUnused(scheduler.slotted());
+    }
+
+    /**
+     * Before the forward: puts the step's adapters where it reads them (a slot for each newly counted sequence's
+     * adapter, a merged copy for a pinned one that has none yet). An adapter that cannot be placed fails its
+     * requests (a device fault fails them all); returns the plan without them.
+     */
+    private List<Scheduler.Work> activate(List<Scheduler.Work> plan) {
+        Map<Adapter, Throwable> failed = new IdentityHashMap<>();
+        for (Sequence s : scheduler.takePlaced()) {
+            Adapter a = s.request.adapter();
+            try {
+                placement.acquireSlot(a, scheduler.slotted());
+            } catch (RuntimeException | OutOfMemoryError e) {
+                failed.put(a, e);
+            }
+        }
+        for (Scheduler.Work w : plan) {
+            Adapter a = w.seq().request.adapter();
+            if (a != null && !failed.containsKey(a)) {
+                try {
+                    placement.activate(a);
+                } catch (RuntimeException | OutOfMemoryError e) {
+                    failed.put(a, e);
+                }
+            }
+        }
+        if (failed.isEmpty()) {
+            return plan;
+        }
+        for (Throwable e : failed.values()) {
+            if (DeviceFault.fatal(e)) {
+                deviceFailed(e);
+                return List.of();
+            }
+        }
+        failed.forEach((a, e) -> LOG.log(Level.SEVERE, "placing adapter '" + a.name() + "' failed; failing its requests", e));
+        scheduler.removeIf(s -> failed.containsKey(s.request.adapter()), s -> failRemoved(s, failed.get(s.request.adapter())));
+        return plan.stream().filter(w -> !failed.containsKey(w.seq().request.adapter())).toList();
     }
 
     /**
@@ -319,11 +353,10 @@ public final class Engine implements AutoCloseable {
         Sampler.Sample[] onDevice = null;
         ForwardBatch batch = Passes.batch(pass);
         Scoring scoring = Passes.scoring(pass);
-        Adapter pinnedAdapter = pass.get(0).seq().request.adapter();
-        MergedWeights m = pinnedAdapter == null ? null : merged.get(pinnedAdapter);
+        MergedWeights m = placement.merged(pass.get(0).seq().request.adapter());
         List<LayerWeights> layers = m != null ? m.layers() : weights.layers();
         try (PointerScope scope = new PointerScope()) {
-            Bypass bypass = m != null ? Bypass.NONE : Passes.bypass(pass, slots, model.device(), model.gpuPolicy());
+            Bypass bypass = m != null ? Bypass.NONE : Passes.bypass(pass, placement, model.device(), model.gpuPolicy());
             out = model.forward(batch, weights, layers, bypass, cache, scoring);
             if (out.deviceLogits() != null) {
                 onDevice = DeviceSampler.sample(out.deviceLogits(), deviceRows(pass));
@@ -400,6 +433,11 @@ public final class Engine implements AutoCloseable {
     /** Ends {@code s} with the engine's failure {@code e}: blocks and adapter reference freed, the client told. */
     private void fail(Sequence s, Throwable e) {
         scheduler.remove(s);
+        failRemoved(s, e);
+    }
+
+    /** {@link #fail} of a sequence the scheduler no longer holds. */
+    private void failRemoved(Sequence s, Throwable e) {
         listener.requestFailed(adapterName(s.request));
         release(s);
         s.request.sink().onError("the engine failed to run this request: " + e.getMessage(), false);
@@ -446,18 +484,6 @@ public final class Engine implements AutoCloseable {
             s.promptScores.add(new Sampler.Sample(s.token(p + 1), scores.logprobs()[next], alternatives));
         }
         return next;
-    }
-
-    /** Merged copies of adapters that were unloaded and have no request left. */
-    private void freeUnusedMerges() {
-        merged.entrySet().removeIf(e -> {
-            if (e.getKey().removed() && e.getKey().inFlight() == 0) {
-                e.getKey().pinned(false);
-                e.getValue().close();
-                return true;
-            }
-            return false;
-        });
     }
 
     private void emit(Sequence s, Sampler.Sample sample) {
@@ -521,7 +547,5 @@ public final class Engine implements AutoCloseable {
         if (counting != null) {
             counting.done().completeExceptionally(new IllegalStateException("the engine stopped"));
         }
-        merged.values().forEach(MergedWeights::close);
-        merged.clear();
     }
 }

@@ -3,6 +3,7 @@ package io.loraserve.engine;
 import io.loraserve.lora.Adapter;
 import io.loraserve.lora.AdapterEvents;
 import io.loraserve.lora.AdapterRegistry;
+import io.loraserve.lora.AdapterPlacement;
 import io.loraserve.lora.AdapterSlots;
 import io.loraserve.model.Kernels;
 import io.loraserve.model.LlamaModel;
@@ -32,17 +33,17 @@ public final class ModelRuntime implements AutoCloseable {
     private final LlamaWeights weights;
     private final LlamaModel model;
     private final PagedKvCache cache;
-    private final AdapterSlots slots;
+    private final AdapterPlacement placement;
     private final AdapterRegistry registry;
     private final Engine engine;
 
     private ModelRuntime(ModelConfig config, LlamaWeights weights, LlamaModel model, PagedKvCache cache,
-                         AdapterSlots slots, AdapterRegistry registry, Engine engine) {
+                         AdapterPlacement placement, AdapterRegistry registry, Engine engine) {
         this.config = config;
         this.weights = weights;
         this.model = model;
         this.cache = cache;
-        this.slots = slots;
+        this.placement = placement;
         this.registry = registry;
         this.engine = engine;
     }
@@ -104,13 +105,15 @@ public final class ModelRuntime implements AutoCloseable {
             throw e;
         }
         PagedKvCache cache = new PagedKvCache(config, c.blockSize(), blocks, cacheDtype, device);
-        AdapterRegistry registry = new AdapterRegistry(config, servedName, l.roots(), l.maxRank(), l.maxHostBytes());
+        AdapterPlacement placement = new AdapterPlacement(l.maxHostBytes(), slots, config, weights,
+                cacheDtype);  // owns the slots from here on
+        AdapterRegistry registry = new AdapterRegistry(config, servedName, l.roots(), l.maxRank(), placement);
         SchedulerSettings q = settings.scheduler();
         EngineConfig ec = new EngineConfig(q.maxNumSeqs(), q.maxBatchedTokens(), maxModelLen, q.maxQueued(),
                 q.requestTimeout(), q.stepWatchdog(), c.prefixCaching());
-        Engine engine = new Engine(model, weights, cache, slots, ec);
+        Engine engine = new Engine(model, weights, cache, placement, ec);
         engine.start();
-        return new ModelRuntime(config, weights, model, cache, slots, registry, engine);
+        return new ModelRuntime(config, weights, model, cache, placement, registry, engine);
     }
 
     public AdapterRegistry registry() {
@@ -120,7 +123,6 @@ public final class ModelRuntime implements AutoCloseable {
     /** Who hears about the catalogue and every adapter tier (host copies, device slots); set before adapters load. */
     public void setAdapterEvents(AdapterEvents events) {
         registry.setEvents(events);
-        slots.setEvents(events);
     }
 
     /** Tokens per KV cache block ({@code --kv-block-size}). */
@@ -150,7 +152,7 @@ public final class ModelRuntime implements AutoCloseable {
     }
 
     public int maxAdapters() {
-        return slots.slots();
+        return placement.slotCount();
     }
 
     /** Refuses a {@code --model} path that is not a directory, before any of its files is looked for. */
@@ -210,7 +212,7 @@ public final class ModelRuntime implements AutoCloseable {
     public void close() {
         engine.close();
         registry.close();
-        slots.close();
+        placement.close();
         cache.close();
         model.close();
         weights.close();

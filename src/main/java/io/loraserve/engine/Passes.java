@@ -1,7 +1,7 @@
 package io.loraserve.engine;
 
 import io.loraserve.lora.Adapter;
-import io.loraserve.lora.AdapterSlots;
+import io.loraserve.lora.AdapterPlacement;
 import io.loraserve.lora.LoraBypass;
 import io.loraserve.model.Bypass;
 import io.loraserve.model.ForwardBatch;
@@ -11,7 +11,6 @@ import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.function.Predicate;
 import org.bytedeco.pytorch.Device;
 
 /**
@@ -24,19 +23,19 @@ final class Passes {
     private Passes() {
     }
 
-    /** Splits {@code plan}; {@code pinned} says which adapters run from a merged copy. */
-    static List<List<Scheduler.Work>> of(List<Scheduler.Work> plan, Predicate<Adapter> pinned) {
+    /** Splits {@code plan}, whose adapters {@code placement} has activated (merged copies and slots). */
+    static List<List<Scheduler.Work>> of(List<Scheduler.Work> plan, AdapterPlacement placement) {
         Map<Adapter, List<Scheduler.Work>> merged = new LinkedHashMap<>();
         List<Scheduler.Work> shared = new ArrayList<>();
         for (Scheduler.Work w : plan) {
             Adapter a = w.seq().request.adapter();
-            if (a != null && pinned.test(a)) {
+            if (placement.merged(a) != null) {
                 merged.computeIfAbsent(a, k -> new ArrayList<>()).add(w);
             } else {
                 shared.add(w);
             }
         }
-        shared.sort(Comparator.comparingInt((Scheduler.Work w) -> w.seq().slot));
+        shared.sort(Comparator.comparingInt((Scheduler.Work w) -> slotOf(w, placement)));
         List<List<Scheduler.Work>> passes = new ArrayList<>();
         if (!shared.isEmpty()) {
             passes.add(shared);
@@ -96,11 +95,15 @@ final class Passes {
      * The bypass of a slot-ordered pass: one segment per run of tokens on one slot; base tokens (slot -1)
      * none. {@code gpuPolicy}: see {@link LoraBypass#of}.
      */
-    static Bypass bypass(List<Scheduler.Work> pass, AdapterSlots slots, Device device, boolean gpuPolicy) {
+    static Bypass bypass(List<Scheduler.Work> pass, AdapterPlacement placement, Device device, boolean gpuPolicy) {
         List<LoraBypass.Segment> segments = new ArrayList<>();
         int start = 0;
         for (Scheduler.Work w : pass) {
-            int slot = w.seq().slot;
+            int slot = slotOf(w, placement);
+            if (slot < 0 && w.seq().request.adapter() != null) {
+                // Never run an adapter's tokens on the bare base: the pass fails instead.
+                throw new IllegalStateException("adapter '" + w.seq().request.adapter().name() + "' was not activated");
+            }
             int last = segments.size() - 1;
             if (slot >= 0 && last >= 0 && segments.get(last).slot() == slot
                     && segments.get(last).start() + segments.get(last).rows() == start) {
@@ -111,6 +114,12 @@ final class Passes {
             }
             start += w.tokens();
         }
-        return segments.isEmpty() ? Bypass.NONE : LoraBypass.of(slots, segments, device, gpuPolicy);
+        return segments.isEmpty() ? Bypass.NONE : LoraBypass.of(placement.slots(), segments, device, gpuPolicy);
+    }
+
+    /** The device slot of {@code w}'s adapter; -1 for the base model. */
+    private static int slotOf(Scheduler.Work w, AdapterPlacement placement) {
+        Adapter a = w.seq().request.adapter();
+        return a == null ? -1 : placement.slotOf(a);
     }
 }

@@ -1,12 +1,12 @@
 package io.loraserve.engine;
 
 import io.loraserve.lora.Adapter;
-import io.loraserve.lora.AdapterSlots;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.IdentityHashMap;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
@@ -24,10 +24,12 @@ import java.util.function.Predicate;
  * whole prompt; a prompt whose leading blocks are in the prefix cache ({@link BlockPool}) attaches
  * them and computes only the rest. Fairness: while requests of several adapters wait, an adapter already running its
  * fair share ({@code maxNumSeqs / adapters in play}) is passed over so one hot adapter cannot
- * starve the others; and once a waiting request finds every device slot busy, no later request
+ * starve the others. Adapters: it only counts them, as vLLM's scheduler counts adapter ids against
+ * {@code max_loras}: the unpinned adapters of running sequences are at most {@code --max-adapters}
+ * (each needs a device slot; the model runner puts them there before the forward, see
+ * {@link io.loraserve.lora.AdapterPlacement}). Once a waiting request finds that count full, no later request
  * that needs a slot is admitted (nor any while a running sequence, unpinned meanwhile, waits for
- * one), so the adapters holding slots drain and the least recently used one gives its slot up;
- * base and pinned requests still go ahead. When the pool runs dry mid-decode the youngest running
+ * one), so the adapters counted drain and one of them leaves the count; base and pinned requests still go ahead. When the pool runs dry mid-decode the youngest running
  * sequence is preempted: its blocks are released and it goes back to the front of the queue to be
  * recomputed later, with its tokens kept (its full blocks stay cached until the pool needs them). Engine thread only.
  */
@@ -38,17 +40,21 @@ final class Scheduler {
 
     private final EngineConfig config;
     private final BlockPool pool;
-    private final AdapterSlots slots;
+    private final int maxAdapters;
+    /** Unpinned adapters of running sequences → how many of those sequences count them ({@link Sequence#countsSlot}). */
+    private final Map<Adapter, Integer> slotted = new IdentityHashMap<>();
+    /** Sequences counted since {@link #takePlaced} was last called: the runner finds their adapters a slot. */
+    private final List<Sequence> placed = new ArrayList<>();
     private final Deque<Sequence> waiting = new ArrayDeque<>();
     private final List<Sequence> running = new ArrayList<>();
-    /** Set during {@link #schedule} once a running or waiting sequence found every device slot busy. */
+    /** Set during {@link #schedule} once a running or waiting sequence found the adapter count full. */
     private boolean slotWanted;
     private long preemptions;
 
-    Scheduler(EngineConfig config, BlockPool pool, AdapterSlots slots) {
+    Scheduler(EngineConfig config, BlockPool pool, int maxAdapters) {
         this.config = config;
         this.pool = pool;
-        this.slots = slots;
+        this.maxAdapters = maxAdapters;
     }
 
     void enqueue(Sequence s) {
@@ -79,6 +85,18 @@ final class Scheduler {
         return waiting;
     }
 
+    /** The adapters counted against {@code --max-adapters} now: each must keep its device slot this step. */
+    Set<Adapter> slotted() {
+        return slotted.keySet();
+    }
+
+    /** The sequences counted since the last call, still counted: their adapters need a slot before the forward. */
+    List<Sequence> takePlaced() {
+        List<Sequence> out = placed.stream().filter(s -> s.countsSlot).toList();
+        placed.clear();
+        return out;
+    }
+
     List<Work> schedule() {
         List<Work> plan = new ArrayList<>();
         int budget = config.maxBatchedTokens();
@@ -86,9 +104,9 @@ final class Scheduler {
         running.sort((a, b) -> Long.compare(a.admittedOrder, b.admittedOrder));
         for (int i = 0; i < running.size() && budget > 0; i++) {
             Sequence s = running.get(i);
-            if (!holdSlot(s)) {
+            if (!countAdapter(s)) {
                 slotWanted = true;
-                continue;  // its adapter (unpinned meanwhile) waits for a device slot; it keeps its KV blocks
+                continue;  // its adapter (unpinned meanwhile) waits for room in the count; it keeps its KV blocks
             }
             int n = Math.min(s.pending(), budget);
             if (!reserve(s, s.computed + n)) {
@@ -119,15 +137,20 @@ final class Scheduler {
 
     /**
      * True when {@code s} can run this step: base model, a pinned adapter (merged pass, no slot
-     * needed), or an adapter that holds or just got a device slot.
+     * needed), or an adapter already counted or that fits in the count of {@code --max-adapters}.
      */
-    private boolean holdSlot(Sequence s) {
+    private boolean countAdapter(Sequence s) {
         Adapter a = s.request.adapter();
-        if (a == null || a.pinned() || s.slot >= 0) {
+        if (a == null || a.pinned() || s.countsSlot) {
             return true;
         }
-        s.slot = slots.acquire(a);
-        return s.slot >= 0;
+        if (!slotted.containsKey(a) && slotted.size() >= maxAdapters) {
+            return false;
+        }
+        s.countsSlot = true;
+        slotted.merge(a, 1, Integer::sum);
+        placed.add(s);
+        return true;
     }
 
     /** Whether admitting {@code s} would take or extend a device slot (an unpinned adapter). */
@@ -166,8 +189,8 @@ final class Scheduler {
             if (slotWanted && needsSlot(s)) {
                 continue;  // an earlier request waits for a device slot: let the resident adapters drain
             }
-            if (!holdSlot(s)) {
-                slotWanted = true;  // every device slot is busy with running adapters; the base may go first
+            if (!countAdapter(s)) {
+                slotWanted = true;  // --max-adapters adapters are running; the base may go first
                 continue;
             }
             it.remove();
@@ -209,12 +232,12 @@ final class Scheduler {
         }
     }
 
-    /** Returns its KV blocks (to the prefix cache where they are cached) and its adapter slot. */
+    /** Returns its KV blocks (to the prefix cache where they are cached) and its place in the adapter count. */
     private void freeBlocks(Sequence s) {
         pool.release(s);
-        if (s.slot >= 0) {
-            slots.release(s.slot);
-            s.slot = -1;
+        if (s.countsSlot) {
+            s.countsSlot = false;
+            slotted.computeIfPresent(s.request.adapter(), (a, n) -> n == 1 ? null : n - 1);
         }
     }
 }

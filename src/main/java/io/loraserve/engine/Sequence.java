@@ -33,8 +33,8 @@ final class Sequence {
     /** Prompt tokens its first admission found in the prefix cache; -1 until admitted. */
     int cachedTokens = -1;
     long firstTokenNanos;
-    /** Device slot of its adapter while it holds one, else -1. */
-    int slot = -1;
+    /** Counted against {@code --max-adapters} by the {@link Scheduler}: its adapter has a device slot while true. */
+    boolean countsSlot;
     /** With prompt logprobs: the scores of prompt positions 0.. so far (each predicts the next token), else null. */
     final List<Sampler.Sample> promptScores;
     /** Where its output stands in the request's constraint, or null when unconstrained. Generated tokens only, so preemption leaves it be. */

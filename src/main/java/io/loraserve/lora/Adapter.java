@@ -35,7 +35,7 @@ public final class Adapter {
     private final boolean onDemand;
     private final AtomicInteger references = new AtomicInteger();
     private final AtomicBoolean freed = new AtomicBoolean();
-    private final HostCopies host;
+    private final AdapterPlacement placement;
     private final AdapterEvents events;
     private AdapterWeights weights;                 // the host copy, null while dropped; guarded by this
     private CompletableFuture<AdapterWeights> reading;  // the read that brings it back, null when none; guarded by this
@@ -44,7 +44,7 @@ public final class Adapter {
     private volatile boolean resident;
 
     Adapter(String name, Path path, AdapterWeights weights, AdapterFiles files, long version, double loadSeconds,
-            boolean onDemand, HostCopies host, AdapterEvents events) {
+            boolean onDemand, AdapterPlacement placement, AdapterEvents events) {
         this.name = name;
         this.path = path;
         this.weights = weights;
@@ -56,7 +56,7 @@ public final class Adapter {
         this.version = version;
         this.loadSeconds = loadSeconds;
         this.onDemand = onDemand;
-        this.host = host;
+        this.placement = placement;
         this.events = events;
     }
 
@@ -124,19 +124,19 @@ public final class Adapter {
         return removed;
     }
 
-    /** Served from a merged copy of the base weights (set by the engine once the copy exists). */
+    /** Served from a merged copy of the base weights (set by {@link AdapterPlacement}). */
     public boolean pinned() {
         return pinned;
     }
 
-    public void pinned(boolean value) {
+    void pinned(boolean value) {
         pinned = value;
         if (!removed) {
             events.adapterPinned(name, value);
         }
     }
 
-    /** Whether a device slot holds it now (set by {@link AdapterSlots}). */
+    /** Whether a device slot holds it now (set by {@link AdapterPlacement}). */
     public boolean resident() {
         return resident;
     }
@@ -253,7 +253,7 @@ public final class Adapter {
             }
         }
         if (hadCopy) {
-            host.freed(this, bytes);  // outside this lock: the host tier's lock comes first
+            placement.hostFreed(this, bytes);  // outside this lock: the host tier's lock comes first
         }
     }
 

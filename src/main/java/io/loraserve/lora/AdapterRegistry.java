@@ -19,13 +19,14 @@ import java.util.logging.Logger;
 import java.util.regex.Pattern;
 
 /**
- * The catalogue of adapters: name → current version, and the host tier of their weights ({@link HostCopies}).
+ * The catalogue of adapters: name → current version. Where each version's weights live (disk, host copy, device
+ * slot, merged) is its {@link AdapterPlacement}'s to decide and count; this class loads, reads again and removes.
  *
  * <p>Semantics: loading (disk → host tensors → validation) runs on this registry's own loader thread, never on the
  * engine thread, and either registers a complete, valid adapter or leaves the catalogue unchanged. Adapters load only
  * from under the configured roots: the directory and every file read from it, after resolving {@code ..} and
  * symlinks ({@link AdapterRoots}). The sum of host copies' bytes, replaced versions still running included, stays
- * under {@code maxHostBytes}: room is made by dropping the least recently used idle copy, which the next request
+ * under the placement's {@code --max-cpu-adapter-bytes}: room is made by dropping the least recently used idle copy, which the next request
  * reads again from unchanged files. With {@link #loadOnFirstUse}, acquiring a name that is not registered but is a
  * directory {@code ROOT/<name>} loads it there and then; concurrent acquirers share that one load and its failure,
  * and a failed load is forgotten, so the next acquire tries again. Thread-safe.
@@ -59,7 +60,7 @@ public final class AdapterRegistry implements AutoCloseable {
     private final String baseName;
     private final AdapterRoots roots;
     private final int maxRank;
-    private final HostCopies host;
+    private final AdapterPlacement placement;
     private final Map<String, Adapter> byName = new LinkedHashMap<>();
     /** Loads on first use under way, by name; guarded by this. */
     private final Map<String, CompletableFuture<Adapter>> firstUse = new HashMap<>();
@@ -73,14 +74,15 @@ public final class AdapterRegistry implements AutoCloseable {
     private volatile boolean onFirstUse;
 
     /**
-     * @param roots the only directories adapters may be loaded from
+     * @param roots     the only directories adapters may be loaded from
+     * @param placement where the adapters' weights live; it holds the host tier's byte cap
      */
-    public AdapterRegistry(ModelConfig base, String baseName, List<Path> roots, int maxRank, long maxHostBytes) {
+    public AdapterRegistry(ModelConfig base, String baseName, List<Path> roots, int maxRank, AdapterPlacement placement) {
         this.base = base;
         this.baseName = baseName;
         this.roots = new AdapterRoots(roots);
         this.maxRank = maxRank;
-        this.host = new HostCopies(maxHostBytes);
+        this.placement = placement;
     }
 
     /** From now on, {@link #acquire} loads a name that is not registered from {@code ROOT/<name>} when there is one. */
@@ -124,13 +126,16 @@ public final class AdapterRegistry implements AutoCloseable {
             boolean oldFreedNow = old != null && old.inFlight() == 0;
             long freedByReplace = oldFreedNow && !old.tier().equals(AdapterEvents.DISK) ? old.bytes() : 0;
             Adapter a = new Adapter(name, dir, weights, read.files(), versions.incrementAndGet(), seconds, onDemand,
-                    host, events);
+                    placement, events);
             try {
-                host.admit(a, weights.bytes(), freedByReplace, old != null && !oldFreedNow
+                placement.admitHost(a, weights.bytes(), freedByReplace, old != null && !oldFreedNow
                         ? " (the version it replaces counts until its " + old.inFlight() + " running requests end)" : "");
             } catch (RegistryException e) {
                 weights.close();
                 throw e;
+            }
+            if (old != null) {
+                placement.replaced(old, a);  // before any request can take the new version
             }
             byName.put(name, a);
             if (old != null) {
@@ -191,10 +196,10 @@ public final class AdapterRegistry implements AutoCloseable {
         }
     }
 
-    /** Who hears about loads, removals, pinning and tiers from now on; set before adapters load. */
+    /** Who hears about loads, removals, pinning and every tier (its placement's too) from now on; set before adapters load. */
     public void setEvents(AdapterEvents events) {
         this.events = events;
-        host.setEvents(events);
+        placement.setEvents(events);
     }
 
     /**
@@ -222,15 +227,14 @@ public final class AdapterRegistry implements AutoCloseable {
                 loadFirstUse(name);
                 continue;
             }
-            host.touch(a);
             if (present) {
-                events.tierHit(AdapterEvents.HOST);
+                placement.hostHit(a);
                 return a;
             }
             try {
                 long start = System.nanoTime();
                 a.awaitHostCopy(() -> onLoader(() -> reread(a)));
-                events.tierMiss(AdapterEvents.HOST, (System.nanoTime() - start) / 1e9);
+                placement.hostMiss(a, (System.nanoTime() - start) / 1e9);
                 return a;
             } catch (RuntimeException e) {
                 a.release();
@@ -243,7 +247,7 @@ public final class AdapterRegistry implements AutoCloseable {
     private AdapterWeights reread(Adapter a) {
         AdapterWeights w = read(a.name(), a.path(), a.files()).weights();
         try {
-            host.admit(a, w.bytes(), 0, "");
+            placement.admitHost(a, w.bytes(), 0, "");
         } catch (RuntimeException e) {
             w.close();
             throw e;
@@ -347,12 +351,12 @@ public final class AdapterRegistry implements AutoCloseable {
 
     /** Bytes of the host copies held now. */
     public long hostBytes() {
-        return host.bytes();
+        return placement.hostBytes();
     }
 
     /** {@code --max-cpu-adapter-bytes}: the most the host copies may hold. */
     public long maxHostBytes() {
-        return host.capacity();
+        return placement.hostCapacity();
     }
 
     public int maxRank() {

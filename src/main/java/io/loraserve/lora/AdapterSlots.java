@@ -23,8 +23,8 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * {@code [j*R, j*R + r)}; {@code Bt[slot]} is {@code [projs*R, groupOut]}, block-diagonal, with
  * projection j's {@code scale·Bᵀ} in those rows and in its own output columns. Everything else is
  * zero, so {@code x·A[slot]ᵀ·Bt[slot]} is exactly the group's bypass, and a padded rank or an
- * untargeted projection adds nothing. A slot with running sequences is never evicted; idle ones
- * are reused least recently used first.
+ * untargeted projection adds nothing. Which adapter a slot holds, and when it is reused, is decided by
+ * {@link AdapterPlacement}; this class only holds the numbers.
  */
 public final class AdapterSlots implements AutoCloseable {
     private static final int GROUPS = Fused.values().length;
@@ -36,11 +36,7 @@ public final class AdapterSlots implements AutoCloseable {
     private final Tensor[][][] aT;       // [slot][layer][group] -> view [in, projs*R] of A, while resident
     private final Tensor[][][] btOf;     // [slot][layer][group] -> view [projs*R, groupOut] of Bt, while resident
     private MemorySegment[][][] hostViews;  // {a, bt} -> [layer][group]: views of the buffers above, CPU only
-    private final Adapter[] occupant;
-    private final int[] running;
-    private final long[] lastUsed;
-    private long clock;
-    private volatile AdapterEvents events = AdapterEvents.NONE;
+    private final int slots;
 
     public AdapterSlots(ModelConfig config, int slots, int maxRank, ScalarType dtype, Device device) {
         this.config = config;
@@ -58,79 +54,17 @@ public final class AdapterSlots implements AutoCloseable {
         this.active = new boolean[slots][layers][GROUPS];
         this.aT = new Tensor[slots][layers][GROUPS];
         this.btOf = new Tensor[slots][layers][GROUPS];
-        this.occupant = new Adapter[slots];
-        this.running = new int[slots];
-        this.lastUsed = new long[slots];
+        this.slots = slots;
     }
 
     public int slots() {
-        return occupant.length;
+        return slots;
     }
 
-    /** Who hears about the device tier's hits, misses (with upload times) and evictions; set before traffic. */
-    public void setEvents(AdapterEvents events) {
-        this.events = events;
-    }
-
-    /**
-     * A slot holding {@code adapter} for one more running sequence: its current slot, else a free
-     * or least recently used idle slot it is uploaded into. -1 when every slot is busy.
-     */
-    public int acquire(Adapter adapter) {
-        int slot = slotOf(adapter);
-        if (slot >= 0) {
-            events.tierHit(AdapterEvents.DEVICE);
-        } else {
-            slot = victim();
-            if (slot < 0) {
-                return -1;
-            }
-            long start = System.nanoTime();
-            upload(slot, adapter);
-            events.tierMiss(AdapterEvents.DEVICE, (System.nanoTime() - start) / 1e9);
-        }
-        running[slot]++;
-        lastUsed[slot] = ++clock;
-        return slot;
-    }
-
-    /** One sequence using {@code slot} has left the batch. */
-    public void release(int slot) {
-        running[slot]--;
-        if (running[slot] == 0 && occupant[slot].removed()) {
-            evict(slot);
-        }
-    }
-
-    public int slotOf(Adapter adapter) {
-        for (int s = 0; s < occupant.length; s++) {
-            if (occupant[s] == adapter) {
-                return s;
-            }
-        }
-        return -1;
-    }
-
-    private int victim() {
-        int best = -1;
-        for (int s = 0; s < occupant.length; s++) {
-            if (occupant[s] == null) {
-                return s;
-            }
-            if (running[s] == 0 && (best < 0 || lastUsed[s] < lastUsed[best])) {
-                best = s;
-            }
-        }
-        return best;
-    }
-
+    /** Copies {@code w} into {@code slot}, replacing whatever it held. */
     @SuppressWarnings("try")  // the PointerScope owns the temporaries; the body need not name it
-    private void upload(int slot, Adapter adapter) {
-        if (occupant[slot] != null) {
-            evict(slot);
-            events.tierEvicted(AdapterEvents.DEVICE);
-        }
-        AdapterWeights w = adapter.weights();
+    void upload(int slot, AdapterWeights w) {
+        clear(slot);
         try (PointerScope scope = new PointerScope()) {
             for (int l = 0; l < config.layers(); l++) {
                 for (Fused g : Fused.values()) {
@@ -158,24 +92,18 @@ public final class AdapterSlots implements AutoCloseable {
             }
         }
         // Views of this slot, kept while the adapter is resident (outside the upload's scope), so a
-        // step does not rebuild them for every segment: lifetime until evict().
+        // step does not rebuild them for every segment: lifetime until clear().
         for (int l = 0; l < config.layers(); l++) {
             for (Fused g : Fused.values()) {
                 aT[slot][l][g.ordinal()] = unscoped(a[l][g.ordinal()].select(0, slot).t());  // [in, projs*R]
                 btOf[slot][l][g.ordinal()] = unscoped(bt[l][g.ordinal()].select(0, slot));   // [projs*R, groupOut]
             }
         }
-        occupant[slot] = adapter;
-        adapter.resident(true);
     }
 
-    private void evict(int slot) {
-        Adapter old = occupant[slot];
-        occupant[slot] = null;
+    /** Forgets what {@code slot} holds: its views are closed, its numbers left to the next upload. */
+    void clear(int slot) {
         closeViews(slot);
-        if (old != null) {
-            old.resident(false);
-        }
     }
 
     /** Whether the adapter in {@code slot} adds anything to {@code g} of {@code layer}. */
@@ -184,7 +112,7 @@ public final class AdapterSlots implements AutoCloseable {
     }
 
     /**
-     * Keeps {@code t} out of any caller's PointerScope: this class closes it on eviction. Inside a
+     * Keeps {@code t} out of any caller's PointerScope: this class closes it in clear(). Inside a
      * scope the scope holds the only reference, so it is retained before the scope lets go of it.
      */
     private static Tensor unscoped(Tensor t) {
@@ -263,7 +191,7 @@ public final class AdapterSlots implements AutoCloseable {
 
     @Override
     public void close() {
-        for (int slot = 0; slot < occupant.length; slot++) {
+        for (int slot = 0; slot < slots; slot++) {
             closeViews(slot);
         }
         for (int l = 0; l < a.length; l++) {

@@ -7,8 +7,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The host tier: which adapters hold a host copy of their weights, how many bytes those copies take, and which copy
- * goes first when room is needed (the least recently used idle one).
+ * The host tier of {@link AdapterPlacement}: which adapters hold a host copy of their weights, how many bytes those
+ * copies take, and which copy goes first when room is needed (the least recently used idle one).
  *
  * <p>Semantics: the sum of the host copies' bytes, versions replaced but still running included, never exceeds
  * {@code capacity} ({@code --max-cpu-adapter-bytes}). Room for a new copy is made by dropping idle copies, least

@@ -8,7 +8,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.loraserve.Fixtures;
 import io.loraserve.lora.AdapterRegistry.RegistryException;
-import io.loraserve.model.ModelConfig;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -34,11 +33,11 @@ class AdapterTiersTest {
     /** Host bytes of the fixtures: attn-r4 7,168, all-r8-rslora 74,752. */
     private static final long ATTN = 7_168;
     private static final long ALL = 74_752;
-    private static final ModelConfig BASE = ModelConfig.load(Fixtures.tinyModel());
 
     @TempDir
     Path tmp;
     private Path root;
+    private TinyPlacement tiny;
     private AdapterRegistry registry;
     private final Counting events = new Counting();
 
@@ -82,15 +81,16 @@ class AdapterTiersTest {
     }
 
     private void start(long hostCap) {
-        registry = new AdapterRegistry(BASE, "tiny-llama", List.of(root), 16, hostCap);
+        tiny = new TinyPlacement(1, hostCap, List.of(root));
+        registry = tiny.registry;
         registry.setEvents(events);
         registry.loadOnFirstUse(true);
     }
 
     @AfterEach
     void tearDown() {
-        if (registry != null) {
-            registry.close();
+        if (tiny != null) {
+            tiny.close();
         }
     }
 

@@ -88,11 +88,11 @@ class LoraBypassTest {
             for (Written w : written) {
                 weights.add(AdapterWeights.load(w.name(), w.dir(), c, MAX_RANK));
             }
-            // Upload in reverse so slot numbers differ from adapter indices.
+            // Slots in reverse so slot numbers differ from adapter indices.
             int[] slot = new int[written.size()];
             for (int k = written.size() - 1; k >= 0; k--) {
-                slot[k] = slots.acquire(new Adapter(written.get(k).name(), written.get(k).dir(), weights.get(k), null, k,
-                        0, false, new HostCopies(Long.MAX_VALUE), AdapterEvents.NONE));
+                slot[k] = written.size() - 1 - k;
+                slots.upload(slot[k], weights.get(k));
             }
             List<LoraBypass.Segment> segments = new ArrayList<>();
             int start = 0;
@@ -174,8 +174,8 @@ class LoraBypassTest {
             List<LoraBypass.Segment> segments = new ArrayList<>();
             int start = prompts.get(0).length;
             for (int k = 0; k < written.size(); k++) {
-                int slot = slots.acquire(new Adapter(written.get(k).name(), written.get(k).dir(), weights.get(k), null, k,
-                        0, false, new HostCopies(Long.MAX_VALUE), AdapterEvents.NONE));
+                int slot = k;
+                slots.upload(slot, weights.get(k));
                 segments.add(new LoraBypass.Segment(slot, start, prompts.get(k + 1).length));
                 start += prompts.get(k + 1).length;
             }
@@ -232,8 +232,8 @@ class LoraBypassTest {
         int width = Fused.QKV.out(c);
         try (AdapterWeights w = AdapterWeights.load("exact", adapter, c, MAX_RANK);
              AdapterSlots slots = new AdapterSlots(c, 2, MAX_RANK, ScalarType.BFloat16, CPU)) {
-            int slot = slots.acquire(new Adapter("exact", adapter, w, null, 0, 0, false,
-                    new HostCopies(Long.MAX_VALUE), AdapterEvents.NONE));
+            int slot = 0;
+            slots.upload(slot, w);
             for (boolean batched : new boolean[] {false, true}) {
                 try (PointerScope scope = new PointerScope()) {
                     Tensor xs = Tensors.newFloats(x, CPU, 1, in).to(ScalarType.BFloat16);

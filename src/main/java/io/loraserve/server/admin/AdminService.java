@@ -116,10 +116,8 @@ public final class AdminService implements HttpService {
         } catch (InvalidPathException e) {
             throw ApiException.badRequest("path", "'" + path + "' is not a valid path");
         }
-        boolean wasPinned = replace && registry.get(name).map(Adapter::pinned).orElse(false);
         try {
-            Adapter loaded = registry.load(name, dir, replace);
-            return wasPinned ? runtime.pin(name) : loaded;  // a replaced pinned adapter stays pinned
+            return registry.load(name, dir, replace);  // a replaced pinned adapter stays pinned (AdapterPlacement)
         } catch (AdapterRegistry.RegistryException e) {
             throw AdapterErrors.of(e, "name", "path");
         } catch (AdapterException e) {
