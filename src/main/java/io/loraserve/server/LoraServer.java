@@ -130,7 +130,7 @@ public final class LoraServer implements AutoCloseable {
         CompletionsService completions = new CompletionsService(backend);
         ChatTemplate template = new ChatTemplate(tokenizer.chatTemplate().orElse(null),
                 tokenizer.bosToken().orElse(null), tokenizer.eosToken().orElse(null));
-        ChatService chat = new ChatService(backend, template);
+        ChatService chat = new ChatService(backend, template, new ToolCalling(o.toolCallParser(), o.enableAutoToolChoice()));
         AdminService admin = new AdminService(rt, saved.<Runnable>map(c -> c::save).orElse(() -> { }));
         List<Filter> filters = o.allowedOrigins().isEmpty() ? List.of(new AccessLog(), gate)
                 : List.of(new AccessLog(), new Cors(o.allowedOrigins()), gate);
