@@ -23,11 +23,11 @@ record ToolCalling(ToolCallFormat format, boolean auto) {
     /** Refuses what this server cannot do for {@code t}: any tool choice but none without a format, auto unless enabled. */
     void check(ToolRequest t) {
         if (t.calls() && format == null) {
-            throw ApiException.badRequest("tool_choice", "tool_choice '" + mode(t) + "' needs the server started"
+            throw ApiException.badRequest("tool_choice", "'tool_choice': " + mode(t) + " needs the server started"
                     + " with --tool-call-parser (" + ToolCallFormat.flags() + ")");
         }
         if (t.choice().mode() == ToolChoice.Mode.AUTO && !auto) {
-            throw ApiException.badRequest("tool_choice", "\"auto\" tool choice (the default when tools are given)"
+            throw ApiException.badRequest("tool_choice", "'tool_choice': auto (the default when tools are given)"
                     + " requires the server started with --enable-auto-tool-choice and --tool-call-parser");
         }
     }

@@ -35,8 +35,8 @@ public record Tool(String name, String description, JsonObject parameters, JsonO
         for (int i = 0; i < list.size(); i++) {
             Tool t = parse(list.get(i), "tools[" + i + "]");
             if (!names.add(t.name())) {
-                throw new ToolException("tools[" + i + "].function.name", "the function name '" + t.name()
-                        + "' is given twice");
+                throw new ToolException("tools[" + i + "].function.name", "'tools[" + i + "].function.name': the function"
+                        + " name '" + t.name() + "' is given twice");
             }
             out.add(t);
         }
