@@ -3,6 +3,13 @@ package io.loraserve.chat;
 import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError;
 import io.loraserve.chat.jinja.Jinja2;
+import jakarta.json.JsonArray;
+import jakarta.json.JsonNumber;
+import jakarta.json.JsonObject;
+import jakarta.json.JsonReader;
+import jakarta.json.JsonString;
+import jakarta.json.JsonValue;
+import java.io.StringReader;
 import java.time.Clock;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -16,7 +23,8 @@ import java.util.logging.Logger;
  * configures Jinja2 for {@code apply_chat_template}: {@code trim_blocks}, {@code lstrip_blocks},
  * Jinja2's operator precedence, whitespace control and loop semantics, one trailing newline of
  * the template source dropped. Variables: {@code messages} (maps with {@code role},
- * {@code content} and, when given, {@code name}), {@code bos_token}, {@code eos_token},
+ * {@code content} and, when given, {@code name}, {@code tool_calls}, {@code tool_call_id}),
+ * {@code tools} (the request's {@code tools[]} entries, or none), {@code bos_token}, {@code eos_token},
  * {@code add_generation_prompt} (true), and the function {@code raise_exception(message)}, whose
  * message becomes a refusal about {@code messages} ({@link ChatTemplateException}).
  *
@@ -34,8 +42,14 @@ import java.util.logging.Logger;
  * data: it is never evaluated as template code. Thread-safe.
  */
 public final class ChatTemplate {
-    /** One chat message; {@code name} may be null. */
-    public record Message(String role, String content, String name) {
+    /**
+     * One chat message; {@code name} may be null. {@code toolCalls} (an assistant's calls, as the
+     * API gives them) and {@code toolCallId} (a tool message's answer to) are null when absent.
+     */
+    public record Message(String role, String content, String name, JsonArray toolCalls, String toolCallId) {
+        public Message(String role, String content, String name) {
+            this(role, content, name, null, null);
+        }
     }
 
     static final String DEFAULT = "{{ bos_token }}{% for message in messages %}<|{{ message.role }}|>\n"
@@ -74,7 +88,7 @@ public final class ChatTemplate {
 
     /** The prompt text for {@code messages}, ending with the assistant's turn opened. */
     String render(List<Message> messages) {
-        return render(messages, true, false);
+        return render(messages, true, false, null);
     }
 
     /**
@@ -86,8 +100,8 @@ public final class ChatTemplate {
      *
      * @throws ChatTemplateException when the template refuses the messages or cannot render them
      */
-    public String render(List<Message> messages, boolean addGenerationPrompt, boolean continueFinalMessage) {
-        String text = renderTemplate(messages, addGenerationPrompt);
+    public String render(List<Message> messages, boolean addGenerationPrompt, boolean continueFinalMessage, List<JsonObject> tools) {
+        String text = renderTemplate(messages, addGenerationPrompt, tools);
         if (!continueFinalMessage) {
             return text;
         }
@@ -102,7 +116,7 @@ public final class ChatTemplate {
                 : text.substring(0, at + last.strip().length());
     }
 
-    private String renderTemplate(List<Message> messages, boolean addGenerationPrompt) {
+    private String renderTemplate(List<Message> messages, boolean addGenerationPrompt, List<JsonObject> tools) {
         if (!unsupported.isEmpty()) {
             throw ChatTemplateException.failed("the model's chat template uses "
                     + String.join(", ", unsupported) + ", which this server does not implement");
@@ -112,7 +126,8 @@ public final class ChatTemplate {
         context.put("bos_token", bosToken);
         context.put("eos_token", eosToken);
         context.put("add_generation_prompt", addGenerationPrompt);
-        context.put("tools", null); // none, as transformers passes them (but `tools is defined` is false here)
+        // none is null, as transformers passes it (but `tools is defined` is false here)
+        context.put("tools", tools == null || tools.isEmpty() ? null : tools.stream().map(ChatTemplate::plain).toList());
         context.put("documents", null);
         RenderResult result = jinjava.renderForResult(template, context);
         for (TemplateError e : result.getErrors()) {
@@ -153,6 +168,50 @@ public final class ChatTemplate {
         if (m.name() != null) {
             map.put("name", m.name());
         }
+        if (m.toolCalls() != null) {
+            map.put("tool_calls", m.toolCalls().stream().map(ChatTemplate::toolCall).toList());
+        }
+        if (m.toolCallId() != null) {
+            map.put("tool_call_id", m.toolCallId());
+        }
         return map;
+    }
+
+    /**
+     * An assistant's call for the template: as given, but with {@code function.arguments} a map when
+     * it is a JSON object's text, as vLLM hands it to templates (many write {@code arguments | tojson}).
+     */
+    private static Object toolCall(JsonValue call) {
+        @SuppressWarnings("unchecked")
+        Map<String, Object> map = (Map<String, Object>) plain(call);
+        if (map.get("function") instanceof Map<?, ?> f && f.get("arguments") instanceof String args) {
+            try (JsonReader r = jakarta.json.Json.createReader(new StringReader(args))) {
+                Map<String, Object> function = new LinkedHashMap<>();
+                f.forEach((k, v) -> function.put((String) k, v));
+                function.put("arguments", plain(r.readObject()));
+                map.put("function", function);
+            } catch (RuntimeException notAnObject) {
+                return map;  // the text stays as given
+            }
+        }
+        return map;
+    }
+
+    /** {@code v} as the maps, lists, strings, numbers and booleans a template sees. */
+    private static Object plain(JsonValue v) {
+        return switch (v.getValueType()) {
+            case OBJECT -> {
+                Map<String, Object> map = new LinkedHashMap<>();
+                v.asJsonObject().forEach((k, e) -> map.put(k, plain(e)));
+                yield map;
+            }
+            case ARRAY -> v.asJsonArray().stream().map(ChatTemplate::plain).toList();
+            case STRING -> ((JsonString) v).getString();
+            case NUMBER -> ((JsonNumber) v).isIntegral() ? (Object) ((JsonNumber) v).longValue()
+                    : (Object) ((JsonNumber) v).doubleValue();
+            case TRUE -> true;
+            case FALSE -> false;
+            case NULL -> null;
+        };
     }
 }

@@ -1,6 +1,7 @@
 package io.loraserve.config;
 
 import io.loraserve.engine.RuntimeSettings;
+import io.loraserve.tools.ToolCallFormat;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -55,7 +56,9 @@ public record Options(
         Duration headerTimeout,
         Duration idleTimeout,
         String gpuPolicy,
-        double gpuMemoryUtilization) {
+        double gpuMemoryUtilization,
+        ToolCallFormat toolCallParser,
+        boolean enableAutoToolChoice) {
 
     /**
      * A flag: its name, value placeholder, default (null = computed) and help; repeatable flags accumulate. A
@@ -123,7 +126,12 @@ public record Options(
                     + " (default: none; LORASERVE_API_KEY keeps it out of ps)"),
             new Flag("allowed-origins", "ORIGINS", null, "browser origins (comma-separated, or *) allowed to call the"
                     + " public API cross-origin (default: none)"),
-            new Flag("shutdown-grace", "SECONDS", "30", "on SIGTERM, how long running requests may finish before they are cancelled"));
+            new Flag("shutdown-grace", "SECONDS", "30", "on SIGTERM, how long running requests may finish before they are cancelled"),
+            new Flag("tool-call-parser", ToolCallFormat.flags(), null, "the model's tool-call format: chat requests"
+                    + " with tool_choice other than none get their calls parsed out of the output, and required or a"
+                    + " named function constrained to it (default: none; such requests get 400)"),
+            new Flag("enable-auto-tool-choice", null, "false", "with --tool-call-parser: allow tool_choice auto (the"
+                    + " default when tools are given), the model deciding whether to call (as vLLM's flag)"));
 
     /** Parses {@code args} over {@code configured}; {@code --help} is handled by the caller. */
     public static Options parse(String[] args, OptionSource configured) {
@@ -207,7 +215,9 @@ public record Options(
                 Duration.ofSeconds(r.positive("header-timeout")),
                 Duration.ofSeconds(r.positive("idle-timeout")),
                 r.choice("gpu-policy", "auto", "on", "off"),
-                r.fraction("gpu-memory-utilization"));
+                r.fraction("gpu-memory-utilization"),
+                r.has("tool-call-parser") ? ToolCallFormat.of(r.choice("tool-call-parser", ToolCallFormat.flags().split("\\|"))) : null,
+                r.bool("enable-auto-tool-choice"));
     }
 
     /** The engine's settings these options give, with {@code adapterRoots} as the adapter roots. */

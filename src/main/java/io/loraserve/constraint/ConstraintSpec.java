@@ -14,7 +14,7 @@ import java.util.List;
  * compiled {@link Constraint} ({@link ConstraintCache}).
  */
 public record ConstraintSpec(Kind kind, String source) {
-    public enum Kind { JSON_SCHEMA, JSON_OBJECT, REGEX, CHOICE, GRAMMAR }
+    public enum Kind { JSON_SCHEMA, JSON_OBJECT, REGEX, CHOICE, GRAMMAR, FRAMED_JSON }
 
     public static ConstraintSpec jsonSchema(JsonValue schema) {
         return new ConstraintSpec(Kind.JSON_SCHEMA, schema.toString());
@@ -38,6 +38,21 @@ public record ConstraintSpec(Kind kind, String source) {
         return new ConstraintSpec(Kind.GRAMMAR, gbnf);
     }
 
+    /**
+     * {@code open}, a document valid under {@code schema}, {@code close}; repeated 1 to {@code max}
+     * times (-1 = unbounded) with {@code separator} between: the shape of tool calls in a model's
+     * own format, e.g. {@code <tool_call>{…}</tool_call>}.
+     */
+    public static ConstraintSpec framedJson(String open, JsonValue schema, String close, String separator, int max) {
+        return new ConstraintSpec(Kind.FRAMED_JSON, Json.createObjectBuilder().add("open", open).add("schema", schema)
+                .add("close", close).add("separator", separator).add("max", max).build().toString());
+    }
+
+    /** Throws {@link ConstraintException} saying what is wrong when this spec cannot be compiled. */
+    public void check() {
+        toGrammar();
+    }
+
     /** The grammar this spec stands for; throws {@link ConstraintException} saying what is wrong. */
     Grammar toGrammar() {
         return switch (kind) {
@@ -53,7 +68,21 @@ public record ConstraintSpec(Kind kind, String source) {
                 yield Grammar.of(Expr.alt(options));
             }
             case GRAMMAR -> Gbnf.parse(source);
+            case FRAMED_JSON -> framed(parse(source).asJsonObject());
         };
+    }
+
+    private static Grammar framed(jakarta.json.JsonObject f) {
+        Grammar inner = JsonSchemaCompiler.compile(f.get("schema"));
+        Grammar g = new Grammar("framed");
+        g.rules.putAll(inner.rules);
+        Expr one = Expr.seq(Expr.literal(f.getString("open")), new Expr.Ref(inner.start), Expr.literal(f.getString("close")));
+        int max = f.getInt("max");
+        if (max == 1) {
+            return g.rule("framed", one);
+        }
+        Expr more = new Expr.Repeat(Expr.seq(Expr.literal(f.getString("separator")), one), 0, max < 0 ? -1 : max - 1);
+        return g.rule("framed", Expr.seq(one, more));
     }
 
     private static JsonValue parse(String json) {

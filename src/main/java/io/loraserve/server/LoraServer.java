@@ -33,6 +33,7 @@ import io.loraserve.server.openai.ModelsService;
 import io.loraserve.server.openai.ServedModel;
 import io.loraserve.server.openai.StructuredOutput;
 import io.loraserve.server.openai.TokenizeService;
+import io.loraserve.server.openai.ToolCalling;
 import io.loraserve.tokenizer.Tokenizer;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -149,7 +150,7 @@ public final class LoraServer implements AutoCloseable {
         CompletionsService completions = new CompletionsService(backend);
         ChatTemplate template = new ChatTemplate(tokenizer.chatTemplate().orElse(null),
                 tokenizer.bosToken().orElse(null), tokenizer.eosToken().orElse(null));
-        ChatService chat = new ChatService(backend, template);
+        ChatService chat = new ChatService(backend, template, new ToolCalling(o.toolCallParser(), o.enableAutoToolChoice()));
         AdminService admin = new AdminService(rt, saved.<Runnable>map(c -> c::save).orElse(() -> { }));
         List<Filter> filters = o.allowedOrigins().isEmpty() ? List.of(new AccessLog(), gate)
                 : List.of(new AccessLog(), new Cors(o.allowedOrigins()), gate);

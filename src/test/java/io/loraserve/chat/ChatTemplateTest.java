@@ -148,11 +148,11 @@ class ChatTemplateTest {
         List<ChatTemplate.Message> chat = List.of(new ChatTemplate.Message("user", "Write a haiku", null),
                 new ChatTemplate.Message("assistant", "Autumn moon ", null));
         assertEquals("<|im_start|>user\nWrite a haiku<|im_end|>\n<|im_start|>assistant\nAutumn moon ",
-                template(chatml).render(chat, false, true));
-        assertEquals("<user>Write a haiku</s><assistant>Autumn moon", template(trimming).render(chat, false, true));
-        assertEquals("<user>Write a haiku</s><assistant>Autumn moon</s>", template(trimming).render(chat, false, false));
+                template(chatml).render(chat, false, true, null));
+        assertEquals("<user>Write a haiku</s><assistant>Autumn moon", template(trimming).render(chat, false, true, null));
+        assertEquals("<user>Write a haiku</s><assistant>Autumn moon</s>", template(trimming).render(chat, false, false, null));
         ChatTemplateException e = assertThrows(ChatTemplateException.class, () -> template("{{ messages[0].content }}")
-                .render(chat, false, true));
+                .render(chat, false, true, null));
         assertTrue(e.refused());
         assertEquals("continue_final_message", e.param());
     }

@@ -44,6 +44,11 @@ public final class TestServer implements AutoCloseable {
         return new TestServer(home, List.of());
     }
 
+    /** The demo server (model and adapters under {@code home}) with {@code args}. */
+    static TestServer demo(Path home, String... args) {
+        return new TestServer(home, List.of(args));
+    }
+
     /** The fixture adapters, by the names the reference cases use. */
     static final List<String> FIXTURE_ADAPTERS = List.of("attn-r4", "all-r8-rslora", "mlp-r16-layer1-bf16");
 

@@ -189,7 +189,12 @@ class ValidationTest {
                 chat("max_tokens over the context", HI + ",\"max_tokens\":1000", 400, "max_tokens", "1000"),
                 chat("n above --max-n", HI + ",\"n\":9", 400, "n", "between 1 and 8"),
                 chat("temperature above 2", HI + ",\"temperature\":3", 400, "temperature", "<= 2"),
-                chat("tools", HI + ",\"tools\":[{\"type\":\"function\"}]", 400, "tools", "not supported"),
+                chat("tool without a function", HI + ",\"tools\":[{\"type\":\"function\"}]", 400, "tools[0].function",
+                        "must be an object"),
+                chat("tools, auto by default, without a tool-call parser", HI + ",\"tools\":[" + ToolCallingTest.TIME + "]",
+                        400, "tool_choice", "--tool-call-parser"),
+                chat("required without a tool-call parser", HI + ",\"tools\":[" + ToolCallingTest.TIME + "],"
+                        + "\"tool_choice\":\"required\"", 400, "tool_choice", "needs the server started with --tool-call-parser"),
                 chat("response_format type unknown", HI + ",\"response_format\":{\"type\":\"xml\"}", 400,
                         "response_format.type", "json_schema"),
                 chat("unknown adapter", HI + ",\"adapter\":\"nope\"", 404, null, "nope"));

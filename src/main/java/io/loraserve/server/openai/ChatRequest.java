@@ -4,6 +4,9 @@ import io.loraserve.chat.ChatTemplate;
 import io.loraserve.chat.ChatTemplateException;
 import io.loraserve.server.http.ApiException;
 import io.loraserve.server.http.Params;
+import io.loraserve.tools.Tool;
+import io.loraserve.tools.ToolException;
+import io.loraserve.tools.ToolRequest;
 import jakarta.json.JsonArray;
 import jakarta.json.JsonObject;
 import jakarta.json.JsonString;
@@ -20,12 +23,15 @@ import java.util.Set;
  * <p>Messages: {@code role} one of {@value #ROLES_TEXT}; {@code content} a string or a list of
  * {@code {"type":"text","text":…}} parts (joined with newlines, as vLLM does); an assistant
  * message may have null content. Structured output is parsed with the shared options
- * ({@link StructuredOutput}); tool calling is refused rather than silently ignored.
+ * ({@link StructuredOutput}); tools with {@link ToolRequest} (a forced tool choice and a
+ * structured-output constraint together are a 400: both would constrain the output). An assistant
+ * message may carry {@code tool_calls} and a tool message {@code tool_call_id}, passed on to the
+ * template.
  *
  * @param topLogprobs alternatives per token (0..{@value #MAX_TOP_LOGPROBS}) when {@code logprobs}
  */
 record ChatRequest(List<ChatTemplate.Message> messages, Rendering rendering, boolean logprobs, int topLogprobs,
-                   GenerationOptions options) {
+                   GenerationOptions options, ToolRequest tools) {
 
     /**
      * How the messages become a prompt, as vLLM takes it: {@code add_generation_prompt} (default
@@ -44,12 +50,13 @@ record ChatRequest(List<ChatTemplate.Message> messages, Rendering rendering, boo
         }
 
         /**
-         * The prompt text; a template's refusal is a 400 about the field it names, a template that
-         * fails by itself a 500 {@code chat_template_error}.
+         * The prompt text, with the request's tools given to the template; a template's refusal is a
+         * 400 about the field it names, a template that fails by itself a 500 {@code chat_template_error}.
          */
-        String render(ChatTemplate template, List<ChatTemplate.Message> messages) {
+        String render(ChatTemplate template, List<ChatTemplate.Message> messages, ToolRequest tools) {
             try {
-                return template.render(messages, addGenerationPrompt, continueFinalMessage);
+                return template.render(messages, addGenerationPrompt, continueFinalMessage,
+                        tools.tools().stream().map(Tool::source).toList());
             } catch (ChatTemplateException e) {
                 throw e.refused() ? ApiException.badRequest(e.param(), e.getMessage())
                         : ApiException.serverError(500, "chat_template_error", e.getMessage());
@@ -63,7 +70,6 @@ record ChatRequest(List<ChatTemplate.Message> messages, Rendering rendering, boo
 
     static ChatRequest parse(JsonObject body, int vocab, int maxN) {
         Params p = new Params(body);
-        p.unsupported("tools", "this server does not call tools");
         p.unsupported("functions", "this server does not call functions");
         boolean logprobs = p.bool("logprobs", false);
         int top = p.integer("top_logprobs", 0, 0, MAX_TOP_LOGPROBS);
@@ -72,7 +78,22 @@ record ChatRequest(List<ChatTemplate.Message> messages, Rendering rendering, boo
         }
         String maxTokensParam = p.has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
         GenerationOptions options = GenerationOptions.parse(p, vocab, maxN, logprobs ? top : -1, maxTokensParam, 1);
-        return new ChatRequest(messages(p), Rendering.parse(p), logprobs, top, options);
+        ToolRequest tools = tools(p);
+        if (tools.forced() && options.structured() != null) {
+            throw ApiException.badRequest("tool_choice", "'tool_choice' " + tools.choice().mode().name()
+                    .toLowerCase(java.util.Locale.ROOT) + " constrains the output to tool calls; it cannot be combined with '"
+                    + options.structured().param() + "'");
+        }
+        return new ChatRequest(messages(p), Rendering.parse(p), logprobs, top, options, tools);
+    }
+
+    /** The tool-calling fields ({@link ToolRequest}). */
+    static ToolRequest tools(Params p) {
+        try {
+            return ToolRequest.parse(p.raw("tools"), p.raw("tool_choice"), p.raw("parallel_tool_calls"));
+        } catch (ToolException e) {
+            throw ApiException.badRequest(e.param(), e.getMessage());
+        }
     }
 
     static List<ChatTemplate.Message> messages(Params p) {
@@ -93,9 +114,25 @@ record ChatRequest(List<ChatTemplate.Message> messages, Rendering rendering, boo
             if (role == null || !ROLES.contains(role)) {
                 throw mp.bad("role", "must be one of " + ROLES_TEXT + (role == null ? "" : ", got '" + role + "'"));
             }
-            out.add(new ChatTemplate.Message(role, content(mp, m, at, role), mp.string("name", null)));
+            out.add(new ChatTemplate.Message(role, content(mp, m, at, role), mp.string("name", null),
+                    toolCalls(mp, m, role), role.equals("tool") ? mp.string("tool_call_id", null) : null));
         }
         return out;
+    }
+
+    /** An assistant message's {@code tool_calls} as given (null when absent). */
+    private static JsonArray toolCalls(Params mp, JsonObject m, String role) {
+        JsonValue v = m.get("tool_calls");
+        if (v == null || v == JsonValue.NULL) {
+            return null;
+        }
+        if (!role.equals("assistant") || !(v instanceof JsonArray calls)
+                || !calls.stream().allMatch(c -> c instanceof JsonObject o && o.get("function") instanceof JsonObject f
+                && f.get("name") instanceof JsonString)) {
+            throw mp.bad("tool_calls", "must be on an assistant message, a list of"
+                    + " {\"id\",\"type\":\"function\",\"function\":{\"name\",\"arguments\"}}");
+        }
+        return calls;
     }
 
     private static String content(Params mp, JsonObject m, String at, String role) {

@@ -5,6 +5,7 @@ import io.helidon.webserver.http.HttpService;
 import io.helidon.webserver.http.ServerRequest;
 import io.helidon.webserver.http.ServerResponse;
 import io.loraserve.chat.ChatTemplate;
+import io.loraserve.constraint.Constraint;
 import io.loraserve.model.Sampler;
 import io.loraserve.server.http.AccessLog;
 import io.loraserve.server.http.ApiException;
@@ -13,6 +14,7 @@ import io.loraserve.server.http.ErrorHandling;
 import io.loraserve.server.http.Json;
 import io.loraserve.server.http.JsonResponse;
 import io.loraserve.tokenizer.Tokenizer;
+import io.loraserve.tools.ToolCallFormat;
 import jakarta.json.JsonArrayBuilder;
 import jakarta.json.JsonObject;
 import jakarta.json.JsonObjectBuilder;
@@ -24,18 +26,21 @@ import java.util.List;
  * ({@link ChatTemplate}), tokenizes the result without adding special tokens, and generates
  * {@code n} choices with the same options and validation as completions. Answers in OpenAI's
  * {@code chat.completion} shape or, with {@code stream}, as {@code chat.completion.chunk} events
- * whose first chunk per choice carries {@code delta.role}. Without {@code max_tokens} /
+ * whose first chunk per choice carries {@code delta.role}. With tools, the output is read for
+ * calls ({@link ToolCalling}). Without {@code max_tokens} /
  * {@code max_completion_tokens} a choice may use the rest of the context, as in OpenAI's API.
  */
 public final class ChatService implements HttpService {
     private final GenerationBackend backend;
     private final Tokenizer tokenizer;
     private final ChatTemplate template;
+    private final ToolCalling tools;
 
-    public ChatService(GenerationBackend backend, ChatTemplate template) {
+    public ChatService(GenerationBackend backend, ChatTemplate template, ToolCalling tools) {
         this.backend = backend;
         this.tokenizer = backend.tokenizer();
         this.template = template;
+        this.tools = tools;
     }
 
     @Override
@@ -48,10 +53,11 @@ public final class ChatService implements HttpService {
         JsonObject body = Json.parseObject(Bodies.read(req));
         ServedModel base = backend.base();
         ChatRequest cr = ChatRequest.parse(body, base.vocab(), backend.maxN());
+        tools.check(cr.tools());
         GenerationOptions o = cr.options();
         AccessLog.Entry log = AccessLog.entry(req);
         String adapter = backend.resolve(o, log);
-        int[] ids = tokenizer.encodeWithoutSpecial(cr.rendering().render(template, cr.messages()));
+        int[] ids = tokenizer.encodeWithoutSpecial(cr.rendering().render(template, cr.messages(), cr.tools()));
         if (ids.length == 0) {
             throw ApiException.badRequest("messages", "the messages render to an empty prompt");
         }
@@ -59,7 +65,9 @@ public final class ChatService implements HttpService {
         Generation.checkContext(ids.length, maxTokens, base.maxModelLen(), "messages", o.maxTokensParam());
         String model = adapter == null ? base.name() : adapter;
         try (Generation g = backend.newGeneration(req, "chatcmpl")) {
-            g.submitAll(List.of(ids), o.n(), adapter, o, maxTokens, -1, backend.constraint(o));
+            Constraint constraint = cr.tools().forced() ? tools.constraint(backend.constraints(), cr.tools())
+                    : backend.constraint(o);
+            g.submitAll(List.of(ids), o.n(), adapter, o, maxTokens, -1, constraint);
             if (o.stream()) {
                 new ChunkStream(g, "chat.completion.chunk", model, o.includeUsage())
                         .run(res, new StreamChoices(g, cr), log);
@@ -75,16 +83,25 @@ public final class ChatService implements HttpService {
         int promptTokens = 0;
         int completionTokens = 0;
         for (Generation.Choice c : g.awaitAll()) {
+            ToolCallFormat.Parsed parsed = tools.read(cr.tools(), c.text());
+            JsonObjectBuilder message = Json.BUILDERS.createObjectBuilder().add("role", "assistant");
+            if (parsed.content() == null) {
+                message.addNull("content");
+            } else {
+                message.add("content", parsed.content());
+            }
+            if (!parsed.calls().isEmpty()) {
+                message.add("tool_calls", ToolCalling.toJson(parsed, false));
+            }
             JsonObjectBuilder b = Json.BUILDERS.createObjectBuilder()
                     .add("index", c.index())
-                    .add("message", Json.BUILDERS.createObjectBuilder().add("role", "assistant").add("content", c.text())
-                            .addNull("refusal"));
+                    .add("message", message.addNull("refusal"));
             if (cr.logprobs()) {
                 b.add("logprobs", logprobs(c.tokens()));
             } else {
                 b.addNull("logprobs");
             }
-            choices.add(b.add("finish_reason", c.finish().openAiName()));
+            choices.add(b.add("finish_reason", ToolCalling.finishReason(c.finish(), parsed)));
             promptTokens += c.promptTokens();
             completionTokens += c.completionTokens();
         }
@@ -92,14 +109,22 @@ public final class ChatService implements HttpService {
         JsonResponse.send(res, g.response("chat.completion", model, choices, promptTokens, completionTokens));
     }
 
-    /** A streamed chat's choices: the role first, then content deltas, then an empty delta with the finish reason. */
+    /**
+     * A streamed chat's choices: the role first, then content deltas, then an empty delta with the
+     * finish reason. When the output is read for tool calls, the text is held back and the last
+     * chunk carries it: the calls as {@code delta.tool_calls} (each whole, with its index) or, when
+     * there are none, the text as content.
+     */
     private final class StreamChoices implements ChunkStream.Choices {
         private final Generation g;
         private final ChatRequest cr;
+        private final StringBuilder[] held;
 
         StreamChoices(Generation g, ChatRequest cr) {
             this.g = g;
             this.cr = cr;
+            this.held = new StringBuilder[cr.tools().calls() ? g.size() : 0];
+            java.util.Arrays.setAll(held, i -> new StringBuilder());
         }
 
         @Override
@@ -119,10 +144,15 @@ public final class ChatService implements HttpService {
 
         @Override
         public JsonObject token(GenerationSink.Token t) {
-            if (t.delta().isEmpty() && !cr.logprobs()) {
+            boolean holding = held.length > 0;
+            if (holding) {
+                held[t.choice()].append(t.delta());
+            }
+            if ((holding || t.delta().isEmpty()) && !cr.logprobs()) {
                 return null;
             }
-            JsonObjectBuilder b = choice(t.choice(), Json.BUILDERS.createObjectBuilder().add("content", t.delta()));
+            JsonObjectBuilder delta = Json.BUILDERS.createObjectBuilder();
+            JsonObjectBuilder b = choice(t.choice(), holding ? delta : delta.add("content", t.delta()));
             if (cr.logprobs()) {
                 b.add("logprobs", logprobs(List.of(t)));
             } else {
@@ -134,10 +164,21 @@ public final class ChatService implements HttpService {
         @Override
         public JsonObject finish(GenerationSink.Finish f) {
             JsonObjectBuilder delta = Json.BUILDERS.createObjectBuilder();
-            if (!f.delta().isEmpty()) {
-                delta.add("content", f.delta());
+            if (held.length == 0) {
+                if (!f.delta().isEmpty()) {
+                    delta.add("content", f.delta());
+                }
+                return choice(f.choice(), delta).addNull("logprobs").add("finish_reason", f.reason().openAiName()).build();
             }
-            return choice(f.choice(), delta).addNull("logprobs").add("finish_reason", f.reason().openAiName()).build();
+            ToolCallFormat.Parsed parsed = tools.read(cr.tools(), held[f.choice()].append(f.delta()).toString());
+            if (parsed.content() != null) {
+                delta.add("content", parsed.content());
+            }
+            if (!parsed.calls().isEmpty()) {
+                delta.add("tool_calls", ToolCalling.toJson(parsed, true));
+            }
+            return choice(f.choice(), delta).addNull("logprobs")
+                    .add("finish_reason", ToolCalling.finishReason(f.reason(), parsed)).build();
         }
 
         private JsonObjectBuilder choice(int index, JsonObjectBuilder delta) {

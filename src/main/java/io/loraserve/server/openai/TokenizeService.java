@@ -59,7 +59,8 @@ public final class TokenizeService implements HttpService {
             String prompt = p.string("prompt", null);
             ids = p.bool("add_special_tokens", true) ? tokenizer.encode(prompt) : tokenizer.encodeWithoutSpecial(prompt);
         } else {
-            String text = ChatRequest.Rendering.parse(p).render(template, ChatRequest.messages(p));
+            String text = ChatRequest.Rendering.parse(p).render(template, ChatRequest.messages(p),
+                    ChatRequest.tools(p));
             ids = p.bool("add_special_tokens", false) ? tokenizer.encode(text) : tokenizer.encodeWithoutSpecial(text);
         }
         JsonArrayBuilder tokens = Json.BUILDERS.createArrayBuilder();

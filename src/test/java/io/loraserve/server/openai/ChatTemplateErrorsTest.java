@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.loraserve.chat.ChatTemplate;
 import io.loraserve.server.http.ApiException;
+import io.loraserve.tools.ToolRequest;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -23,7 +24,7 @@ class ChatTemplateErrorsTest {
     @Test
     void raiseExceptionIsA400AboutMessages() {
         ChatTemplate t = new ChatTemplate("{{ raise_exception('Conversation roles must alternate') }}", null, null);
-        ApiException e = assertThrows(ApiException.class, () -> OPEN_TURN.render(t, CHAT));
+        ApiException e = assertThrows(ApiException.class, () -> OPEN_TURN.render(t, CHAT, ToolRequest.NONE));
         assertEquals(400, e.status());
         assertEquals("invalid_request_error", e.type());
         assertEquals("messages", e.param());
@@ -34,7 +35,7 @@ class ChatTemplateErrorsTest {
     @Test
     void aFinalMessageTheTemplateDropsIsA400AboutContinuing() {
         ChatTemplate t = new ChatTemplate("{{ messages[0].content }}", null, null);
-        ApiException e = assertThrows(ApiException.class, () -> new ChatRequest.Rendering(false, true).render(t, CHAT));
+        ApiException e = assertThrows(ApiException.class, () -> new ChatRequest.Rendering(false, true).render(t, CHAT, ToolRequest.NONE));
         assertEquals(400, e.status());
         assertEquals("continue_final_message", e.param());
     }
@@ -42,7 +43,7 @@ class ChatTemplateErrorsTest {
     @Test
     void brokenTemplateIsA500ChatTemplateError() {
         ChatTemplate t = new ChatTemplate("{% for %}", null, null);
-        ApiException e = assertThrows(ApiException.class, () -> OPEN_TURN.render(t, CHAT));
+        ApiException e = assertThrows(ApiException.class, () -> OPEN_TURN.render(t, CHAT, ToolRequest.NONE));
         assertEquals(500, e.status());
         assertEquals("server_error", e.type());
         assertEquals("chat_template_error", e.code());
@@ -53,7 +54,7 @@ class ChatTemplateErrorsTest {
     @Test
     void unsupportedFilterIsA500NamingIt() {
         ChatTemplate t = new ChatTemplate("{{ messages[0].content | shout }}", null, null);
-        ApiException e = assertThrows(ApiException.class, () -> OPEN_TURN.render(t, CHAT));
+        ApiException e = assertThrows(ApiException.class, () -> OPEN_TURN.render(t, CHAT, ToolRequest.NONE));
         assertEquals(500, e.status());
         assertEquals("chat_template_error", e.code());
         assertTrue(e.getMessage().contains("filter 'shout'"), e.getMessage());
