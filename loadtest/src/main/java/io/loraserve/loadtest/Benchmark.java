@@ -287,7 +287,7 @@ public final class Benchmark {
         }
         double mbPerS = bytes / 1e6 / seconds;
         results.put("B4_load_mb_per_s", round(mbPerS));
-        table.add(String.format(Locale.ROOT, "%-3s %-26s %10.1f  goal %-8s %s", "B4", "hot_load_mb_per_s", mbPerS,
+        row(String.format(Locale.ROOT, "%-3s %-26s %10.1f  goal %-8s %s", "B4", "hot_load_mb_per_s", mbPerS,
                 ">= 1000", "adapter load throughput, disk to ready (" + bytes / 20 / 1_000_000 + " MB each)"));
         ratio("B4", "hot_load_tpot_rise", during / quiet - 1, "< 0.10",
                 "TPOT rise of 8 streams while 20 adapters load (" + fmt(during / 1e6) + " ms vs " + fmt(quiet / 1e6)
@@ -337,7 +337,7 @@ public final class Benchmark {
         results.put("memory_probe_gb_per_s", round(probe / 1e9));
         results.put("weight_gb_per_s_1_row", round(oneRow / 1e9));
         results.put("weight_gb_per_s_16_rows", round(sixteenRows / 1e9));
-        table.add(String.format(Locale.ROOT, "%-3s %-26s %10.1f  goal %-8s %s", "B8", "memory_probe_gb_per_s",
+        row(String.format(Locale.ROOT, "%-3s %-26s %10.1f  goal %-8s %s", "B8", "memory_probe_gb_per_s",
                 probe / 1e9, "-", "read bandwidth of this machine, " + s.threads() + " threads, Vector API sum"));
         ratio("B8", "weight_bandwidth_1_row", oneRow / probe, ">= 0.60", "weight GB/s of one decoding sequence / probe ("
                 + fmt(oneRow / 1e9) + " GB/s: " + fmt(stepBytes / 1e6) + " MB a step at " + fmt(single) + " tok/s)");
@@ -430,7 +430,7 @@ public final class Benchmark {
                     results.put(key + "_lora_kernel_ops_per_layer", round(kernelsPerLayer));
                     results.put(key + "_syncs_per_step", round(c.syncsPerStep()));
                     results.put(key + "_sync_bytes_per_step", round(c.syncBytesPerStep()));
-                    table.add(String.format(Locale.ROOT, "%-3s %-26s %10.1f  goal %-8s %s", "B11",
+                    row(String.format(Locale.ROOT, "%-3s %-26s %10.1f  goal %-8s %s", "B11",
                             name + "_ops_" + adapters + "_adapters", c.opsPerStep(), "-", "native ops a decode step, 32"
                                     + " sequences over " + adapters + " adapters, " + name.toUpperCase(Locale.ROOT)
                                     + " policy (" + fmt(c.kernelOpsPerStep()) + " not views; LoRA " + fmt(perLayer)
@@ -520,7 +520,7 @@ public final class Benchmark {
 
     private void ratio(String id, String name, double value, String goal, String what) {
         results.put(id + "_" + name, round(value));
-        table.add(String.format(Locale.ROOT, "%-3s %-26s %10.3f  goal %-8s %s", id, name, value, goal, what));
+        row(String.format(Locale.ROOT, "%-3s %-26s %10.3f  goal %-8s %s", id, name, value, goal, what));
     }
 
     private Map<String, Object> machine() {
@@ -532,6 +532,12 @@ public final class Benchmark {
         m.put("os_arch", System.getProperty("os.arch"));
         m.put("java", Runtime.version().toString());
         return m;
+    }
+
+    /** A line of the table, also shown on stderr as soon as it is measured (long runs show figures as they come). */
+    private void row(String line) {
+        table.add(line);
+        progress(line);
     }
 
     private void print() {
