@@ -15,6 +15,7 @@ import java.util.stream.Stream;
 import javax.management.JMException;
 import javax.management.ObjectName;
 import org.bytedeco.javacpp.Pointer;
+import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -37,6 +38,7 @@ import org.junit.jupiter.api.io.TempDir;
  *   <li>open file descriptors ({@code /proc/self/fd}): 97 throughout here; one leaked per cycle would add 1,000.
  * </ul>
  */
+@Order(1)  // first in the suite's JVM (junit-platform.properties), so no earlier test's memory moves during its window
 class AdapterLoadCycleTest {
     private static final int WARM_UP = 300;
     private static final int CYCLES = 1_000;
@@ -103,7 +105,8 @@ class AdapterLoadCycleTest {
      * (more likely when the suite has run before and other processes load the machine: +129 and +156 MB in two
      * full-suite runs, with native objects and descriptors flat) would read as a native leak.
      */
-    private record Reading(long nativeObjects, long residentBytes, long jvmCommitted, long fileDescriptors) {
+    private record Reading(long nativeObjects, long residentBytes, long jvmCommitted, long fileDescriptors,
+                           String kinds) {
         /** Resident bytes the JVM's own heap and non-heap pools do not account for. */
         long nativeResidentBytes() {
             return residentBytes - jvmCommitted;
@@ -122,7 +125,8 @@ class AdapterLoadCycleTest {
             trimNativeHeap();
             var memory = ManagementFactory.getMemoryMXBean();
             long committed = memory.getHeapMemoryUsage().getCommitted() + memory.getNonHeapMemoryUsage().getCommitted();
-            return new Reading(Pointer.totalCount(), Pointer.physicalBytes(), committed, openFileDescriptors());
+            return new Reading(Pointer.totalCount(), Pointer.physicalBytes(), committed, openFileDescriptors(),
+                    residentKinds());
         }
 
         /** glibc's malloc_trim through the JVM's System.trim_native_heap; without it readings are only noisier. */
@@ -144,10 +148,21 @@ class AdapterLoadCycleTest {
             }
         }
 
+        /** The kernel's split of resident memory (anonymous, file-backed, shared), to tell a failure's kind. */
+        private static String residentKinds() {
+            try {
+                return String.join(" ", Files.readAllLines(Path.of("/proc/self/status")).stream()
+                        .filter(l -> l.startsWith("RssAnon") || l.startsWith("RssFile") || l.startsWith("RssShmem"))
+                        .map(l -> l.replaceAll("\\s+", " ")).toList());
+            } catch (IOException e) {
+                return "(no /proc/self/status)";
+            }
+        }
+
         @Override
         public String toString() {
-            return nativeObjects + " native objects, " + residentBytes / (1 << 20) + " MiB resident of which "
-                    + jvmCommitted / (1 << 20) + " MiB JVM-committed, " + fileDescriptors + " fds";
+            return nativeObjects + " native objects, " + residentBytes / (1 << 20) + " MiB resident (" + kinds
+                    + ") of which " + jvmCommitted / (1 << 20) + " MiB JVM-committed, " + fileDescriptors + " fds";
         }
     }
 }
