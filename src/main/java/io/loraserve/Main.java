@@ -40,8 +40,8 @@ public final class Main {
             return;
         }
         Runtime.getRuntime().addShutdownHook(new Thread(server::close, "shutdown"));
-        drainOnSigterm(server, options.shutdownGrace());
-        System.out.println(server.readyLine(options.host()));
+        drainOnSigterm(server, options.http().shutdownGrace());
+        System.out.println(server.readyLine(options.http().host()));
     }
 
     /**
@@ -53,10 +53,10 @@ public final class Main {
      */
     private static void leaveCoresToTheKernels(Options o) {
         String key = "jdk.virtualThreadScheduler.parallelism";
-        boolean javaKernels = o.device().equals("cpu") && !o.dtype().equals("float16") && !o.kernels().equals("torch")
+        boolean javaKernels = o.engine().model().device().equals("cpu") && !o.engine().model().dtype().equals("float16") && !o.engine().model().kernels().equals("torch")
                 && Kernels.vectorApi();
         if (javaKernels && System.getProperty(key) == null) {
-            System.setProperty(key, String.valueOf(Math.max(1, Runtime.getRuntime().availableProcessors() - o.threads())));
+            System.setProperty(key, String.valueOf(Math.max(1, Runtime.getRuntime().availableProcessors() - o.engine().model().threads())));
         }
     }
 

@@ -15,50 +15,38 @@ import java.util.Map;
  * working directory, then environment variables such as {@code LORASERVE_PORT}, then system
  * properties {@code -Dloraserve.port=…}, each flag's key being {@code loraserve.<flag name>}), and
  * the command line ({@code --port 8000} or {@code --port=8000}).
- * The engine's flags take their defaults from {@link RuntimeSettings.Builder}, and
- * {@link #runtimeSettings} hands them to the engine by name.
+ * The engine's flags take their defaults from {@link RuntimeSettings.Builder} and are read into
+ * {@link RuntimeSettings} by name; the server's own flags fall into {@link Adapters}, {@link Http} and {@link Api}.
  */
-public record Options(
-        Path model,
-        String servedModelName,
-        String host,
-        int port,
-        int adminPort,
-        String device,
-        String dtype,
-        String kernels,
-        String quantization,
-        int maxModelLen,
-        int maxNumSeqs,
-        int maxNumBatchedTokens,
-        int kvBlockSize,
-        long kvCacheBytes,
-        boolean enablePrefixCaching,
-        int maxQueuedRequests,
-        Duration requestTimeout,
-        Duration stepWatchdog,
-        int maxN,
-        long maxBodyBytes,
-        int threads,
-        int maxAdapters,
-        int maxLoraRank,
-        long maxCpuAdapterBytes,
-        List<Path> adapterRoots,
-        Map<String, Path> adapters,
-        boolean lazyAdapters,
-        Path stateDir,
-        String adminKey,
-        int metricsAdapterLabels,
-        String apiKey,
-        List<String> allowedOrigins,
-        Duration shutdownGrace,
-        int maxConnections,
-        Duration headerTimeout,
-        Duration idleTimeout,
-        String gpuPolicy,
-        double gpuMemoryUtilization,
-        ToolCallFormat toolCallParser,
-        boolean enableAutoToolChoice) {
+public record Options(Path model, String servedModelName, RuntimeSettings engine, Adapters adapters, Http http,
+                      Api api) {
+
+    /**
+     * The adapters the server starts with and how it keeps them: {@code --adapter}/{@code --lora-modules} in order,
+     * {@code --lazy-adapters} and {@code --state-dir} (null = none). The roots are the engine's
+     * ({@link RuntimeSettings#lora()}).
+     */
+    public record Adapters(Map<String, Path> preload, boolean lazy, Path stateDir) {
+    }
+
+    /**
+     * The two listeners and their connections: {@code --host}, {@code --port}, {@code --admin-port},
+     * {@code --max-body-bytes}, {@code --max-connections} (0 = chosen from the open-file limit),
+     * {@code --header-timeout}, {@code --idle-timeout}, {@code --shutdown-grace}, and who may call them:
+     * {@code --api-key}, {@code --admin-key} (null = open), {@code --allowed-origins}.
+     */
+    public record Http(String host, int port, int adminPort, long maxBodyBytes, int maxConnections,
+                       Duration headerTimeout, Duration idleTimeout, Duration shutdownGrace, String apiKey,
+                       String adminKey, List<String> allowedOrigins) {
+    }
+
+    /**
+     * What the API allows and reports: {@code --max-n}, {@code --tool-call-parser} (null = none),
+     * {@code --enable-auto-tool-choice}, {@code --metrics-adapter-labels}.
+     */
+    public record Api(int maxN, ToolCallFormat toolCallParser, boolean enableAutoToolChoice,
+                      int metricsAdapterLabels) {
+    }
 
     /**
      * A flag: its name, value placeholder, default (null = computed) and help; repeatable flags accumulate. A
@@ -177,61 +165,42 @@ public record Options(
             }
         }
         Reader r = new Reader(values);
-        return new Options(
-                r.has("model") ? Path.of(r.text("model")) : null,
-                r.has("served-model-name") ? r.text("served-model-name") : null,
-                r.text("host"),
-                r.port("port"),
-                r.port("admin-port"),
-                r.device("device"),
-                r.choice("dtype", "auto", "float32", "bfloat16", "float16"),
-                r.choice("kernels", "auto", "java", "torch"),
-                r.choice("quantization", "none", "int8"),
-                r.has("max-model-len") ? r.positive("max-model-len") : 0,
-                r.positive("max-num-seqs"),
-                r.positive("max-num-batched-tokens"),
-                r.positive("kv-block-size"),
-                r.has("kv-cache-bytes") ? r.positiveLong("kv-cache-bytes") : 0,
-                r.bool("enable-prefix-caching"),
-                r.positive("max-queued-requests"),
-                Duration.ofSeconds(r.nonNegative("request-timeout")),
-                Duration.ofSeconds(r.positive("step-watchdog")),
-                r.positive("max-n"),
-                r.positiveLong("max-body-bytes"),
-                r.has("threads") ? r.positive("threads") : D.model().threads(),
-                r.positive("max-adapters"),
-                r.positive("max-lora-rank"),
-                r.positiveLong("max-cpu-adapter-bytes"),
-                r.all("adapter-root").stream().map(Path::of).toList(),
-                r.adapters(),
-                r.bool("lazy-adapters"),
-                r.has("state-dir") ? Path.of(r.nonEmpty("state-dir")) : null,
-                r.has("admin-key") ? r.text("admin-key") : null,
-                r.nonNegative("metrics-adapter-labels"),
-                r.has("api-key") ? r.nonEmpty("api-key") : null,
-                r.has("allowed-origins") ? r.origins("allowed-origins") : List.of(),
-                Duration.ofSeconds(r.nonNegative("shutdown-grace")),
-                r.has("max-connections") ? r.positive("max-connections") : 0,
-                Duration.ofSeconds(r.positive("header-timeout")),
-                Duration.ofSeconds(r.positive("idle-timeout")),
-                r.choice("gpu-policy", "auto", "on", "off"),
-                r.fraction("gpu-memory-utilization"),
-                r.has("tool-call-parser") ? ToolCallFormat.of(r.choice("tool-call-parser", ToolCallFormat.flags().split("\\|"))) : null,
-                r.bool("enable-auto-tool-choice"));
-    }
-
-    /** The engine's settings these options give, with {@code adapterRoots} as the adapter roots. */
-    public RuntimeSettings runtimeSettings(List<Path> adapterRoots) {
-        return RuntimeSettings.builder()
-                .device(device).dtype(dtype).kernels(kernels).quantization(quantization).gpuPolicy(gpuPolicy)
-                .maxModelLen(maxModelLen).threads(threads)
-                .kvBlockSize(kvBlockSize).kvCacheBytes(kvCacheBytes).prefixCaching(enablePrefixCaching)
-                .gpuMemoryUtilization(gpuMemoryUtilization)
-                .maxNumSeqs(maxNumSeqs).maxBatchedTokens(maxNumBatchedTokens).maxQueued(maxQueuedRequests)
-                .requestTimeout(requestTimeout).stepWatchdog(stepWatchdog)
-                .maxAdapters(maxAdapters).maxLoraRank(maxLoraRank).maxCpuAdapterBytes(maxCpuAdapterBytes)
-                .adapterRoots(adapterRoots)
+        RuntimeSettings engine = RuntimeSettings.builder()
+                .device(r.device("device"))
+                .dtype(r.choice("dtype", "auto", "float32", "bfloat16", "float16"))
+                .kernels(r.choice("kernels", "auto", "java", "torch"))
+                .quantization(r.choice("quantization", "none", "int8"))
+                .gpuPolicy(r.choice("gpu-policy", "auto", "on", "off"))
+                .maxModelLen(r.has("max-model-len") ? r.positive("max-model-len") : 0)
+                .threads(r.has("threads") ? r.positive("threads") : D.model().threads())
+                .kvBlockSize(r.positive("kv-block-size"))
+                .kvCacheBytes(r.has("kv-cache-bytes") ? r.positiveLong("kv-cache-bytes") : 0)
+                .prefixCaching(r.bool("enable-prefix-caching"))
+                .gpuMemoryUtilization(r.fraction("gpu-memory-utilization"))
+                .maxNumSeqs(r.positive("max-num-seqs"))
+                .maxBatchedTokens(r.positive("max-num-batched-tokens"))
+                .maxQueued(r.positive("max-queued-requests"))
+                .requestTimeout(Duration.ofSeconds(r.nonNegative("request-timeout")))
+                .stepWatchdog(Duration.ofSeconds(r.positive("step-watchdog")))
+                .maxAdapters(r.positive("max-adapters"))
+                .maxLoraRank(r.positive("max-lora-rank"))
+                .maxCpuAdapterBytes(r.positiveLong("max-cpu-adapter-bytes"))
+                .adapterRoots(r.all("adapter-root").stream().map(Path::of).toList())
                 .build();
+        Adapters adapters = new Adapters(r.adapters(), r.bool("lazy-adapters"),
+                r.has("state-dir") ? Path.of(r.nonEmpty("state-dir")) : null);
+        Http http = new Http(r.text("host"), r.port("port"), r.port("admin-port"), r.positiveLong("max-body-bytes"),
+                r.has("max-connections") ? r.positive("max-connections") : 0,
+                Duration.ofSeconds(r.positive("header-timeout")), Duration.ofSeconds(r.positive("idle-timeout")),
+                Duration.ofSeconds(r.nonNegative("shutdown-grace")),
+                r.has("api-key") ? r.nonEmpty("api-key") : null,
+                r.has("admin-key") ? r.text("admin-key") : null,
+                r.has("allowed-origins") ? r.origins("allowed-origins") : List.of());
+        Api api = new Api(r.positive("max-n"),
+                r.has("tool-call-parser") ? ToolCallFormat.of(r.choice("tool-call-parser", ToolCallFormat.flags().split("\\|"))) : null,
+                r.bool("enable-auto-tool-choice"), r.nonNegative("metrics-adapter-labels"));
+        return new Options(r.has("model") ? Path.of(r.text("model")) : null,
+                r.has("served-model-name") ? r.text("served-model-name") : null, engine, adapters, http, api);
     }
 
     private static boolean isSwitch(String name) {

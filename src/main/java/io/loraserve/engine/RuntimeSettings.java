@@ -18,6 +18,12 @@ public record RuntimeSettings(ModelSettings model, CacheSettings cache, Schedule
         return new Builder();
     }
 
+    /** These settings with {@code roots} as the adapter roots. */
+    public RuntimeSettings withAdapterRoots(List<Path> roots) {
+        return new RuntimeSettings(model, cache, scheduler,
+                new LoraSettings(lora.maxAdapters(), lora.maxRank(), lora.maxHostBytes(), roots));
+    }
+
     /** {@link RuntimeSettings} by name; each field starts at its default. */
     public static final class Builder {
         private String device = "cpu";

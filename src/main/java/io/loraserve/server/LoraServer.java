@@ -97,24 +97,24 @@ public final class LoraServer implements AutoCloseable {
         Metrics m = null;
         SavedCatalogue s = null;
         try {
-            rt = ModelRuntime.load(modelDir, name, o.runtimeSettings(roots));
+            rt = ModelRuntime.load(modelDir, name, o.engine().withAdapterRoots(roots));
             ModelRuntime loaded = rt;
             LOG.info(() -> "model " + name + " on " + loaded.deviceName() + ", " + loaded.weightsDescription() + ", "
-                    + loaded.kernels().name().toLowerCase(java.util.Locale.ROOT) + " kernels, " + o.threads() + " threads"
+                    + loaded.kernels().name().toLowerCase(java.util.Locale.ROOT) + " kernels, " + o.engine().model().threads() + " threads"
                     + (loaded.gpuPolicy() ? ", GPU policy (batched LoRA bypass, sampling on the device)" : "")
-                    + ", prefix caching " + (o.enablePrefixCaching() ? "on" : "off"));
+                    + ", prefix caching " + (o.engine().cache().prefixCaching() ? "on" : "off"));
             LOG.info(() -> "model " + name + ": " + loaded.config().describe());
-            m = new Metrics(name, o.metricsAdapterLabels(), rt.engine()::stats, rt.deviceMemory());
+            m = new Metrics(name, o.api().metricsAdapterLabels(), rt.engine()::stats, rt.deviceMemory());
             m.maxLoras(rt.maxAdapters());
             m.kvBlockSize(rt.kvBlockSize());
             m.hostTier(rt.registry()::hostBytes, rt.registry().maxHostBytes());
             rt.setAdapterEvents(m);
-            rt.registry().loadOnFirstUse(!o.adapterRoots().isEmpty() && o.lazyAdapters());
+            rt.registry().loadOnFirstUse(!o.engine().lora().roots().isEmpty() && o.adapters().lazy());
             rt.engine().setListener(m);
             AdapterRegistry registry = rt.registry();
             preload.forEach((adapter, dir) -> preload(registry, adapter, dir));
-            if (o.stateDir() != null) {
-                s = SavedCatalogue.open(o.stateDir(), registry);
+            if (o.adapters().stateDir() != null) {
+                s = SavedCatalogue.open(o.adapters().stateDir(), registry);
                 ModelRuntime pinning = rt;
                 s.restore(pinning::pin);
             }
@@ -145,33 +145,33 @@ public final class LoraServer implements AutoCloseable {
         AdapterRegistry registry = rt.registry();
         ModelResolver models = new ModelResolver(served, registry::servable, registry::names);
         HealthService health = new HealthService(this::notReadyReason, this::publicListenerDown);
-        GenerationBackend backend = new GenerationBackend(rt.engine(), registry, tokenizer, models, o.maxN(),
+        GenerationBackend backend = new GenerationBackend(rt.engine(), registry, tokenizer, models, o.api().maxN(),
                 new ConstraintCache(() -> StructuredOutput.vocabulary(tokenizer, rt.config().eosTokenIds()), CONSTRAINT_CACHE));
         CompletionsService completions = new CompletionsService(backend);
         ChatTemplate template = new ChatTemplate(tokenizer.chatTemplate().orElse(null),
                 tokenizer.bosToken().orElse(null), tokenizer.eosToken().orElse(null));
-        ChatService chat = new ChatService(backend, template, new ToolCalling(o.toolCallParser(), o.enableAutoToolChoice()));
+        ChatService chat = new ChatService(backend, template, new ToolCalling(o.api().toolCallParser(), o.api().enableAutoToolChoice()));
         AdminService admin = new AdminService(rt, saved.<Runnable>map(c -> c::save).orElse(() -> { }));
-        List<Filter> filters = o.allowedOrigins().isEmpty() ? List.of(new AccessLog(), gate)
-                : List.of(new AccessLog(), new Cors(o.allowedOrigins()), gate);
+        List<Filter> filters = o.http().allowedOrigins().isEmpty() ? List.of(new AccessLog(), gate)
+                : List.of(new AccessLog(), new Cors(o.http().allowedOrigins()), gate);
         MidHeadDisconnects.quiet();
-        int maxConnections = maxConnections(o.maxConnections());
-        publicLimits = new ConnectionLimits("public", "--max-connections", maxConnections, o.headerTimeout(),
-                o.idleTimeout(), connectionTimer);
-        adminLimits = new ConnectionLimits(ADMIN, "the admin port's cap", ADMIN_MAX_CONNECTIONS, o.headerTimeout(),
-                o.idleTimeout(), connectionTimer);
+        int maxConnections = maxConnections(o.http().maxConnections());
+        publicLimits = new ConnectionLimits("public", "--max-connections", maxConnections, o.http().headerTimeout(),
+                o.http().idleTimeout(), connectionTimer);
+        adminLimits = new ConnectionLimits(ADMIN, "the admin port's cap", ADMIN_MAX_CONNECTIONS, o.http().headerTimeout(),
+                o.http().idleTimeout(), connectionTimer);
         WebServerConfig.Builder b = WebServer.builder()
-                .host(o.host())
-                .port(o.port())
-                .maxPayloadSize(o.maxBodyBytes())
-                .directHandlers(ErrorHandling.directHandlers(o.maxBodyBytes()))
+                .host(o.http().host())
+                .port(o.http().port())
+                .maxPayloadSize(o.http().maxBodyBytes())
+                .directHandlers(ErrorHandling.directHandlers(o.http().maxBodyBytes()))
                 .shutdownHook(false)
-                .routing(r -> publicRouting(r, filters, o.apiKey(), completions, chat, new ModelsService(models),
+                .routing(r -> publicRouting(r, filters, o.http().apiKey(), completions, chat, new ModelsService(models),
                         new TokenizeService(models, tokenizer, template), health, metricsService, new VersionService(served.architecture())))
                 .putSocket(ADMIN, s -> {
-                    s.host(o.host()).port(o.adminPort()).maxPayloadSize(o.maxBodyBytes())
-                            .directHandlers(ErrorHandling.directHandlers(o.maxBodyBytes()))
-                            .routing(r -> adminRouting(r, admin, health, metricsService, o.adminKey()));
+                    s.host(o.http().host()).port(o.http().adminPort()).maxPayloadSize(o.http().maxBodyBytes())
+                            .directHandlers(ErrorHandling.directHandlers(o.http().maxBodyBytes()))
+                            .routing(r -> adminRouting(r, admin, health, metricsService, o.http().adminKey()));
                     adminLimits.configure(s);
                 });
         publicLimits.configure(b);
@@ -180,13 +180,13 @@ public final class LoraServer implements AutoCloseable {
             started.stop();
             publicLimits.stop();
             adminLimits.stop();
-            throw new IllegalStateException("could not listen on " + o.host() + ":"
-                    + (started.port() < 0 ? o.port() + " (--port)" : o.adminPort() + " (--admin-port)")
+            throw new IllegalStateException("could not listen on " + o.http().host() + ":"
+                    + (started.port() < 0 ? o.http().port() + " (--port)" : o.http().adminPort() + " (--admin-port)")
                     + ": the address is in use or not available");
         }
-        publicListener = new ListenerProbe(o.host(), started::port);
+        publicListener = new ListenerProbe(o.http().host(), started::port);
         LOG.info("public port: at most " + maxConnections + " connections, request heads within "
-                + o.headerTimeout().toSeconds() + " s, idle connections closed after " + o.idleTimeout().toSeconds() + " s");
+                + o.http().headerTimeout().toSeconds() + " s, idle connections closed after " + o.http().idleTimeout().toSeconds() + " s");
         return started;
     }
 
@@ -244,8 +244,8 @@ public final class LoraServer implements AutoCloseable {
      */
     public static LoraServer start(Options o, Path home) {
         Path adapters = home.resolve("adapters");
-        List<Path> roots = o.adapterRoots().isEmpty() ? List.of(adapters) : o.adapterRoots();
-        Map<String, Path> preload = o.adapters();
+        List<Path> roots = o.engine().lora().roots().isEmpty() ? List.of(adapters) : o.engine().lora().roots();
+        Map<String, Path> preload = o.adapters().preload();
         if (o.model() == null && preload.isEmpty()) {
             preload = demoAdapters(adapters);
         }

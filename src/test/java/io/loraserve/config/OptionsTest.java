@@ -33,18 +33,18 @@ class OptionsTest {
     @Test
     void apiLimitsHaveLaptopDefaults() {
         Options o = Options.parse(new String[0], OptionSource.NONE);
-        assertNull(o.apiKey());
-        assertEquals(Duration.ofSeconds(30), o.shutdownGrace());
-        assertEquals(256, o.maxQueuedRequests());
-        assertEquals(8, o.maxN());
-        assertEquals(2L << 20, o.maxBodyBytes());
+        assertNull(o.http().apiKey());
+        assertEquals(Duration.ofSeconds(30), o.http().shutdownGrace());
+        assertEquals(256, o.engine().scheduler().maxQueued());
+        assertEquals(8, o.api().maxN());
+        assertEquals(2L << 20, o.http().maxBodyBytes());
     }
 
     @Test
     void noEngineFlagGivesTheEnginesDefaults() {
         Path root = Path.of("adapters");
         assertEquals(RuntimeSettings.builder().adapterRoots(List.of(root)).build(),
-                Options.parse(new String[0], OptionSource.NONE).runtimeSettings(List.of(root)));
+                Options.parse(new String[0], OptionSource.NONE).engine().withAdapterRoots(List.of(root)));
     }
 
     @Test
@@ -53,7 +53,7 @@ class OptionsTest {
                 + " --gpu-policy on --max-model-len 48 --threads 3 --kv-block-size 8 --kv-cache-bytes 4096"
                 + " --no-enable-prefix-caching --gpu-memory-utilization 0.5 --max-num-seqs 5"
                 + " --max-num-batched-tokens 70 --max-queued-requests 9 --request-timeout 11 --step-watchdog 13 --max-adapters 2 --max-lora-rank 4"
-                + " --max-cpu-adapter-bytes 999").split(" "), OptionSource.NONE).runtimeSettings(List.of(Path.of("r")));
+                + " --max-cpu-adapter-bytes 999 --adapter-root r").split(" "), OptionSource.NONE).engine();
         assertEquals(new ModelSettings("cuda:1", "bfloat16", "torch", "int8", "on", 48, 3), s.model());
         assertEquals(new CacheSettings(8, 4096, false, 0.5), s.cache());
         assertEquals(new SchedulerSettings(5, 70, 9, Duration.ofSeconds(11), Duration.ofSeconds(13)), s.scheduler());
@@ -63,23 +63,23 @@ class OptionsTest {
     @Test
     void apiKeyAndGraceComeFromFlagsOrConfig() {
         Options flags = Options.parse(new String[] {"--api-key", "k1", "--shutdown-grace=5"}, OptionSource.NONE);
-        assertEquals("k1", flags.apiKey());
-        assertEquals(Duration.ofSeconds(5), flags.shutdownGrace());
+        assertEquals("k1", flags.http().apiKey());
+        assertEquals(Duration.ofSeconds(5), flags.http().shutdownGrace());
         Config config = Config.just(ConfigSources.create(Map.of("loraserve.api-key", "k2", "loraserve.shutdown-grace", "0")));
         Options fromConfig = Options.parse(new String[0], LoraServer.optionSource(config));
-        assertEquals("k2", fromConfig.apiKey());
-        assertEquals(Duration.ZERO, fromConfig.shutdownGrace());
+        assertEquals("k2", fromConfig.http().apiKey());
+        assertEquals(Duration.ZERO, fromConfig.http().shutdownGrace());
     }
 
     @Test
     void gpuPolicyAndMemoryUtilizationDefaultToAutoAndVllmsNinetyPercent() {
         Options o = Options.parse(new String[0], OptionSource.NONE);
-        assertEquals("auto", o.gpuPolicy());
-        assertEquals(0.9, o.gpuMemoryUtilization());
+        assertEquals("auto", o.engine().model().gpuPolicy());
+        assertEquals(0.9, o.engine().cache().gpuMemoryUtilization());
         Options set = Options.parse(new String[] {"--gpu-policy", "on", "--gpu-memory-utilization", "0.75"},
                 OptionSource.NONE);
-        assertEquals("on", set.gpuPolicy());
-        assertEquals(0.75, set.gpuMemoryUtilization());
+        assertEquals("on", set.engine().model().gpuPolicy());
+        assertEquals(0.75, set.engine().cache().gpuMemoryUtilization());
     }
 
     @Test
@@ -105,8 +105,8 @@ class OptionsTest {
 
     @Test
     void quantizationIsNoneByDefaultAndOnlyNoneOrInt8() {
-        assertEquals("none", Options.parse(new String[0], OptionSource.NONE).quantization());
-        assertEquals("int8", Options.parse(new String[] {"--quantization", "int8"}, OptionSource.NONE).quantization());
+        assertEquals("none", Options.parse(new String[0], OptionSource.NONE).engine().model().quantization());
+        assertEquals("int8", Options.parse(new String[] {"--quantization", "int8"}, OptionSource.NONE).engine().model().quantization());
         OptionsException e = assertThrows(OptionsException.class,
                 () -> Options.parse(new String[] {"--quantization", "int4"}, OptionSource.NONE));
         assertTrue(e.getMessage().contains("none, int8"), e.getMessage());
@@ -114,17 +114,17 @@ class OptionsTest {
 
     @Test
     void prefixCachingIsOnByDefaultAndTakesVllmsFlagNames() {
-        assertTrue(Options.parse(new String[0], OptionSource.NONE).enablePrefixCaching());
+        assertTrue(Options.parse(new String[0], OptionSource.NONE).engine().cache().prefixCaching());
         Options off = Options.parse(new String[] {"--no-enable-prefix-caching", "--max-n", "3"}, OptionSource.NONE);
-        assertEquals(false, off.enablePrefixCaching());
-        assertEquals(3, off.maxN());
+        assertEquals(false, off.engine().cache().prefixCaching());
+        assertEquals(3, off.api().maxN());
         Options on = Options.parse(new String[] {"--enable-prefix-caching", "--max-n", "4"}, OptionSource.NONE);
-        assertTrue(on.enablePrefixCaching(), "a switch takes no value: the next flag is not swallowed");
-        assertEquals(4, on.maxN());
-        assertEquals(false, Options.parse(new String[] {"--enable-prefix-caching=false"}, OptionSource.NONE).enablePrefixCaching());
+        assertTrue(on.engine().cache().prefixCaching(), "a switch takes no value: the next flag is not swallowed");
+        assertEquals(4, on.api().maxN());
+        assertEquals(false, Options.parse(new String[] {"--enable-prefix-caching=false"}, OptionSource.NONE).engine().cache().prefixCaching());
         Config config = Config.just(ConfigSources.create(Map.of("loraserve.enable-prefix-caching", "false")));
-        assertEquals(false, Options.parse(new String[0], LoraServer.optionSource(config)).enablePrefixCaching());
-        assertTrue(Options.parse(new String[] {"--enable-prefix-caching"}, LoraServer.optionSource(config)).enablePrefixCaching());
+        assertEquals(false, Options.parse(new String[0], LoraServer.optionSource(config)).engine().cache().prefixCaching());
+        assertTrue(Options.parse(new String[] {"--enable-prefix-caching"}, LoraServer.optionSource(config)).engine().cache().prefixCaching());
     }
 
     @Test
