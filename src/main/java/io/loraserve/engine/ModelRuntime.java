@@ -108,10 +108,8 @@ public final class ModelRuntime implements AutoCloseable {
         AdapterPlacement placement = new AdapterPlacement(l.maxHostBytes(), slots, config, weights,
                 cacheDtype);  // owns the slots from here on
         AdapterRegistry registry = new AdapterRegistry(config, servedName, l.roots(), l.maxRank(), placement);
-        SchedulerSettings q = settings.scheduler();
-        EngineConfig ec = new EngineConfig(q.maxNumSeqs(), q.maxBatchedTokens(), maxModelLen, q.maxQueued(),
-                q.requestTimeout(), q.stepWatchdog(), c.prefixCaching());
-        Engine engine = new Engine(model, weights, cache, placement, ec);
+        Engine engine = new Engine(model, weights, cache, placement,
+                new EngineConfig(settings.scheduler(), maxModelLen, c.prefixCaching()));
         engine.start();
         return new ModelRuntime(config, weights, model, cache, placement, registry, engine);
     }

@@ -38,7 +38,7 @@ final class Scheduler {
     record Work(Sequence seq, int tokens) {
     }
 
-    private final EngineConfig config;
+    private final SchedulerSettings config;
     private final BlockPool pool;
     private final int maxAdapters;
     /** Unpinned adapters of running sequences → how many of those sequences count them ({@link Sequence#countsSlot}). */
@@ -51,7 +51,7 @@ final class Scheduler {
     private boolean slotWanted;
     private long preemptions;
 
-    Scheduler(EngineConfig config, BlockPool pool, int maxAdapters) {
+    Scheduler(SchedulerSettings config, BlockPool pool, int maxAdapters) {
         this.config = config;
         this.pool = pool;
         this.maxAdapters = maxAdapters;

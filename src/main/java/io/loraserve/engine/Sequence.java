@@ -2,6 +2,7 @@ package io.loraserve.engine;
 
 import io.loraserve.constraint.Matcher;
 import io.loraserve.model.Sampler;
+import io.loraserve.model.Scoring;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -66,6 +67,23 @@ final class Sequence {
 
     int scoreTo(int tokens) {
         return promptScores == null ? 0 : Math.min(computed + tokens, promptLength - 1);
+    }
+
+    /**
+     * Appends the scores of its prompt positions in a pass that computed {@code tokens} of it, read from result row
+     * {@code next} on; returns the next row.
+     */
+    int keepScores(int tokens, Scoring.Result scores, int next) {
+        int top = request.promptLogprobs();
+        for (int p = scoreFrom(); p < scoreTo(tokens); p++, next++) {
+            Sampler.Candidate[] alternatives = new Sampler.Candidate[top];
+            for (int k = 0; k < top; k++) {
+                int at = next * scores.top() + k;
+                alternatives[k] = new Sampler.Candidate((int) scores.topIds()[at], scores.topLogprobs()[at]);
+            }
+            promptScores.add(new Sampler.Sample(token(p + 1), scores.logprobs()[next], alternatives));
+        }
+        return next;
     }
 
     int length() {

@@ -10,7 +10,6 @@ import io.loraserve.lora.AdapterRegistry;
 import io.loraserve.lora.TinyPlacement;
 import io.loraserve.model.PagedKvCache;
 import io.loraserve.model.SamplingParams;
-import java.time.Duration;
 import java.util.List;
 import java.util.Set;
 import java.util.stream.Collectors;
@@ -42,8 +41,8 @@ class SchedulerAdapterCountTest {
             registry.load(name, Fixtures.tinyAdapter(name), false);
         }
         cache = new PagedKvCache(TinyPlacement.BASE, 16, 64, ScalarType.Float, new Device("cpu"));
-        scheduler = new Scheduler(new EngineConfig(16, 512, 256, 64, Duration.ZERO, Duration.ofSeconds(30), false),
-                new BlockPool(cache, false), placement.slotCount());
+        scheduler = new Scheduler(RuntimeSettings.defaults().scheduler(), new BlockPool(cache, false),
+                placement.slotCount());
     }
 
     @AfterEach
