@@ -3,11 +3,14 @@ package io.loraserve.engine;
 import io.loraserve.lora.Adapter;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Comparator;
 import java.util.Deque;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.IdentityHashMap;
 import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -22,16 +25,18 @@ import java.util.function.Predicate;
  * and decodes are never stalled by it). Then waiting requests are admitted first-come first-served
  * while the batch has room, the token budget is not spent, and the KV pool has blocks for the
  * whole prompt; a prompt whose leading blocks are in the prefix cache ({@link BlockPool}) attaches
- * them and computes only the rest. Fairness: while requests of several adapters wait, an adapter already running its
- * fair share ({@code maxNumSeqs / adapters in play}) is passed over so one hot adapter cannot
- * starve the others. Adapters: it only counts them, as vLLM's scheduler counts adapter ids against
- * {@code max_loras}: the unpinned adapters of running sequences are at most {@code --max-adapters}
- * (each needs a device slot; the model runner puts them there before the forward, see
- * {@link io.loraserve.lora.AdapterPlacement}). Once a waiting request finds that count full, no later request
- * that needs a slot is admitted (nor any while a running sequence, unpinned meanwhile, waits for
- * one), so the adapters counted drain and one of them leaves the count; base and pinned requests still go ahead. When the pool runs dry mid-decode the youngest running
- * sequence is preempted: its blocks are released and it goes back to the front of the queue to be
- * recomputed later, with its tokens kept (its full blocks stay cached until the pool needs them). Engine thread only.
+ * them and computes only the rest. Fairness: while requests of several adapters wait, an adapter
+ * already running its fair share ({@code maxNumSeqs / adapters in play}) goes after the others, so
+ * one hot adapter cannot starve them; room they leave is still its. Adapters: it only counts them,
+ * as vLLM's scheduler counts adapter ids against {@code max_loras}: the unpinned adapters of
+ * running sequences are at most {@code --max-adapters} (each needs a device slot; the model runner
+ * puts them there before the forward, see {@link io.loraserve.lora.AdapterPlacement}). A request
+ * whose adapter finds that count full waits, and requests of counted adapters, base and pinned
+ * ones go past it; so that its wait ends, one counted adapter per waiting adapter takes no new
+ * sequences until it leaves the count ({@link #chooseDraining}). When the pool runs dry mid-decode the youngest
+ * running sequence is preempted: its blocks are released and it goes back to the front of the
+ * queue to be recomputed later, with its tokens kept (its full blocks stay cached until the pool
+ * needs them). Engine thread only.
  */
 final class Scheduler {
     /** One sequence's share of a step. */
@@ -47,8 +52,11 @@ final class Scheduler {
     private final List<Sequence> placed = new ArrayList<>();
     private final Deque<Sequence> waiting = new ArrayDeque<>();
     private final List<Sequence> running = new ArrayList<>();
-    /** Set during {@link #schedule} once a running or waiting sequence found the adapter count full. */
-    private boolean slotWanted;
+    /**
+     * Counted adapters that admit no new sequences until they leave the count, one for each adapter waiting for room
+     * in it (see {@link #chooseDraining}), in the order chosen.
+     */
+    private final Set<Adapter> draining = Collections.newSetFromMap(new LinkedHashMap<>());
     private long preemptions;
 
     Scheduler(SchedulerSettings config, BlockPool pool, int maxAdapters) {
@@ -100,12 +108,10 @@ final class Scheduler {
     List<Work> schedule() {
         List<Work> plan = new ArrayList<>();
         int budget = config.maxBatchedTokens();
-        slotWanted = false;
         running.sort((a, b) -> Long.compare(a.admittedOrder, b.admittedOrder));
         for (int i = 0; i < running.size() && budget > 0; i++) {
             Sequence s = running.get(i);
             if (!countAdapter(s)) {
-                slotWanted = true;
                 continue;  // its adapter (unpinned meanwhile) waits for room in the count; it keeps its KV blocks
             }
             int n = Math.min(s.pending(), budget);
@@ -115,6 +121,7 @@ final class Scheduler {
             plan.add(new Work(s, n));
             budget -= n;
         }
+        chooseDraining();
         admit(plan, budget);
         return plan;
     }
@@ -153,12 +160,6 @@ final class Scheduler {
         return true;
     }
 
-    /** Whether admitting {@code s} would take or extend a device slot (an unpinned adapter). */
-    private static boolean needsSlot(Sequence s) {
-        Adapter a = s.request.adapter();
-        return a != null && !a.pinned();
-    }
-
     private void preempt(Sequence s) {
         running.remove(s);
         freeBlocks(s);
@@ -175,35 +176,105 @@ final class Scheduler {
         Set<String> inPlay = new HashSet<>(perAdapter.keySet());
         waiting.forEach(w -> inPlay.add(key(w)));
         int share = inPlay.size() <= 1 ? Integer.MAX_VALUE : Math.max(1, config.maxNumSeqs() / inPlay.size());
-        Iterator<Sequence> it = waiting.iterator();
-        while (it.hasNext() && budget > 0 && running.size() < config.maxNumSeqs()) {
-            Sequence s = it.next();
+        List<Sequence> overShare = new ArrayList<>();
+        Set<Sequence> admitted = Collections.newSetFromMap(new IdentityHashMap<>());
+        boolean memoryShort = false;
+        for (Sequence s : waiting) {
+            if (budget <= 0 || running.size() >= config.maxNumSeqs()) {
+                break;
+            }
             if (perAdapter.getOrDefault(key(s), 0) >= share) {
+                overShare.add(s);  // its adapter runs its fair share: it gets only the room the others leave
                 continue;
             }
-            List<Integer> hit = pool.lookup(s);
-            int fresh = blocksFor(s.length()) - hit.size();
-            if (fresh + pool.idleAmong(hit) > pool.available()) {
-                break;  // first come, first served: nobody overtakes a request waiting for memory
+            int tokens = tryAdmit(s, plan, budget);
+            if (tokens < 0) {
+                memoryShort = true;
+                break;
             }
-            if (slotWanted && needsSlot(s)) {
-                continue;  // an earlier request waits for a device slot: let the resident adapters drain
+            if (tokens > 0) {
+                admitted.add(s);
+                perAdapter.merge(key(s), 1, Integer::sum);
+                budget -= tokens;
             }
-            if (!countAdapter(s)) {
-                slotWanted = true;  // --max-adapters adapters are running; the base may go first
-                continue;
-            }
-            it.remove();
-            pool.attach(s, hit);
-            for (int i = 0; i < fresh; i++) {
-                s.blocks.add(pool.allocate());
-            }
-            running.add(s);
-            perAdapter.merge(key(s), 1, Integer::sum);
-            int n = Math.min(s.pending(), budget);
-            plan.add(new Work(s, n));
-            budget -= n;
         }
+        for (int i = 0; i < overShare.size() && !memoryShort && budget > 0
+                && running.size() < config.maxNumSeqs(); i++) {
+            int tokens = tryAdmit(overShare.get(i), plan, budget);
+            memoryShort = tokens < 0;
+            if (tokens > 0) {
+                admitted.add(overShare.get(i));
+                budget -= tokens;
+            }
+        }
+        waiting.removeIf(admitted::contains);
+    }
+
+    /**
+     * Admits waiting {@code s} into the step if it can run now: returns the tokens it takes from {@code budget}, 0 when
+     * its adapter must wait for room in the count, or -1 when the KV pool is short (nobody behind it goes first).
+     */
+    private int tryAdmit(Sequence s, List<Work> plan, int budget) {
+        List<Integer> hit = pool.lookup(s);
+        int fresh = blocksFor(s.length()) - hit.size();
+        if (fresh + pool.idleAmong(hit) > pool.available()) {
+            return -1;  // first come, first served: nobody overtakes a request waiting for memory
+        }
+        if (draining.contains(s.request.adapter()) || !countAdapter(s)) {
+            return 0;  // draining for a waiting adapter, or --max-adapters adapters are counted: others may go first
+        }
+        pool.attach(s, hit);
+        for (int i = 0; i < fresh; i++) {
+            s.blocks.add(pool.allocate());
+        }
+        running.add(s);
+        int n = Math.min(s.pending(), budget);
+        plan.add(new Work(s, n));
+        return n;
+    }
+
+    /**
+     * Keeps one counted adapter draining for each adapter that waits for room in the count beyond the free places, so
+     * every wait ends: a draining adapter takes no new sequences, its running ones finish, and it leaves the count to
+     * the longest waiting request, while the others keep filling the batch. Chosen once each (a draining adapter stays
+     * one while it is needed): those whose running sequences have the fewest tokens left to generate at most (they
+     * leave soonest), then those with the fewest waiting requests of their own (draining them delays nobody), then the
+     * fewest running sequences.
+     */
+    private void chooseDraining() {
+        Set<Adapter> wanted = Collections.newSetFromMap(new IdentityHashMap<>());
+        Map<Adapter, Integer> queued = new IdentityHashMap<>();
+        Map<Adapter, Integer> left = new IdentityHashMap<>();
+        for (Sequence s : running) {
+            if (s.countsSlot) {
+                left.merge(s.request.adapter(), s.request.maxTokens() - s.generated(), Math::max);
+            } else if (needsSlot(s)) {
+                wanted.add(s.request.adapter());
+            }
+        }
+        for (Sequence s : waiting) {
+            if (needsSlot(s)) {
+                queued.merge(s.request.adapter(), 1, Integer::sum);
+                if (!slotted.containsKey(s.request.adapter())) {
+                    wanted.add(s.request.adapter());
+                }
+            }
+        }
+        draining.removeIf(a -> !slotted.containsKey(a));
+        int need = Math.min(slotted.size(), Math.max(0, wanted.size() - (maxAdapters - slotted.size())));
+        for (Iterator<Adapter> it = new ArrayList<>(draining).reversed().iterator(); draining.size() > need; ) {
+            draining.remove(it.next());  // fewer wait now: the latest chosen admit again
+        }
+        slotted.keySet().stream().filter(a -> !draining.contains(a))
+                .sorted(Comparator.comparingInt((Adapter a) -> left.getOrDefault(a, 0))
+                        .thenComparingInt(a -> queued.getOrDefault(a, 0)).thenComparingInt(slotted::get))
+                .limit(need - draining.size()).forEach(draining::add);
+    }
+
+    /** Whether {@code s} runs on a device slot (an unpinned adapter). */
+    private static boolean needsSlot(Sequence s) {
+        Adapter a = s.request.adapter();
+        return a != null && !a.pinned();
     }
 
     private static String key(Sequence s) {

@@ -107,7 +107,8 @@ final class AdapterScale {
             report.ratio("B6", "cold_ttft_p99_ms", percentile(zipf.cold, 0.99) / 1e6, "-",
                     "first token of a request whose adapter was only on disk (disk -> host -> device), p99; p50 "
                             + fmt(percentile(zipf.cold, 0.5) / 1e6) + " ms; warm p50 "
-                            + fmt(percentile(zipf.warm, 0.5) / 1e6) + " ms");
+                            + fmt(percentile(zipf.warm, 0.5) / 1e6) + " ms, p99 "
+                            + fmt(percentile(zipf.warm, 0.99) / 1e6) + " ms");
             report.ratio("B6", "host_bytes_max_over_cap", (double) sampler.max.get() / cap, "<= 1",
                     "largest host bytes sampled every ms / --max-cpu-adapter-bytes (" + sampler.max.get() + " / "
                             + cap + ", a quarter of " + total + ")");
