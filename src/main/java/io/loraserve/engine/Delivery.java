@@ -75,12 +75,11 @@ final class Delivery {
         }
         boolean wantsMore = r.sink().onToken(sample);
         boolean ended = (!r.ignoreEos() || s.matcher != null) && eos.test(sample.token());
-        if (!wantsMore || ended || r.stopTokenIds().contains(sample.token())) {
+        FinishReason reason = !wantsMore || ended || r.stopTokenIds().contains(sample.token()) ? FinishReason.STOP
+                : s.generated() >= r.maxTokens() || s.length() >= maxModelLen ? FinishReason.LENGTH : null;
+        if (reason != null) {
             scheduler.remove(s);
-            finish(s, FinishReason.STOP);
-        } else if (s.generated() >= r.maxTokens() || s.length() >= maxModelLen) {
-            scheduler.remove(s);
-            finish(s, FinishReason.LENGTH);
+            finish(s, reason);
         }
     }
 
@@ -100,22 +99,25 @@ final class Delivery {
 
     /** {@link #fail} of a sequence the scheduler no longer holds. */
     void failRemoved(Sequence s, Throwable e) {
-        listener.requestFailed(name(s.request));
-        release(s);
-        s.request.sink().onError("the engine failed to run this request: " + e.getMessage(), false);
+        failWith(s, "the engine failed to run this request: " + e.getMessage());
     }
 
     /** Fails every request the scheduler holds with {@code message}, each once, whatever its sink does. */
     void failAll(String message) {
         scheduler.removeIf(s -> true, s -> {
-            listener.requestFailed(name(s.request));
-            release(s);
             try {
-                s.request.sink().onError(message, false);
+                failWith(s, message);
             } catch (RuntimeException e) {
                 LOG.log(Level.WARNING, "the failed request's sink failed too", e);
             }
         });
+    }
+
+    /** Tells the listener, frees {@code s}'s adapter reference and gives its client {@code message}. */
+    private void failWith(Sequence s, String message) {
+        listener.requestFailed(name(s.request));
+        release(s);
+        s.request.sink().onError(message, false);
     }
 
     private static void release(Sequence s) {

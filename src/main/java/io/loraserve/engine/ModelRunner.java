@@ -47,8 +47,7 @@ final class ModelRunner {
             }
             Request r = s.request;
             return Sampler.sample(out.logits(), row * vocab, vocab, r.sampling(), s.rng, r.promptIds(),
-                    r.sampling().penalized() ? s.generatedTokens() : new int[0],
-                    s.matcher == null ? null : s.matcher.allowed());
+                    s.penaltyTokens(), s.allowedTokens());
         }
 
         Scoring.Result scores() {
@@ -115,9 +114,8 @@ final class ModelRunner {
             Sequence s = w.seq();
             if (s.computed + w.tokens() == s.length()) {
                 Request r = s.request;
-                rows.add(new DeviceSampler.Row(r.sampling(), s.rng.nextLong(), r.promptIds(),
-                        r.sampling().penalized() ? s.generatedTokens() : new int[0],
-                        s.matcher == null ? null : s.matcher.allowed()));
+                rows.add(new DeviceSampler.Row(r.sampling(), s.rng.nextLong(), r.promptIds(), s.penaltyTokens(),
+                        s.allowedTokens()));
             }
         }
         return rows;

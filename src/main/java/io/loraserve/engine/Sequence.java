@@ -102,6 +102,16 @@ final class Sequence {
         return Arrays.copyOfRange(tokens, promptLength, length);
     }
 
+    /** The tokens its penalties count: those generated so far when its sampling has penalties, else none. */
+    int[] penaltyTokens() {
+        return request.sampling().penalized() ? generatedTokens() : new int[0];
+    }
+
+    /** The token mask its constraint allows next, or null when unconstrained. */
+    long[] allowedTokens() {
+        return matcher == null ? null : matcher.allowed();
+    }
+
     void append(int token) {
         if (length == tokens.length) {
             tokens = Arrays.copyOf(tokens, tokens.length * 2);
